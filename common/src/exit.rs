@@ -1,0 +1,30 @@
+//! Conventions every binary shares (SPEC.md, "Common to every binary").
+//!
+//! - Exit codes: [`SUCCESS`], [`FAILURE`] (a runtime error), [`USAGE`] (clap's own exit code for
+//!   a bad command line), [`CANCELLED`] (a stdin byte or Ctrl-C; 128 + SIGINT, as shells do).
+//! - An error is one line on stderr: `PROGRAM: what: why` ([`error`]).
+//! - Writing to a closed stdout (`| head`) is a normal way to end ([`is_broken_pipe`]): the program
+//!   stops quietly with status 0, as ripgrep does.
+
+use std::fmt::Display;
+use std::io;
+
+/// Everything worked.
+pub const SUCCESS: i32 = 0;
+/// A runtime error (for du4: some entries could not be read).
+pub const FAILURE: i32 = 1;
+/// A bad command line (clap exits with this itself).
+pub const USAGE: i32 = 2;
+/// Cancelled by a byte on stdin or by Ctrl-C.
+pub const CANCELLED: i32 = 130;
+
+/// Prints the one-line error `PROGRAM: MESSAGE` on stderr. Build the message as `what: why`.
+pub fn error(program: &str, message: impl Display) {
+    eprintln!("{program}: {message}");
+}
+
+/// True for the error a write to a closed pipe gives (Rust ignores SIGPIPE, so it is an error,
+/// not a signal). Such a write ends the program quietly.
+pub fn is_broken_pipe(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::BrokenPipe
+}

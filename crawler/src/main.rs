@@ -1,0 +1,3 @@
+//! crawler: not written yet (placeholder while the workspace is laid).
+
+fn main() {}

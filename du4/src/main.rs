@@ -1,0 +1,3 @@
+//! du4: not written yet (placeholder while the workspace is laid).
+
+fn main() {}

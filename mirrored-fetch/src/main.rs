@@ -1,0 +1,3 @@
+//! mirrored-fetch: not written yet (placeholder while the workspace is laid).
+
+fn main() {}

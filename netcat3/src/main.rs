@@ -1,0 +1,3 @@
+//! netcat3: not written yet (placeholder while the workspace is laid).
+
+fn main() {}

@@ -1,0 +1,7 @@
+//! `cargo xtask bench netcat3` (not written yet).
+
+use super::Section;
+
+pub fn run() -> crate::Result<Section> {
+    Err("not written yet".into())
+}

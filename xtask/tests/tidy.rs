@@ -1,0 +1,82 @@
+//! House rules checked by `cargo test`: every Rust file opens with a `//!` doc, no test is
+//! ignored, and the CI script runs what the README tells newcomers to run.
+
+use std::path::{Path, PathBuf};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Every `.rs` file of the workspace, skipping `target/` and hidden folders.
+fn rust_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![workspace_root()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with('.') || name == "target" {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else if name.ends_with(".rs") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 10, "found only {} Rust files", files.len());
+    files
+}
+
+#[test]
+fn every_rust_file_opens_with_a_module_doc() {
+    let undocumented: Vec<_> = rust_files()
+        .into_iter()
+        .filter(|path| {
+            let text = std::fs::read_to_string(path).unwrap();
+            !text.trim_start().starts_with("//!")
+        })
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "files without a `//!` opening doc: {undocumented:?}"
+    );
+}
+
+#[test]
+fn no_test_is_ignored() {
+    let needle = ["#[", "ignore"].concat();
+    let offenders: Vec<_> = rust_files()
+        .into_iter()
+        .filter(|path| std::fs::read_to_string(path).unwrap().contains(&needle))
+        .collect();
+    assert!(offenders.is_empty(), "ignored tests in {offenders:?}");
+}
+
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let root = workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(
+        readme.contains("cargo xtask demo"),
+        "README lacks the demo command"
+    );
+    assert!(
+        readme.contains("cargo test --workspace"),
+        "README lacks the test command"
+    );
+    assert!(
+        ci.contains("cargo xtask ci"),
+        ".ci/run does not run `cargo xtask ci`"
+    );
+    let xtask_ci = std::fs::read_to_string(root.join("xtask/src/ci.rs")).unwrap();
+    assert!(
+        xtask_ci.contains(r#"&["test", "--workspace"]"#),
+        "`cargo xtask ci` no longer runs the README's test command"
+    );
+}
