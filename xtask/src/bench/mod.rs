@@ -34,7 +34,7 @@ pub fn run(args: BenchArgs) -> crate::Result {
         Some(name) => vec![name.as_str()],
         None => NAMES.to_vec(),
     };
-    build_release()?;
+    build_release(&names)?;
     let mut sections = Vec::new();
     for name in names {
         eprintln!("xtask bench: {name}");
@@ -133,10 +133,15 @@ pub fn bench_dir() -> PathBuf {
     workspace_root().join("target").join("bench")
 }
 
-fn build_release() -> crate::Result {
+/// Builds the release binaries of the named packages (every benchmark is named after its package).
+fn build_release(packages: &[&str]) -> crate::Result {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--release", "--workspace", "--bins"])
+    let mut command = Command::new(cargo);
+    command.args(["build", "--release"]);
+    for package in packages {
+        command.args(["--package", package]);
+    }
+    let status = command
         .current_dir(workspace_root())
         .status()
         .map_err(|err| format!("cargo build: {err}"))?;
