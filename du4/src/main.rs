@@ -1,3 +1,77 @@
-//! du4: not written yet (placeholder while the workspace is laid).
+//! The `du4` command: parses the arguments, wires the cancel sources (a byte on stdin, Ctrl-C)
+//! to the done signal, runs [`du4::run`] and maps its outcome to the exit status (0, 1 when some
+//! entry could not be read, 2 for usage, 130 when cancelled). See the library docs for the design.
 
-fn main() {}
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use common::exit;
+
+/// Disk usage of directory trees, walked in parallel (The Go Programming Language, 8.8-8.9).
+///
+/// Prints `{files} files  {size} GB` for the files below the roots (apparent sizes, symlinks not
+/// followed). A byte on stdin or Ctrl-C cancels.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Directories (or files) to measure.
+    #[arg(default_value = ".")]
+    roots: Vec<PathBuf>,
+    /// Print exact bytes instead of GB.
+    #[arg(short, long)]
+    bytes: bool,
+    /// Print the running totals every 500 ms while walking.
+    #[arg(short, long)]
+    verbose: bool,
+    /// One line per root, in argument order, then a total line (exercise 8.9).
+    #[arg(long)]
+    per_root: bool,
+    /// Count a file with several hard links once (by device and inode), like GNU du.
+    #[arg(long)]
+    dedup_links: bool,
+    /// Walker threads.
+    #[arg(short = 'j', long, value_name = "N", default_value_t = du4::DEFAULT_THREADS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    threads: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = du4::Config {
+        roots: args.roots,
+        bytes: args.bytes,
+        verbose: args.verbose,
+        per_root: args.per_root,
+        dedup_links: args.dedup_links,
+        threads: args.threads,
+    };
+    let (canceller, done) = common::done::new();
+    if let Err(err) = common::cancel::on_ctrlc(canceller.clone()) {
+        exit::error("du4", format!("Ctrl-C handler: {err}"));
+    }
+    if let Err(err) = common::cancel::on_stdin_byte(canceller) {
+        exit::error("du4", format!("stdin watcher: {err}"));
+    }
+    let outcome = du4::run(
+        &config,
+        &done,
+        &mut io::stdout().lock(),
+        &mut io::stderr().lock(),
+    );
+    let code = match outcome {
+        Ok(du4::Outcome::Finished { errors: 0 }) => exit::SUCCESS,
+        Ok(du4::Outcome::Finished { .. }) => exit::FAILURE,
+        Ok(du4::Outcome::Cancelled) => {
+            exit::error("du4", "cancelled");
+            exit::CANCELLED
+        }
+        Err(err) if exit::is_broken_pipe(&err) => exit::SUCCESS,
+        Err(err) => {
+            exit::error("du4", format!("stdout: {err}"));
+            exit::FAILURE
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

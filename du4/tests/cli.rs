@@ -1,0 +1,31 @@
+//! The command line: `--help`, `--version`, usage errors exit 2.
+
+use crate::util::du4_run;
+
+#[test]
+fn help_and_version_exit_zero() {
+    let out = du4_run(["--help"]);
+    out.expect_code(0);
+    for option in [
+        "--bytes",
+        "--verbose",
+        "--per-root",
+        "--dedup-links",
+        "--threads",
+    ] {
+        assert!(out.stdout.contains(option), "--help lacks {option}\n{out}");
+    }
+    let out = du4_run(["--version"]);
+    out.expect_code(0);
+    assert!(out.stdout.starts_with("du4 "), "\n{out}");
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    for args in [&["--no-such-option"][..], &["-j", "0"], &["-j", "many"]] {
+        let out = du4_run(args);
+        out.expect_code(2);
+        assert!(out.stdout.is_empty(), "\n{out}");
+        assert!(!out.stderr.is_empty(), "\n{out}");
+    }
+}

@@ -1,0 +1,86 @@
+//! Errors: an unreadable directory (made real by dropping root with `setpriv`) and a missing root
+//! are reported in one line each, the walk goes on, and the exit status is 1.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use crate::util::{bytes_line, du4_run, run};
+
+fn chmod(path: &std::path::Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn an_unreadable_directory_is_reported_and_the_walk_goes_on() {
+    let setpriv = Command::new("setpriv").arg("--version").output();
+    assert!(
+        matches!(&setpriv, Ok(out) if out.status.success()),
+        "this test needs `setpriv` (util-linux) to drop root; .ci/run installs it: {setpriv:?}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("tree");
+    fs::create_dir_all(root.join("ok/deeper")).unwrap();
+    fs::write(root.join("ok/f"), b"12345").unwrap();
+    fs::write(root.join("ok/deeper/g"), b"123").unwrap();
+    fs::create_dir(root.join("locked")).unwrap();
+    fs::write(root.join("locked/secret"), b"1234567").unwrap();
+    // The binary is copied next to the tree so the unprivileged user can surely run it.
+    let binary = tmp.path().join("du4");
+    fs::copy(env!("CARGO_BIN_EXE_du4"), &binary).unwrap();
+    for dir in [tmp.path(), &root, &root.join("ok"), &root.join("ok/deeper")] {
+        chmod(dir, 0o755);
+    }
+    chmod(&binary, 0o755);
+    chmod(&root.join("locked"), 0o000);
+
+    let out = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
+        .arg("-b")
+        .arg(&root)
+        .stdin(Stdio::null()));
+    chmod(&root.join("locked"), 0o755); // so the temp dir can be removed
+    out.expect_code(1);
+    assert_eq!(out.stdout_lines(), [bytes_line(2, 8)], "\n{out}");
+    let expected = format!(
+        "du4: {}: Permission denied (os error 13)",
+        root.join("locked").display()
+    );
+    assert_eq!(
+        out.stderr.lines().collect::<Vec<_>>(),
+        [expected],
+        "\n{out}"
+    );
+}
+
+#[test]
+fn a_missing_root_is_reported_and_the_others_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("f"), b"123").unwrap();
+    let missing = tmp.path().join("missing");
+    let out = du4_run([
+        "--per-root".as_ref(),
+        "-b".as_ref(),
+        missing.as_os_str(),
+        tmp.path().as_os_str(),
+    ]);
+    out.expect_code(1);
+    assert_eq!(
+        out.stderr,
+        format!(
+            "du4: {}: No such file or directory (os error 2)\n",
+            missing.display()
+        ),
+        "\n{out}"
+    );
+    assert_eq!(
+        out.stdout_lines(),
+        [
+            format!("{}  {}", bytes_line(0, 0), missing.display()),
+            format!("{}  {}", bytes_line(1, 3), tmp.path().display()),
+            format!("{}  total", bytes_line(1, 3)),
+        ],
+        "\n{out}"
+    );
+}

@@ -1,0 +1,8 @@
+//! Integration tests of du4: the real binary over real trees in temp dirs (one test binary,
+//! modules by theme).
+
+mod cancel;
+mod cli;
+mod errors;
+mod totals;
+mod util;

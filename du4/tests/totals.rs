@@ -1,0 +1,165 @@
+//! Totals: every kind of entry counted as SPEC.md says, checked against hand-computed figures and
+//! an independent count; hard links with and without `--dedup-links`; roots that are files or
+//! symlinks; `--per-root` order; the default root; any thread count.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::symlink;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+use crate::util::{bytes_line, du4, du4_run, independent_count, run};
+
+/// Files in the sample tree, counted per path.
+const FILES: u64 = 16;
+/// Their apparent bytes (the sparse file alone is 3 GB).
+const BYTES: u64 = 3_000_002_740;
+
+fn write(path: impl AsRef<Path>, len: usize) {
+    fs::write(path, vec![b'x'; len]).unwrap();
+}
+
+/// A tree with one of everything: nested directories (one empty), empty and sparse files,
+/// symlinks to a file, to a directory, dangling and looping, two hard links to one file, a
+/// socket, and names that are not UTF-8.
+fn sample_tree() -> TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write(root.join("top.txt"), 10);
+    write(root.join("empty"), 0);
+    fs::create_dir_all(root.join("a/b/c/d")).unwrap();
+    fs::create_dir_all(root.join("a/empty-dir")).unwrap();
+    write(root.join("a/one"), 100);
+    write(root.join("a/b/two"), 200);
+    write(root.join("a/b/c/d/three"), 300);
+    let sparse = fs::File::create(root.join("sparse")).unwrap();
+    sparse.set_len(3_000_000_000).unwrap();
+    symlink("top.txt", root.join("link-file")).unwrap(); // 7 bytes: the target's name
+    symlink("a", root.join("link-dir")).unwrap(); // 1
+    symlink("nowhere", root.join("dangling")).unwrap(); // 7
+    symlink(".", root.join("loop")).unwrap(); // 1
+    symlink("self", root.join("self")).unwrap(); // 4
+    write(root.join("hard1"), 1000);
+    fs::hard_link(root.join("hard1"), root.join("hard2")).unwrap();
+    write(root.join(OsStr::from_bytes(b"bad\xffname")), 50);
+    let odd_dir = root.join(OsStr::from_bytes(b"dir\xfe"));
+    fs::create_dir(&odd_dir).unwrap();
+    write(odd_dir.join("inner"), 60);
+    drop(UnixListener::bind(root.join("sock")).unwrap()); // a socket entry stays behind, size 0
+    tmp
+}
+
+#[test]
+fn totals_equal_hand_count_and_independent_count() {
+    let tree = sample_tree();
+    assert_eq!(independent_count(tree.path(), false), (FILES, BYTES));
+    let out = du4_run([OsStr::new("-b"), tree.path().as_os_str()]);
+    out.expect_code(0);
+    assert_eq!(out.stdout_lines(), [bytes_line(FILES, BYTES)], "\n{out}");
+    assert!(out.stderr.is_empty(), "\n{out}");
+}
+
+#[test]
+fn default_output_is_the_books_line() {
+    let tree = sample_tree();
+    let out = du4_run([tree.path()]);
+    out.expect_code(0);
+    assert_eq!(out.stdout, format!("{FILES} files  3.0 GB\n"), "\n{out}");
+}
+
+#[test]
+fn dedup_links_counts_an_inode_once() {
+    let tree = sample_tree();
+    let expected = independent_count(tree.path(), true);
+    assert_eq!(expected, (FILES - 1, BYTES - 1000));
+    let out = du4_run([
+        OsStr::new("-b"),
+        OsStr::new("--dedup-links"),
+        tree.path().as_os_str(),
+    ]);
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout_lines(),
+        [bytes_line(expected.0, expected.1)],
+        "\n{out}"
+    );
+}
+
+#[test]
+fn every_thread_count_gives_the_same_totals() {
+    let tree = sample_tree();
+    for threads in ["1", "2", "3", "16"] {
+        let out = du4_run([
+            OsStr::new("-b"),
+            OsStr::new("-j"),
+            OsStr::new(threads),
+            tree.path().as_os_str(),
+        ]);
+        out.expect_code(0);
+        assert_eq!(out.stdout_lines(), [bytes_line(FILES, BYTES)], "\n{out}");
+    }
+}
+
+#[test]
+fn a_file_root_and_a_symlink_root_count_as_one_file() {
+    let tree = sample_tree();
+    let out = du4_run([OsStr::new("-b"), tree.path().join("top.txt").as_os_str()]);
+    out.expect_code(0);
+    assert_eq!(out.stdout_lines(), [bytes_line(1, 10)], "\n{out}");
+    // Never followed, not even as a root: the link's own size is the length of "a".
+    let out = du4_run([OsStr::new("-b"), tree.path().join("link-dir").as_os_str()]);
+    out.expect_code(0);
+    assert_eq!(out.stdout_lines(), [bytes_line(1, 1)], "\n{out}");
+}
+
+#[test]
+fn per_root_lines_follow_argument_order_then_total() {
+    let tree = sample_tree();
+    let roots: Vec<PathBuf> = [
+        tree.path().join(OsStr::from_bytes(b"dir\xfe")),
+        tree.path().join("a"),
+        tree.path().join("top.txt"),
+        tree.path().join("a/empty-dir"),
+    ]
+    .into();
+    let out = run(du4()
+        .arg("--per-root")
+        .arg("-b")
+        .args(&roots)
+        .stdin(std::process::Stdio::null()));
+    out.expect_code(0);
+    let expected = [
+        format!("{}  {}", bytes_line(1, 60), roots[0].display()),
+        format!("{}  {}", bytes_line(3, 600), roots[1].display()),
+        format!("{}  {}", bytes_line(1, 10), roots[2].display()),
+        format!("{}  {}", bytes_line(0, 0), roots[3].display()),
+        format!("{}  total", bytes_line(5, 670)),
+    ];
+    assert_eq!(out.stdout_lines(), expected, "\n{out}");
+    // Without -b: the book's GB figures, the same order.
+    let out = run(du4()
+        .arg("--per-root")
+        .args(&roots[..2])
+        .stdin(std::process::Stdio::null()));
+    out.expect_code(0);
+    let expected = [
+        format!("1 files  0.0 GB  {}", roots[0].display()),
+        format!("3 files  0.0 GB  {}", roots[1].display()),
+        "4 files  0.0 GB  total".to_string(),
+    ];
+    assert_eq!(out.stdout_lines(), expected, "\n{out}");
+}
+
+#[test]
+fn roots_default_to_the_current_directory() {
+    let tree = sample_tree();
+    let out = run(du4()
+        .arg("-b")
+        .current_dir(tree.path())
+        .stdin(std::process::Stdio::null()));
+    out.expect_code(0);
+    assert_eq!(out.stdout_lines(), [bytes_line(FILES, BYTES)], "\n{out}");
+}
