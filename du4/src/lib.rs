@@ -35,12 +35,18 @@
 //!   GNU du; without it every path counts, as in the book. A directory that is its own ancestor
 //!   (a bind-mount loop) is reported and not entered.
 //!
-//! Default thread count: [`DEFAULT_THREADS`], measured on the 2-core CI machine with a warm cache
-//! over the benchmark's 200,000-file tree (`target/bench/du4-tree`), release build, median of 7:
+//! Default thread count: [`DEFAULT_THREADS`], the fastest measured on the 2-core CI machine, warm
+//! cache, over the benchmark's 200,000-file tree (`cargo xtask bench du4`, release build, median
+//! wall time of 9 alternated runs, two runs of the benchmark):
 //!
 //! | `-j` | 1 | 2 | 4 | 8 | 16 |
 //! |---|---|---|---|---|---|
-//! | wall ms | 190 | 104 | 94 | 95 | 97 |
+//! | run 1, ms | 432 | 229 | 224 | 217 | 219 |
+//! | run 2, ms | 423 | 225 | 221 | 217 | 214 |
+//!
+//! Two cores bound the gain near 2x (the work is kernel time: `getdents` and `statx`); beyond
+//! two threads the extra ones only cover the moments a walker waits in the kernel. 8 and 16 are
+//! within noise of each other; 8 keeps below the book's 20.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, DirEntry, Metadata};
@@ -56,7 +62,7 @@ use common::done::{self, Canceller, Done};
 use crossbeam_channel::{Receiver, Sender, TrySendError, never, select, tick};
 
 /// Walker threads when `-j` is not given (the fastest measured; see the table above).
-pub const DEFAULT_THREADS: usize = 4;
+pub const DEFAULT_THREADS: usize = 8;
 
 /// How often `-v` prints the running totals (the book's ticker).
 pub const TICK: Duration = Duration::from_millis(500);
