@@ -1,0 +1,319 @@
+//! netcat3: a read/write TCP client, the book's `netcat3` (*The Go Programming Language*,
+//! section 8.4.1, exercise 8.3), rebuilt in Rust from its ideas.
+//!
+//! ```sh
+//! cargo run -p chat            # a server in one terminal
+//! cargo run -p netcat3         # a client in another: connects to localhost:8000
+//! netcat3 example.org:7 < file # any HOST:PORT
+//! ```
+//!
+//! Two copies run at once, as in the book: standard input to the socket (on a thread of its own,
+//! the book's goroutine) and the socket to standard output (on the calling thread), byte for byte,
+//! binary safe, with no line buffering, so a prompt without a newline shows at once.
+//!
+//! # Where it differs from the Go original, and why
+//! - **Half-close** (exercise 8.3, as the book's final version): at end of file on stdin the
+//!   socket's write side is shut down (`shutdown(Write)`), so the server sees end of input, and
+//!   netcat3 keeps copying the server's answer to stdout until the server closes. Exit 0.
+//! - **The server closing first ends the program at once**, even while stdin stays open (the Go
+//!   program only notices when its blocked read of stdin returns). The stdin thread is then *not
+//!   joined*: it is blocked in `read(0)`, which nothing can interrupt portably (a signal or closing
+//!   fd 0 from another thread is racy and leaves fd 0 free for reuse). Leaving it is safe: it holds
+//!   only its end of stdin and a clone of a socket that [`session`] has already shut down both
+//!   ways, so the next byte it reads makes its write fail (`EPIPE`) and it returns; and in the
+//!   binary, returning from `main` ends the process, which ends the thread with it. When it has
+//!   finished (the usual half-close case) it is joined.
+//! - **Errors are one line** (`netcat3: HOST:PORT: why`, exit 1) for an unresolvable or refused
+//!   address and for a connection reset; a malformed address (`host` with no port, a port that is
+//!   not a number 0-65535) is a usage error, exit 2, reported by clap. `:PORT` means
+//!   `localhost:PORT`, as Go's `net.Dial` reads it. A closed stdout (`| head`) ends quietly, exit 0.
+//! - **Ctrl-C keeps its default action** in the binary: the process dies at once, wherever it is,
+//!   even inside a DNS lookup that no hook could interrupt, and the shell reports 130. There is no
+//!   state to save, so a handler would add a thread and nothing else. The library still takes a
+//!   [`Done`] so that a caller (and the tests) can cancel: it shuts the socket down, which wakes a
+//!   blocked `connect`, the socket-to-stdout copy, and any write of the stdin thread.
+//!
+//! # Zero-copy, and where it is refused
+//! Sending (stdin to the socket) is [`std::io::copy`] between concrete descriptor types (a
+//! [`File`] dup'd from fd 0 and a [`TcpStream`]), which std specializes on Linux. Seen with
+//! `strace -f` on Linux 6.18, std 1.95:
+//!
+//! | stdin is | system call |
+//! |---|---|
+//! | a pipe | `splice` (pipe to socket: the pages move, no copy through user space) |
+//! | a regular file | `sendfile` |
+//! | a terminal, `/dev/null`, a socket | `read`/`write`, 8 KiB buffer |
+//!
+//! (`copy_file_range` needs files at both ends, so it never applies.)
+//!
+//! Receiving (the socket to stdout) deliberately does *not* use it, though std would `splice`
+//! socket to pipe when stdout is a pipe: on this kernel, a `splice` from the socket that started
+//! waiting before data arrived did not return, and the pipe's reader saw nothing, while the other
+//! thread sat in its own `splice` from the stdin pipe to the same socket. A prompt then showed only
+//! when the server closed: reproduced every time by the test
+//! `prompt_without_newline_shows_at_once_and_lines_go_both_ways`, gone with stdin at `/dev/null`
+//! (no second `splice`), and gone with a plain `read` here. So receiving is `read`/`write` through
+//! one 128 KiB buffer, whatever stdout is. The standard streams are used through dup'd [`File`]s
+//! rather than [`std::io::Stdout`], whose line buffer would also hold back a prompt that does not
+//! end in a newline. The throughput against OpenBSD `nc` is measured by `cargo xtask bench
+//! netcat3` (figures in the README).
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsFd;
+use std::thread;
+
+use common::done::Done;
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// The address the book's netcat3 dials.
+pub const DEFAULT_ADDR: &str = "localhost:8000";
+
+/// Why a session ended badly.
+#[derive(Debug)]
+pub enum Error {
+    /// The address did not resolve, or no address accepted the connection.
+    Connect { addr: String, source: io::Error },
+    /// The connection broke while receiving (reset, timed out).
+    Receive { addr: String, source: io::Error },
+    /// Reading standard input failed (e.g. stdin is a directory).
+    Stdin(io::Error),
+    /// Writing standard output failed (other than a closed pipe, which is a normal end).
+    Stdout(io::Error),
+    /// The stdin thread could not be started, or a descriptor could not be duplicated.
+    Setup(io::Error),
+    /// The done signal fired.
+    Cancelled,
+}
+
+impl fmt::Display for Error {
+    /// `what: why`, to follow `netcat3: `.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Connect { addr, source } | Error::Receive { addr, source } => {
+                write!(f, "{addr}: {source}")
+            }
+            Error::Stdin(err) => write!(f, "stdin: {err}"),
+            Error::Stdout(err) => write!(f, "stdout: {err}"),
+            Error::Setup(err) => write!(f, "setting up the copy: {err}"),
+            Error::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Checks a command-line address: `HOST:PORT` with a numeric port, or `:PORT` for localhost.
+/// Returns the address to dial. (clap turns an `Err` into a usage error, exit 2.)
+pub fn parse_addr(arg: &str) -> Result<String, String> {
+    let Some((host, port)) = arg.rsplit_once(':') else {
+        return Err("expected HOST:PORT (for example localhost:8000)".into());
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(format!("{port:?} is not a port number (0-65535)"));
+    }
+    if host.is_empty() {
+        return Ok(format!("localhost:{port}"));
+    }
+    Ok(arg.to_owned())
+}
+
+/// The whole program: dials `addr`, then runs a [`session`] between it and the process's
+/// standard input and output.
+pub fn run(addr: &str, done: &Done) -> Result<(), Error> {
+    let stream = connect(addr, done)?;
+    // Dup'd descriptors as plain files: unbuffered, and the types std's zero-copy paths know.
+    let input = File::from(
+        io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(Error::Setup)?,
+    );
+    let output = File::from(
+        io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(Error::Setup)?,
+    );
+    session(stream, input, output, addr, done)
+}
+
+/// Resolves `addr` and connects to the first of its addresses that accepts, as `net.Dial` does.
+/// The done signal aborts a connect in progress (the lookup itself cannot be interrupted).
+pub fn connect(addr: &str, done: &Done) -> Result<TcpStream, Error> {
+    let failed = |source| Error::Connect {
+        addr: addr.to_owned(),
+        source,
+    };
+    let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(failed)?.collect();
+    let mut last = io::Error::new(ErrorKind::NotFound, "no address to connect to");
+    for candidate in addrs {
+        if done.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        match connect_one(candidate, done) {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last = err,
+        }
+    }
+    Err(if done.cancelled() {
+        Error::Cancelled
+    } else {
+        failed(last)
+    })
+}
+
+/// One blocking connect that the done signal can abort: std's `TcpStream::connect` shows no
+/// descriptor until it has connected, a socket2 `Socket` does, and shutting down a clone of a
+/// socket still connecting makes its `connect` fail at once (Linux).
+fn connect_one(addr: SocketAddr, done: &Done) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    let waker = socket.try_clone()?;
+    let _abort = done.on_cancel(move || {
+        let _ = waker.shutdown(Shutdown::Both);
+    });
+    socket.connect(&addr.into())?;
+    if done.cancelled() {
+        // Fired between registering the hook and the connect starting: the shutdown was early.
+        return Err(io::Error::new(ErrorKind::Interrupted, "cancelled"));
+    }
+    Ok(socket.into())
+}
+
+/// Copies `input` to `stream` (on a thread of its own) and `stream` to `output` (on this
+/// thread) until the server closes the connection; half-closes the socket at the end of `input`.
+///
+/// Returns when the server has closed (or reset) the connection, `output` is closed, or `done`
+/// fires, whichever comes first; it does not wait for `input` to end (see the crate docs for why
+/// the stdin thread may be left running, and why that is safe). `addr` names the peer in errors.
+pub fn session<I, O>(
+    stream: TcpStream,
+    mut input: I,
+    mut output: O,
+    addr: &str,
+    done: &Done,
+) -> Result<(), Error>
+where
+    I: Read + Send + 'static,
+    O: Write,
+{
+    let waker = stream.try_clone().map_err(Error::Setup)?;
+    let _wake_on_cancel = done.on_cancel(move || {
+        let _ = waker.shutdown(Shutdown::Both);
+    });
+    let sender = stream.try_clone().map_err(Error::Setup)?;
+    // The stdin thread reports its result here *before* it half-closes: once the server has seen
+    // our end of input (and so may close), the result is already waiting.
+    let (sent_tx, sent_rx) = crossbeam_channel::bounded::<io::Result<u64>>(1);
+    let to_server = thread::Builder::new()
+        .name("stdin-to-socket".into())
+        .stack_size(64 << 10)
+        .spawn(move || {
+            let result = io::copy(&mut input, &mut &sender);
+            let _ = sent_tx.send(result);
+            let _ = sender.shutdown(Shutdown::Write);
+        })
+        .map_err(Error::Setup)?;
+
+    let received = copy_unspliced(&mut &stream, &mut output).and_then(|()| output.flush());
+    // The server is gone (or we are): wake the stdin thread if it is blocked writing to it.
+    let _ = stream.shutdown(Shutdown::Both);
+    let sent = match sent_rx.try_recv() {
+        Ok(result) => {
+            // It has reported: all that is left for it is one `shutdown`, so the join is prompt.
+            let _ = to_server.join();
+            Some(result)
+        }
+        // Still blocked reading stdin: left behind on purpose (crate docs).
+        Err(_) => None,
+    };
+
+    if done.cancelled() {
+        return Err(Error::Cancelled);
+    }
+    match received {
+        Ok(()) => {}
+        Err(err) if err.kind() == ErrorKind::BrokenPipe => return Ok(()),
+        Err(err) if is_connection_error(&err) => {
+            return Err(Error::Receive {
+                addr: addr.to_owned(),
+                source: err,
+            });
+        }
+        Err(err) => return Err(Error::Stdout(err)),
+    }
+    match sent {
+        // A failed write to the socket means the server went away first: the receiving side has
+        // already told how the connection ended.
+        Some(Err(err)) if !is_connection_error(&err) && err.kind() != ErrorKind::BrokenPipe => {
+            Err(Error::Stdin(err))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Copies `reader` to `writer` until end of file with plain `read`/`write` calls through one
+/// buffer: the receiving direction must not use `splice` (crate docs, "Zero-copy").
+fn copy_unspliced(reader: &mut impl Read, writer: &mut impl Write) -> io::Result<()> {
+    let mut buf = vec![0u8; RECEIVE_BUFFER];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => writer.write_all(&buf[..n])?,
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// The receive buffer: big enough that a bulk download takes few system calls.
+const RECEIVE_BUFFER: usize = 128 << 10;
+
+/// Errors that come from the socket rather than from stdin or stdout. [`io::copy`] returns one
+/// error for both of its ends; these kinds only a socket produces (unless a standard stream is
+/// itself a socket, a case this reads as the connection's fault).
+fn is_connection_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::NotConnected
+            | ErrorKind::TimedOut
+            | ErrorKind::HostUnreachable
+            | ErrorKind::NetworkUnreachable
+            | ErrorKind::NetworkDown
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_addr_accepts_host_port_and_bare_port() {
+        assert_eq!(parse_addr("localhost:8000").unwrap(), "localhost:8000");
+        assert_eq!(parse_addr("[::1]:7").unwrap(), "[::1]:7");
+        assert_eq!(parse_addr(":9000").unwrap(), "localhost:9000");
+    }
+
+    #[test]
+    fn parse_addr_rejects_malformed_addresses() {
+        assert!(parse_addr("localhost").is_err());
+        assert!(parse_addr("localhost:http").is_err());
+        assert!(parse_addr("localhost:65536").is_err());
+        assert!(parse_addr("").is_err());
+    }
+
+    #[test]
+    fn errors_read_as_what_colon_why() {
+        let err = Error::Connect {
+            addr: "h:1".into(),
+            source: io::Error::new(ErrorKind::ConnectionRefused, "refused"),
+        };
+        assert_eq!(err.to_string(), "h:1: refused");
+        let err = Error::Stdin(io::Error::new(ErrorKind::IsADirectory, "is a directory"));
+        assert_eq!(err.to_string(), "stdin: is a directory");
+    }
+}

@@ -1,0 +1,259 @@
+//! The real binary against real loopback servers: half-close, the server closing first, binary
+//! data through every zero-copy path, errors, and an interactive, chat-like exchange.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use crate::util::{
+    TIMEOUT, binary_data, echo_after_eof, echo_streaming, join_server, serve_one, spawn,
+    spawn_command, spawn_interactive,
+};
+
+#[test]
+fn half_close_at_stdin_eof_then_prints_the_answer() {
+    let (addr, server) = serve_one(echo_after_eof);
+    let mut run = spawn(&[&addr.to_string()], None);
+    let input = b"hello\nworld, no newline at the end";
+    run.stdin.as_mut().unwrap().write_all(input).unwrap();
+    run.close_stdin();
+    let done = run.finish(TIMEOUT);
+    done.assert_code(0);
+    if done.stdout != input || !done.stderr.is_empty() {
+        done.fail("the echo after end of input should come back whole, nothing on stderr");
+    }
+    assert_eq!(
+        join_server(server),
+        input,
+        "the server should receive stdin"
+    );
+}
+
+#[test]
+fn server_closing_first_ends_it_promptly_while_stdin_stays_open() {
+    let (addr, server) = serve_one(|mut stream| {
+        stream.write_all(b"bye\n").unwrap();
+    });
+    let run = spawn(&[&addr.to_string()], None);
+    // `run.stdin` stays open: netcat3 never sees end of file on its input.
+    let stdin_kept_open = run.stdin.is_some();
+    let done = run.finish(TIMEOUT);
+    assert!(stdin_kept_open);
+    done.assert_code(0);
+    if done.stdout != b"bye\n" {
+        done.fail("expected the server's last words on stdout");
+    }
+    // Spawn to exit, connection included; the contract's figure is 100 ms, the bench's business.
+    if done.elapsed >= Duration::from_secs(2) {
+        done.fail("should exit promptly once the server has closed");
+    }
+    join_server(server);
+}
+
+#[test]
+fn binary_data_round_trips_through_pipes() {
+    // Pipes at both ends: std's copy uses splice in both directions.
+    let data = binary_data(4 << 20);
+    let (addr, server) = serve_one(echo_streaming);
+    let mut run = spawn(&[&addr.to_string()], None);
+    let mut stdin = run.stdin.take().unwrap();
+    let feed = data.clone();
+    let feeder = thread::spawn(move || stdin.write_all(&feed));
+    let done = run.finish(TIMEOUT);
+    feeder.join().unwrap().expect("feeding stdin");
+    done.assert_code(0);
+    if done.stdout != data {
+        done.fail("the echoed bytes differ from the input");
+    }
+    assert_eq!(join_server(server), data.len() as u64);
+}
+
+#[test]
+fn binary_data_round_trips_through_files() {
+    // A regular file as stdin (sendfile) and as stdout (plain reads and writes).
+    let dir = tempfile::tempdir().unwrap();
+    let (input_path, output_path) = (dir.path().join("in.bin"), dir.path().join("out.bin"));
+    let data = binary_data(3 << 20);
+    std::fs::write(&input_path, &data).unwrap();
+    let (addr, server) = serve_one(echo_streaming);
+    let mut command = Command::new(crate::util::bin());
+    command
+        .arg(addr.to_string())
+        .stdin(File::open(&input_path).unwrap())
+        .stdout(File::create(&output_path).unwrap())
+        .stderr(Stdio::piped());
+    let done = spawn_command(command, false).finish(TIMEOUT);
+    done.assert_code(0);
+    let output = std::fs::read(&output_path).unwrap();
+    if output != data {
+        done.fail(&format!(
+            "{} bytes back, {} sent, or they differ",
+            output.len(),
+            data.len()
+        ));
+    }
+    assert_eq!(join_server(server), data.len() as u64);
+}
+
+#[test]
+fn refused_connection_is_one_line_and_exit_1() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let done = spawn(&[&addr], Some(Stdio::null())).finish(TIMEOUT);
+    done.assert_code(1)
+        .assert_one_error_line(&format!("netcat3: {addr}: "));
+    if !done.stderr.contains("refused") || !done.stdout.is_empty() {
+        done.fail("expected `Connection refused` and no output");
+    }
+}
+
+#[test]
+fn unresolvable_host_is_one_line_and_exit_1() {
+    // `.invalid` never resolves (RFC 2606), with or without a network.
+    let done = spawn(&["no-such-host.invalid:8000"], Some(Stdio::null())).finish(TIMEOUT);
+    done.assert_code(1)
+        .assert_one_error_line("netcat3: no-such-host.invalid:8000: ");
+}
+
+#[test]
+fn malformed_address_is_a_usage_error() {
+    for bad in ["localhost", "localhost:http", "localhost:70000"] {
+        let done = spawn(&[bad], Some(Stdio::null())).finish(TIMEOUT);
+        done.assert_code(2);
+        if !done.stderr.contains("HOST:PORT") {
+            done.fail("clap's message should name the argument");
+        }
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let done = spawn(&["--help"], Some(Stdio::null())).finish(TIMEOUT);
+    done.assert_code(0);
+    if !String::from_utf8_lossy(&done.stdout).contains("HOST:PORT") {
+        done.fail("--help should show the argument");
+    }
+    let done = spawn(&["--version"], Some(Stdio::null())).finish(TIMEOUT);
+    done.assert_code(0);
+    if !String::from_utf8_lossy(&done.stdout).starts_with("netcat3 ") {
+        done.fail("--version should print the name and version");
+    }
+}
+
+#[test]
+fn closed_stdout_ends_quietly_with_status_0() {
+    // The server talks and talks; netcat3's stdout is a pipe whose reader is already gone.
+    let (addr, server) = serve_one(|mut stream| {
+        let chunk = vec![b'x'; 64 << 10];
+        // Bounded: 64 MiB at most, far more than a pipe or socket buffer holds.
+        for _ in 0..1024 {
+            if stream.write_all(&chunk).is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut command = Command::new(crate::util::bin());
+    command
+        .arg(addr.to_string())
+        .stdin(Stdio::piped())
+        .stdout(writer)
+        .stderr(Stdio::piped());
+    // Its stdin stays open: only the closed stdout can end it.
+    let done = spawn_command(command, true).finish(TIMEOUT);
+    done.assert_code(0);
+    if !done.stderr.is_empty() {
+        done.fail("a closed stdout is a normal end: nothing on stderr");
+    }
+    assert!(join_server(server), "the server should see netcat3 go away");
+}
+
+#[test]
+fn prompt_without_newline_shows_at_once_and_lines_go_both_ways() {
+    // A chat-like server: a prompt with no newline, then one answer per line, and a goodbye
+    // when the client ends its input.
+    let (addr, server) = serve_one(|stream| {
+        let mut writer = stream.try_clone().unwrap();
+        writer.write_all(b"Enter your name: ").unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        let mut seen = Vec::new();
+        while let Some(Ok(line)) = lines.next() {
+            writer
+                .write_all(format!("you said: {line}\n").as_bytes())
+                .unwrap();
+            seen.push(line);
+        }
+        writer.write_all(b"bye\n").unwrap();
+        seen
+    });
+    let (mut run, mut stdout) = spawn_interactive(&[&addr.to_string()]);
+    let (tx, rx) = crossbeam_channel::unbounded::<u8>();
+    let reader = thread::spawn(move || {
+        let mut byte = [0u8; 1];
+        while let Ok(1) = stdout.read(&mut byte) {
+            if tx.send(byte[0]).is_err() {
+                break;
+            }
+        }
+    });
+    let read_exactly = |expected: &[u8]| {
+        let mut got = Vec::new();
+        while got.len() < expected.len() {
+            match rx.recv_timeout(TIMEOUT) {
+                Ok(byte) => got.push(byte),
+                Err(_) => break,
+            }
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected),
+            "interactive output of {} {addr}",
+            crate::util::bin()
+        );
+    };
+    read_exactly(b"Enter your name: ");
+    let stdin = run.stdin.as_mut().unwrap();
+    stdin.write_all(b"ana\n").unwrap();
+    read_exactly(b"you said: ana\n");
+    let stdin = run.stdin.as_mut().unwrap();
+    stdin.write_all(b"hello there\n").unwrap();
+    read_exactly(b"you said: hello there\n");
+    run.close_stdin();
+    read_exactly(b"bye\n");
+    let done = run.finish(TIMEOUT);
+    done.assert_code(0);
+    reader.join().unwrap();
+    assert_eq!(join_server(server), ["ana", "hello there"]);
+}
+
+#[test]
+fn stdin_that_cannot_be_read_is_reported_after_the_session() {
+    // A directory as stdin: read fails with EISDIR. The socket is still half-closed, the server
+    // answers, and the error is one line, exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, server) = serve_one(|mut stream| {
+        let mut sink = Vec::new();
+        stream.read_to_end(&mut sink).unwrap();
+        stream.write_all(b"ok\n").unwrap();
+        stream.shutdown(Shutdown::Both).unwrap();
+    });
+    let done = spawn(
+        &[&addr.to_string()],
+        Some(File::open(dir.path()).unwrap().into()),
+    )
+    .finish(TIMEOUT);
+    done.assert_code(1)
+        .assert_one_error_line("netcat3: stdin: ");
+    if done.stdout != b"ok\n" {
+        done.fail("the server's answer should still be printed");
+    }
+    join_server(server);
+}
