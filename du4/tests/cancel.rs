@@ -59,7 +59,7 @@ fn expect_cancelled(
     let stdout = stdout
         .recv_timeout(Duration::from_secs(10))
         .unwrap_or_default();
-    let rest: Vec<String> = stderr.try_iter().collect();
+    let rest = rest_of(&stderr);
     let report = format!(
         "command: {text}\nstatus: {status:?}\nstdout: {stdout:?}\nstderr after start: {rest:?}"
     );
@@ -73,6 +73,19 @@ fn expect_cancelled(
         elapsed < CANCEL_BOUND,
         "took {elapsed:?} to cancel\n{report}"
     );
+}
+
+/// The remaining lines of a pipe read by `util::lines`, up to its end (bounded in time).
+fn rest_of(lines: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut rest = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) => rest.push(line),
+            Err(_) => break,
+        }
+    }
+    rest
 }
 
 #[test]
@@ -121,7 +134,7 @@ fn verbose_prints_running_totals_on_a_slow_walk() {
     let status = wait_deadline(&mut child, Duration::from_secs(30));
     let report = format!(
         "command: {text}\nfirst line: {first:?}\nstatus: {status:?}\nstderr: {:?}",
-        stderr.try_iter().collect::<Vec<_>>()
+        rest_of(&stderr)
     );
     let first = first.unwrap_or_else(|_| panic!("no running total\n{report}"));
     let (files, size) = first

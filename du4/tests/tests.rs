@@ -6,3 +6,4 @@ mod cli;
 mod errors;
 mod totals;
 mod util;
+mod vanishing;
