@@ -261,7 +261,6 @@ pub fn run(
         return Ok(Outcome::Cancelled);
     }
     print_totals(out, &roots, &per_root, config, true)?;
-    out.flush()?;
     Ok(Outcome::Finished {
         errors: error_count,
     })
@@ -279,9 +278,9 @@ fn drain(sizes: &Receiver<Report>) {
     for _ in sizes.iter() {}
 }
 
-/// Prints the totals: one line, or with `--per-root` a line per root (then, when `last`, the
+/// Writes the totals: one line, or with `--per-root` a line per root (then, when `last`, the
 /// `total` line).
-fn print_totals(
+fn write_totals(
     out: &mut impl Write,
     roots: &[PathBuf],
     per_root: &[Totals],
@@ -303,6 +302,18 @@ fn print_totals(
         writeln!(out, "{}", all.line(config.bytes))?;
     }
     out.flush()
+}
+
+/// Prints the totals (see `write_totals`); a failure keeps its kind and says what failed.
+fn print_totals(
+    out: &mut impl Write,
+    roots: &[PathBuf],
+    per_root: &[Totals],
+    config: &Config,
+    last: bool,
+) -> io::Result<()> {
+    write_totals(out, roots, per_root, config, last)
+        .map_err(|err| io::Error::new(err.kind(), format!("writing the totals: {err}")))
 }
 
 /// A directory waiting to be walked.
@@ -483,6 +494,36 @@ mod tests {
         };
         assert_eq!(totals.line(false), "213 files  0.1 GB");
         assert_eq!(totals.line(true), "213 files  123456789 bytes");
+    }
+
+    #[test]
+    fn per_root_running_lines_have_no_total() {
+        let roots = [PathBuf::from("b"), PathBuf::from("a")];
+        let per_root = [
+            Totals {
+                files: 2,
+                bytes: 30,
+            },
+            Totals { files: 1, bytes: 5 },
+        ];
+        let config = Config {
+            per_root: true,
+            bytes: true,
+            ..Config::default()
+        };
+        let mut out = Vec::new();
+        write_totals(&mut out, &roots, &per_root, &config, false).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "2 files  30 bytes  b\n1 files  5 bytes  a\n"
+        );
+        let mut out = Vec::new();
+        write_totals(&mut out, &roots, &per_root, &config, true).unwrap();
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with("\n3 files  35 bytes  total\n")
+        );
     }
 
     #[test]

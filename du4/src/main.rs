@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         }
         Err(err) if exit::is_broken_pipe(&err) => exit::SUCCESS,
         Err(err) => {
-            exit::error("du4", format!("stdout: {err}"));
+            exit::error("du4", err);
             exit::FAILURE
         }
     };

@@ -1,5 +1,6 @@
 //! Errors: an unreadable directory (made real by dropping root with `setpriv`) and a missing root
-//! are reported in one line each, the walk goes on, and the exit status is 1.
+//! are reported in one line each, the walk goes on, and the exit status is 1; so is a failed
+//! write of the totals (stdout on `/dev/full`).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -82,5 +83,32 @@ fn a_missing_root_is_reported_and_the_others_counted() {
             format!("{}  total", bytes_line(1, 3)),
         ],
         "\n{out}"
+    );
+}
+
+#[test]
+fn a_failed_write_of_the_totals_is_one_line_and_status_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut command = crate::util::du4();
+    command
+        .arg(tmp.path())
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    let text = crate::util::describe(&command);
+    let mut child = command.stdout(full).spawn().unwrap();
+    let stderr = crate::util::read_all(child.stderr.take().unwrap());
+    let status = crate::util::wait_deadline(&mut child, crate::util::DEADLINE);
+    let stderr = stderr
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap_or_default();
+    let report = format!("command: {text} > /dev/full\nstatus: {status:?}\nstderr: {stderr}");
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{report}");
+    assert_eq!(
+        stderr, "du4: writing the totals: No space left on device (os error 28)\n",
+        "{report}"
     );
 }
