@@ -18,3 +18,8 @@
 pub mod cancel;
 pub mod done;
 pub mod exit;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "links")]
+pub mod links;
+pub mod site;

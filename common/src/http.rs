@@ -1,0 +1,559 @@
+//! Cancellable blocking HTTP: every in-flight request aborts within milliseconds of the done
+//! signal (what the book's crawler of section 8.6 and its exercise 8.10 need, and exercise 8.11's
+//! mirrored fetch).
+//!
+//! Go's `http.Request` carries a cancel channel (today a context); the transport watches it and
+//! closes the connection. A blocking Rust client has no such thing, and a thread blocked in
+//! `connect` or `read` wakes only when its socket is shut down from another thread. So this module
+//! keeps every socket it opens where the canceller can reach it:
+//!
+//! - The HTTP work (request writing, response parsing, redirects, chunked bodies, gzip, TLS) is
+//!   [`ureq`]'s, pinned at `=3.5.2` because its connector API is outside semver.
+//! - Our connector makes each socket with `socket2` *before* connecting, registers a
+//!   [`Done::on_cancel`] hook that shuts a clone of it down, and only then connects (non-blocking
+//!   plus `poll`, so a shutdown during the handshake wakes it). The hook's guard lives inside the
+//!   transport, so it is unregistered exactly when ureq drops the connection. ureq's rustls
+//!   connector is chained after ours for `https`.
+//! - Names are resolved with std's `ToSocketAddrs` on the calling thread. A DNS lookup cannot be
+//!   interrupted: a cancel during one takes effect when it returns. Tests use IP literals.
+//! - Proxies from the environment are not used (our connector speaks to the origin directly).
+//!
+//! Errors after the done signal fired are reported as cancelled ([`Error::is_cancelled`]),
+//! whatever the socket said (a shut-down socket may read as end of file). A response body reader
+//! checks the signal around every read for the same reason.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use ureq::ResponseExt;
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, RustlsConnector, Transport,
+};
+
+use crate::done::{Done, OnCancel};
+
+#[cfg(test)]
+mod tests;
+
+/// Limits of every request a [`Client`] makes.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The whole request, from connecting to the last body byte. Default 30 s.
+    pub timeout: Duration,
+    /// Bodies longer than this are cut (not an error), so one huge page cannot exhaust memory.
+    /// Default 10 MiB.
+    pub max_body: u64,
+    /// Redirects followed before the request fails. Default 10.
+    pub max_redirects: u32,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            timeout: Duration::from_secs(30),
+            max_body: 10 << 20,
+            max_redirects: 10,
+        }
+    }
+}
+
+/// A blocking HTTP client whose requests the done signal aborts. Cheap to clone; clones share
+/// the connection pool and the done signal.
+#[derive(Clone, Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+    /// Fires to abort every request of this client; also checked when an error comes back, so
+    /// that a cancel is reported as one.
+    done: Done,
+    options: Options,
+}
+
+impl Client {
+    /// A client whose every request (and every clone's) is aborted within milliseconds when
+    /// `done` fires: while connecting, waiting for headers, or reading the body.
+    pub fn new(done: Done, options: Options) -> Client {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(options.max_redirects)
+            .max_redirects_will_error(true)
+            .timeout_global(Some(options.timeout))
+            .proxy(None)
+            .build();
+        let connector = CancellableConnector { done: done.clone() }.chain(RustlsConnector::default());
+        let resolver = StdResolver { done: done.clone() };
+        Client {
+            agent: ureq::Agent::with_parts(config, connector, resolver),
+            done,
+            options,
+        }
+    }
+
+    /// GET `url`, following redirects. A non-2xx status is `Ok` with that status; connect, I/O,
+    /// timeout, cancel and too many redirects are errors.
+    pub fn get(&self, url: &url::Url) -> Result<Response, Error> {
+        if self.done.cancelled() {
+            return Err(Error::cancelled());
+        }
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::other(format!("unsupported scheme {}", url.scheme())));
+        }
+        let response = self
+            .agent
+            .get(url.as_str())
+            .call()
+            .map_err(|err| self.error(err))?;
+        if self.done.cancelled() {
+            return Err(Error::cancelled());
+        }
+        let final_url =
+            url::Url::parse(&response.get_uri().to_string()).unwrap_or_else(|_| url.clone());
+        let content_type = response
+            .headers()
+            .get(ureq::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let status = response.status().as_u16();
+        let (_, body) = response.into_parts();
+        Ok(Response {
+            url: final_url,
+            status,
+            content_type,
+            body,
+            done: self.done.clone(),
+            max_body: self.options.max_body,
+        })
+    }
+
+    /// Our error for ureq's: a cancel wins over whatever the shut-down socket reported.
+    fn error(&self, err: ureq::Error) -> Error {
+        if self.done.cancelled() {
+            return Error::cancelled();
+        }
+        match err {
+            ureq::Error::Io(err) => Error::from_io(err),
+            ureq::Error::Timeout(_) => Error { kind: Kind::Timeout },
+            ureq::Error::HostNotFound => Error::other("host not found".into()),
+            other => Error::other(other.to_string()),
+        }
+    }
+}
+
+/// The answer to a GET: status and headers read, body not yet.
+pub struct Response {
+    /// The final URL, after redirects (what relative links resolve against).
+    pub url: url::Url,
+    pub status: u16,
+    /// The `Content-Type` header as sent, parameters included.
+    pub content_type: Option<String>,
+    body: ureq::Body,
+    done: Done,
+    max_body: u64,
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("url", &self.url.as_str())
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Response {
+    /// True when the media type is `text/html` (parameters and case ignored).
+    pub fn is_html(&self) -> bool {
+        self.content_type.as_deref().is_some_and(|value| {
+            let media = value.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("text/html")
+        })
+    }
+
+    /// The body, cut at `max_body` bytes.
+    pub fn read_body(self) -> Result<Vec<u8>, Error> {
+        let mut body = Vec::new();
+        self.into_reader()
+            .read_to_end(&mut body)
+            .map_err(Error::from_io)?;
+        Ok(body)
+    }
+
+    /// The body as a stream, cut at `max_body` bytes. Once the done signal fires every read
+    /// fails with an error for which [`is_cancelled_io`] is true.
+    pub fn into_reader(self) -> Box<dyn Read + Send> {
+        Box::new(BodyReader {
+            inner: self.body.into_reader().take(self.max_body),
+            done: self.done,
+        })
+    }
+}
+
+/// A body reader that reports a cancel as one (a shut-down socket may read as a clean end).
+struct BodyReader<R> {
+    inner: R,
+    done: Done,
+}
+
+impl<R: Read> Read for BodyReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done.cancelled() {
+            return Err(Error::cancelled().into());
+        }
+        let result = self.inner.read(buf);
+        if self.done.cancelled() {
+            return Err(Error::cancelled().into());
+        }
+        result
+    }
+}
+
+/// Why a request failed. Displays as one line, e.g. `connection refused (os error 111)`.
+#[derive(Debug)]
+pub struct Error {
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Cancelled,
+    Timeout,
+    Io(io::Error),
+    Other(String),
+}
+
+impl Error {
+    /// True when the request was aborted by the done signal.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.kind, Kind::Cancelled)
+    }
+
+    /// True when the request ran out of its [`Options::timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.kind, Kind::Timeout)
+    }
+
+    fn cancelled() -> Error {
+        Error {
+            kind: Kind::Cancelled,
+        }
+    }
+
+    fn other(message: String) -> Error {
+        Error {
+            kind: Kind::Other(message),
+        }
+    }
+
+    /// Our error back out of an `io::Error` (as a body reader returns it), or the I/O error
+    /// itself. ureq's errors wrapped in I/O errors are unwrapped too.
+    pub fn from_io(err: io::Error) -> Error {
+        if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            if let Some(Ok(ours)) = err.into_inner().map(|inner| inner.downcast::<Error>()) {
+                return *ours;
+            }
+            return Error::other("unknown I/O error".into());
+        }
+        if err.get_ref().is_some_and(|inner| inner.is::<ureq::Error>()) {
+            return match ureq::Error::from(err) {
+                ureq::Error::Io(err) => Error {
+                    kind: Kind::Io(err),
+                },
+                ureq::Error::Timeout(_) => Error {
+                    kind: Kind::Timeout,
+                },
+                other => Error::other(other.to_string()),
+            };
+        }
+        if err.kind() == io::ErrorKind::TimedOut {
+            return Error {
+                kind: Kind::Timeout,
+            };
+        }
+        Error {
+            kind: Kind::Io(err),
+        }
+    }
+}
+
+/// True when an I/O error from [`Response::into_reader`] means the done signal fired.
+pub fn is_cancelled_io(err: &io::Error) -> bool {
+    err.get_ref()
+        .and_then(|inner| inner.downcast_ref::<Error>())
+        .is_some_and(Error::is_cancelled)
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            Kind::Cancelled => f.write_str("cancelled"),
+            Kind::Timeout => f.write_str("timed out"),
+            Kind::Io(err) => write!(f, "{err}"),
+            Kind::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        let kind = match &err.kind {
+            Kind::Cancelled => io::ErrorKind::ConnectionAborted,
+            Kind::Timeout => io::ErrorKind::TimedOut,
+            Kind::Io(err) => err.kind(),
+            Kind::Other(_) => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, err)
+    }
+}
+
+/// Opens plain TCP connections the done signal can abort at any point (see the module docs).
+#[derive(Debug)]
+struct CancellableConnector {
+    done: Done,
+}
+
+impl Connector for CancellableConnector {
+    type Out = Guarded;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        _chained: Option<()>,
+    ) -> Result<Option<Guarded>, ureq::Error> {
+        let deadline = details
+            .timeout
+            .not_zero()
+            .and_then(|left| Instant::now().checked_add(*left));
+        let mut last_error = None;
+        for addr in details.addrs.iter() {
+            if self.done.cancelled() {
+                break;
+            }
+            match connect(&self.done, *addr, deadline) {
+                Ok((stream, guard)) => {
+                    let config = details.config;
+                    let buffers =
+                        LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
+                    return Ok(Some(Guarded {
+                        stream,
+                        buffers,
+                        read_timeout: None,
+                        write_timeout: None,
+                        _guard: guard,
+                    }));
+                }
+                Err(err) => last_error = Some(err),
+            }
+        }
+        if self.done.cancelled() {
+            return Err(ureq::Error::Io(Error::cancelled().into()));
+        }
+        Err(ureq::Error::Io(last_error.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::ConnectionRefused, "no address to connect to")
+        })))
+    }
+}
+
+/// Connects to `addr` with the socket reachable by the done signal from before the first SYN.
+fn connect(
+    done: &Done,
+    addr: SocketAddr,
+    deadline: Option<Instant>,
+) -> io::Result<(TcpStream, OnCancel)> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    let handle = socket.try_clone()?;
+    // Shutting down any descriptor of the socket wakes a thread blocked on it (FIELD-NOTES).
+    let guard = done.on_cancel(move || {
+        let _ = handle.shutdown(Shutdown::Both);
+    });
+    socket.set_nonblocking(true)?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(err)
+            if err.raw_os_error() == Some(libc::EINPROGRESS)
+                || err.kind() == io::ErrorKind::WouldBlock =>
+        {
+            // The SYN is out: from here a shutdown aborts the handshake. A shutdown before the
+            // connect call did nothing to the unconnected socket, so look at the signal again.
+            if done.cancelled() {
+                return Err(Error::cancelled().into());
+            }
+            wait_writable(&socket, deadline)?;
+            if let Some(err) = socket.take_error()? {
+                return Err(err);
+            }
+            // A shut-down handshake can report "writable" without an error: ask the kernel.
+            socket.peer_addr()?;
+        }
+        Err(err) => return Err(err),
+    }
+    socket.set_nonblocking(false)?;
+    socket.set_tcp_nodelay(true)?;
+    Ok((socket.into(), guard))
+}
+
+/// Blocks until the connecting `socket` is writable (connected or failed) or `deadline` passes.
+fn wait_writable(socket: &Socket, deadline: Option<Instant>) -> io::Result<()> {
+    loop {
+        let timeout_ms: libc::c_int = match deadline {
+            None => -1,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
+                }
+                // Rounded up, so a sub-millisecond remainder does not spin.
+                libc::c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX)
+            }
+        };
+        let mut fd = libc::pollfd {
+            fd: socket.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: `fd` is one valid, writable `pollfd` for a descriptor `socket` keeps open for
+        // the duration of the call, and the count passed is 1.
+        let ready = unsafe { libc::poll(&mut fd, 1, timeout_ms) };
+        if ready > 0 {
+            return Ok(());
+        }
+        if ready < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+}
+
+/// A plain TCP transport (ureq's own is not public) plus the registration of its shutdown hook,
+/// which lives exactly as long as the connection: ureq drops the transport when the connection
+/// ends or leaves its pool.
+struct Guarded {
+    stream: TcpStream,
+    buffers: LazyBuffers,
+    /// The socket timeouts last set, so a syscall is made only when one changes.
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    _guard: OnCancel,
+}
+
+impl fmt::Debug for Guarded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Guarded")
+            .field("peer", &self.stream.peer_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The time left in `timeout`, or ureq's timeout error when none is.
+fn time_left(timeout: NextTimeout) -> Result<Option<Duration>, ureq::Error> {
+    if timeout.after.is_not_happening() {
+        return Ok(None);
+    }
+    if timeout.after.is_zero() {
+        return Err(ureq::Error::Timeout(timeout.reason));
+    }
+    Ok(Some(*timeout.after))
+}
+
+/// ureq's error for an I/O error under `timeout` (a socket timeout reads as `WouldBlock`).
+fn io_error(err: io::Error, timeout: NextTimeout) -> ureq::Error {
+    match err.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ureq::Error::Timeout(timeout.reason),
+        _ => ureq::Error::Io(err),
+    }
+}
+
+impl Transport for Guarded {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let timeout = timeout.for_write();
+        let left = time_left(timeout)?;
+        if left != self.write_timeout {
+            self.stream.set_write_timeout(left)?;
+            self.write_timeout = left;
+        }
+        let output = &self.buffers.output()[..amount];
+        (&self.stream)
+            .write_all(output)
+            .map_err(|err| io_error(err, timeout))
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let timeout = timeout.for_read();
+        let left = time_left(timeout)?;
+        if left != self.read_timeout {
+            self.stream.set_read_timeout(left)?;
+            self.read_timeout = left;
+        }
+        let input = self.buffers.input_append_buf();
+        let amount = loop {
+            match (&self.stream).read(input) {
+                Ok(amount) => break amount,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(io_error(err, timeout)),
+            }
+        };
+        self.buffers.input_appended(amount);
+        Ok(amount > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        // Open means: nothing to read and no error, without blocking (ureq's own probe).
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let open = matches!(
+            (&self.stream).read(&mut [0u8]),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock
+        );
+        open && self.stream.set_nonblocking(false).is_ok()
+    }
+}
+
+/// Resolves with std's `ToSocketAddrs` on the calling thread (no helper thread left behind).
+#[derive(Debug)]
+struct StdResolver {
+    done: Done,
+}
+
+impl Resolver for StdResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        _config: &Config,
+        _timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        if self.done.cancelled() {
+            return Err(ureq::Error::Io(Error::cancelled().into()));
+        }
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return Err(ureq::Error::BadUri(uri.to_string()));
+        };
+        let Some(host_and_port) = DefaultResolver::host_and_port(scheme, authority) else {
+            return Err(ureq::Error::BadUri(uri.to_string()));
+        };
+        let mut resolved = self.empty();
+        for addr in host_and_port.to_socket_addrs()? {
+            if resolved.try_push(addr).is_err() {
+                break;
+            }
+        }
+        if resolved.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(resolved)
+    }
+}

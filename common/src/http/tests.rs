@@ -1,0 +1,1 @@
+//! Tests of the cancellable HTTP client against real local servers.
