@@ -21,6 +21,7 @@ const THREADS: [&str; 5] = ["1", "2", "4", "8", "16"];
 
 pub fn run() -> crate::Result<Section> {
     let du4 = release_binary("du4");
+    let load_before = load_average();
     let tree = generate_tree()?;
     let gnu_du = super::which("du");
     let diskus = find_tool("diskus", "cargo install diskus");
@@ -111,6 +112,10 @@ pub fn run() -> crate::Result<Section> {
         "tree: {} ({FILES} files in 2,221 directories); {RUNS} runs per tool, alternated, after 2 warm-up rounds",
         tree.display()
     ));
+    section.note(format!(
+        "load average (1 min) before / after: {load_before} / {}: other work on the machine slows the parallel walkers most",
+        load_average()
+    ));
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     match diskus_ms {
         Some(d) => section.note(format!(
@@ -136,6 +141,14 @@ pub fn run() -> crate::Result<Section> {
         verdict(cancel_ms < 20.0)
     ));
     Ok(section)
+}
+
+/// The 1-minute load average, as /proc/loadavg tells ("?" if unknown).
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// Runs one tool over the tree, output discarded: (wall ms, peak RSS KiB).
