@@ -1,0 +1,579 @@
+//! chat: the chat server of *The Go Programming Language* (Donovan and Kernighan), section 8.10,
+//! with exercises 8.12 (the client list for a newcomer), 8.13 (idle kick), 8.14 (names) and 8.15
+//! (slow clients must not delay the others).
+//!
+//! Run it with `cargo run -p chat` and talk to it with `cargo run -p netcat3` from two other
+//! terminals. `--help` lists the flags (`--addr`, `--idle-timeout`, `--queue`, `--max-line`,
+//! `--max-clients`).
+//!
+//! The book's shape, kept visible, with Rust threads for goroutines and bounded
+//! `crossbeam-channel` channels for Go channels:
+//!
+//! - [`run`] accepts connections and starts one [`handle_conn`] thread per client.
+//! - `broadcaster` (one thread) owns the set of clients: no lock, no shared map. Joins, messages
+//!   and departures reach it as [`Event`]s through one bounded channel, so they are seen in one
+//!   total order, and every client receives the messages in that order.
+//! - `handle_conn` reads a client's name and lines; `client_writer` (one thread per client)
+//!   writes what the broadcaster queued for that client.
+//!
+//! Where it deliberately differs from the Go original, and why:
+//!
+//! - Each client's outgoing queue is bounded (`--queue`) and the broadcaster only ever
+//!   `try_send`s to it: when a client's queue is full the message is dropped for that client
+//!   alone and counted (exercise 8.15). The Go original's broadcaster blocks on the slowest
+//!   client, so one client that stops reading stalls the whole room.
+//! - `client_writer` drains everything queued and writes it in one `write` per wake. One write
+//!   per message is the original's throughput bottleneck.
+//! - A client whose socket accepts nothing for 10 s is disconnected (a socket write timeout).
+//! - Lines are read through a bounded buffer: a line longer than `--max-line` is dropped (the
+//!   sender is told) without being stored, and the connection stays. Invalid UTF-8 becomes
+//!   U+FFFD instead of travelling as raw bytes.
+//! - Names must be unique (exercise 8.14): a taken name is refused and the server asks again.
+//! - At `--max-clients` a newcomer is told the server is full and closed; a failed thread spawn
+//!   refuses that one connection instead of panicking.
+//! - Cancellation (Ctrl-C in `main`, any [`Done`] in tests) tells every client the server is
+//!   shutting down, closes every connection and returns once every thread has ended.
+//!
+//! The protocol, line by line, is in the workspace's SPEC.md ("chat").
+
+mod lines;
+
+use std::io::{self, ErrorKind, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use common::done::Done;
+use crossbeam_channel::{Receiver, Sender, bounded, select};
+
+use crate::lines::{Line, LineReader};
+
+/// The stack of every connection thread: they hold little (their buffers are on the heap), and a
+/// small stack halves spawn time and keeps thousands of clients cheap (FIELD-NOTES.md).
+const STACK_SIZE: usize = 64 << 10;
+/// Longest name kept, in characters (exercise 8.14).
+const MAX_NAME_CHARS: usize = 32;
+/// Capacity of the broadcaster's event channel: readers wait when it is full (backpressure on
+/// senders), the broadcaster never does.
+const EVENT_QUEUE: usize = 1024;
+/// A writer's batch stops growing here, so one wake writes at most about this much.
+const MAX_BATCH: usize = 256 << 10;
+/// The name prompt. Every line the server sends ends in `\n`, the prompt included.
+const PROMPT: &str = "Enter your name:\n";
+
+/// How the server behaves; [`Config::default`] is the command line's defaults.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// A client that completes no line for this long is told so and disconnected (ex. 8.13).
+    pub idle_timeout: Duration,
+    /// Messages waiting for one client; more are dropped for that client (ex. 8.15).
+    pub queue: usize,
+    /// The longest line, in bytes, that is broadcast; longer ones are dropped.
+    pub max_line: usize,
+    /// Connections (named or still naming) served at once; more are refused.
+    pub max_clients: usize,
+    /// A client whose socket accepts nothing for this long is disconnected (10 s).
+    pub write_timeout: Duration,
+    /// At shutdown, how long a writer may take to deliver what is queued before its connection
+    /// is cut (so shutdown finishes within a second even with stalled clients).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            idle_timeout: Duration::from_secs(300),
+            queue: 64,
+            max_line: 8192,
+            max_clients: 4096,
+            write_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_millis(300),
+        }
+    }
+}
+
+/// What a finished server reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Connections accepted (refused ones included).
+    pub connections: u64,
+    /// Messages dropped because a client's queue was full, summed over clients.
+    pub dropped: u64,
+}
+
+/// One message on its way to clients: formatted once, shared by every queue it sits in.
+pub type Message = Arc<str>;
+
+/// What connection threads tell the broadcaster (the book's `entering`, `messages` and
+/// `leaving` channels, merged into one so that all three share one order).
+pub enum Event {
+    /// A client asks to join under `name`; the broadcaster answers on `reply`: `true` if the name
+    /// was free and the client is now in, `false` if the name is taken.
+    Join {
+        id: u64,
+        name: Arc<str>,
+        queue: Sender<Message>,
+        reply: Sender<bool>,
+    },
+    /// A line to broadcast to everyone, the sender included, already formatted.
+    Say(Message),
+    /// A client has gone.
+    Leave { id: u64 },
+}
+
+/// Serves chat clients on `listener` until `done` fires, then tells every client the server is
+/// shutting down, closes every connection, and returns once every thread it started has ended.
+/// An error means the server could not start (its first threads could not be spawned).
+pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summary> {
+    let config = Arc::new(Config {
+        queue: config.queue.max(1),
+        max_line: config.max_line.max(1),
+        ..config
+    });
+    let (events_tx, events_rx) = bounded::<Event>(EVENT_QUEUE);
+    let broadcaster = {
+        let done = done.clone();
+        thread::Builder::new()
+            .name("broadcaster".into())
+            .spawn(move || broadcaster(events_rx, done))?
+    };
+    // A blocked `accept` wakes when the listening socket is shut down (Linux), from the hook.
+    let wake = listener.try_clone()?;
+    let _wake_accept = done.on_cancel(move || {
+        let _ = socket2::SockRef::from(&wake).shutdown(Shutdown::Both);
+    });
+    let live = Arc::new(AtomicUsize::new(0));
+    let mut conns: Vec<JoinHandle<()>> = Vec::new();
+    let mut prune_at = 64;
+    let mut connections = 0u64;
+    let mut next_id = 0u64;
+    while !done.cancelled() {
+        let (conn, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(_) if done.cancelled() => break,
+            Err(err) => {
+                // Out of descriptors or a connection reset before accept: log, wait a little,
+                // and go on (a tight loop on EMFILE would spin).
+                common::exit::error("chat", format_args!("accept: {err}"));
+                done.wait_timeout(Duration::from_millis(20));
+                continue;
+            }
+        };
+        connections += 1;
+        if live.load(Ordering::SeqCst) >= config.max_clients {
+            eprintln!("chat: {peer} refused: server full");
+            refuse(
+                &conn,
+                &format!(
+                    "Server full ({} clients); try again later\n",
+                    config.max_clients
+                ),
+            );
+            continue;
+        }
+        next_id += 1;
+        let conn = Arc::new(conn);
+        let spawned = {
+            let (conn, events, config, done, live) = (
+                Arc::clone(&conn),
+                events_tx.clone(),
+                Arc::clone(&config),
+                done.clone(),
+                Arc::clone(&live),
+            );
+            live.fetch_add(1, Ordering::SeqCst);
+            let id = next_id;
+            thread::Builder::new()
+                .name("handle_conn".into())
+                .stack_size(STACK_SIZE)
+                .spawn(move || {
+                    handle_conn(&conn, peer, id, &events, &config, &done);
+                    live.fetch_sub(1, Ordering::SeqCst);
+                })
+        };
+        match spawned {
+            Ok(handle) => conns.push(handle),
+            Err(err) => {
+                live.fetch_sub(1, Ordering::SeqCst);
+                common::exit::error("chat", format_args!("{peer} refused: spawn: {err}"));
+                refuse(&conn, "Server busy; try again later\n");
+            }
+        }
+        if conns.len() >= prune_at {
+            // Reap finished connection threads now and then (amortised: the pass is linear).
+            conns.retain(|handle| !handle.is_finished());
+            prune_at = (conns.len() * 2).max(64);
+        }
+    }
+    drop(events_tx);
+    for handle in conns {
+        let _ = handle.join();
+    }
+    let dropped = broadcaster.join().unwrap_or(0);
+    eprintln!("chat: shut down");
+    Ok(Summary {
+        connections,
+        dropped,
+    })
+}
+
+/// Tells a refused connection why in one line, without ever blocking, and closes it.
+fn refuse(conn: &TcpStream, why: &str) {
+    let _ = conn.set_nonblocking(true);
+    let _ = (&*conn).write(why.as_bytes());
+    let _ = conn.shutdown(Shutdown::Both);
+}
+
+/// A client as the broadcaster sees it.
+struct Client {
+    id: u64,
+    name: Arc<str>,
+    /// The client's outgoing queue (bounded); only ever `try_send`: the broadcaster never blocks.
+    queue: Sender<Message>,
+    /// Messages dropped for this client because its queue was full.
+    dropped: u64,
+}
+
+impl Client {
+    /// Queues `message` for this client or, if its queue is full, drops and counts it. Logs the
+    /// first drop only (a stalled client would otherwise flood the log); the total is logged when
+    /// the client leaves.
+    fn offer(&mut self, message: &Message) -> bool {
+        match self.queue.try_send(Arc::clone(message)) {
+            Ok(()) => true,
+            Err(crossbeam_channel::TrySendError::Full(_)) => {
+                if self.dropped == 0 {
+                    eprintln!("chat: {}: queue full, dropping messages", self.name);
+                }
+                self.dropped += 1;
+                false
+            }
+            // Its writer has already stopped (a failed write); its reader will say Leave.
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => true,
+        }
+    }
+}
+
+/// Owns the set of clients (in arrival order) and relays every event to it: the book's
+/// `broadcaster`. Returns the number of messages dropped for full queues when `done` fires or
+/// every connection thread (and `run`) has gone.
+fn broadcaster(events: Receiver<Event>, done: Done) -> u64 {
+    let mut clients: Vec<Client> = Vec::new();
+    let mut dropped = 0u64;
+    loop {
+        let event = select! {
+            recv(events) -> event => match event {
+                Ok(event) => event,
+                Err(_) => break,
+            },
+            recv(done.channel()) -> _ => break,
+        };
+        match event {
+            Event::Say(message) => {
+                for client in &mut clients {
+                    if !client.offer(&message) {
+                        dropped += 1;
+                    }
+                }
+            }
+            Event::Join {
+                id,
+                name,
+                queue,
+                reply,
+            } => {
+                if clients.iter().any(|client| client.name == name) {
+                    let _ = reply.send(false);
+                    continue;
+                }
+                let others = if clients.is_empty() {
+                    "none".to_string()
+                } else {
+                    let names: Vec<&str> = clients.iter().map(|c| &*c.name).collect();
+                    names.join(", ")
+                };
+                // One queue item, so the two lines arrive together and before anything else.
+                let welcome: Message =
+                    format!("You are {name}\nCurrent clients: {others}\n").into();
+                let arrival: Message = format!("{name} has arrived\n").into();
+                for client in &mut clients {
+                    if !client.offer(&arrival) {
+                        dropped += 1;
+                    }
+                }
+                let mut client = Client {
+                    id,
+                    name,
+                    queue,
+                    dropped: 0,
+                };
+                client.offer(&welcome);
+                eprintln!("chat: {} has arrived", client.name);
+                clients.push(client);
+                let _ = reply.send(true);
+            }
+            Event::Leave { id } => {
+                let Some(index) = clients.iter().position(|client| client.id == id) else {
+                    continue;
+                };
+                let gone = clients.remove(index);
+                if gone.dropped > 0 {
+                    eprintln!("chat: {}: {} messages dropped", gone.name, gone.dropped);
+                }
+                eprintln!("chat: {} has left", gone.name);
+                let departure: Message = format!("{} has left\n", gone.name).into();
+                for client in &mut clients {
+                    if !client.offer(&departure) {
+                        dropped += 1;
+                    }
+                }
+            }
+        }
+    }
+    dropped
+}
+
+/// Why a connection ended.
+enum End {
+    /// The client closed (or reset) its connection.
+    Closed,
+    /// No line for the idle timeout (ex. 8.13).
+    Idle,
+    /// The server is shutting down.
+    Shutdown,
+    /// A read failed for another reason.
+    Failed(io::Error),
+}
+
+/// Serves one client: asks for its name, joins it to the room, reads its lines until it leaves,
+/// and tears down (leave event, writer joined, farewell line, socket closed). The book's
+/// `handleConn`. Returns only when the client's writer thread has ended too.
+pub fn handle_conn(
+    conn: &Arc<TcpStream>,
+    peer: SocketAddr,
+    id: u64,
+    events: &Sender<Event>,
+    config: &Config,
+    done: &Done,
+) {
+    // Cancellation wakes a blocked read by shutting the read side down (writes still work, for
+    // the farewell line). The hook is unregistered when this function returns.
+    let _wake = {
+        let conn = Arc::clone(conn);
+        done.on_cancel(move || {
+            let _ = conn.shutdown(Shutdown::Read);
+        })
+    };
+    let _ = conn.set_nodelay(true);
+    let _ = conn.set_write_timeout(Some(config.write_timeout));
+    let mut reader = LineReader::new(config.max_line);
+    let mut deadline = Instant::now() + config.idle_timeout;
+
+    // Naming (ex. 8.14): no writer thread yet; this thread writes the prompts itself.
+    let joined = loop {
+        if write_line(conn, PROMPT).is_err() {
+            break None;
+        }
+        let name = match reader.next_line(conn, deadline) {
+            Ok(Some(Line::Text(bytes))) => clean_name(bytes, peer),
+            Ok(Some(Line::TooLong)) => {
+                deadline = Instant::now() + config.idle_timeout;
+                let _ = write_line(conn, "Name too long; try a shorter one\n");
+                continue;
+            }
+            Ok(None) => {
+                if done.cancelled() {
+                    farewell(conn, &End::Shutdown, config);
+                }
+                break None;
+            }
+            Err(err) => {
+                let end = classify(err, done);
+                farewell(conn, &end, config);
+                break None;
+            }
+        };
+        deadline = Instant::now() + config.idle_timeout;
+        let (queue_tx, queue_rx) = bounded::<Message>(config.queue);
+        let (reply_tx, reply_rx) = bounded::<bool>(1);
+        let name: Arc<str> = name.into();
+        let join = Event::Join {
+            id,
+            name: Arc::clone(&name),
+            queue: queue_tx.clone(),
+            reply: reply_tx,
+        };
+        if events.send(join).is_err() {
+            // The broadcaster has stopped: the server is shutting down.
+            farewell(conn, &End::Shutdown, config);
+            break None;
+        }
+        // The broadcaster always answers unless it has stopped for the shutdown (a Join left in
+        // its channel then never gets an answer, so watch `done` as well).
+        let reply = select! {
+            recv(reply_rx) -> reply => reply.ok(),
+            recv(done.channel()) -> _ => None,
+        };
+        match reply {
+            Some(true) => break Some((name, queue_tx, queue_rx)),
+            Some(false) => {
+                let _ = write_line(conn, &format!("Name {name} is taken; choose another\n"));
+            }
+            None => {
+                farewell(conn, &End::Shutdown, config);
+                break None;
+            }
+        }
+    };
+    let Some((name, queue_tx, queue_rx)) = joined else {
+        let _ = conn.shutdown(Shutdown::Both);
+        return;
+    };
+
+    // The writer holds `finished` until it returns: its disconnection says "writer done".
+    let (finished_tx, finished_rx) = bounded::<()>(0);
+    let writer = {
+        let conn = Arc::clone(conn);
+        let name = Arc::clone(&name);
+        thread::Builder::new()
+            .name("client_writer".into())
+            .stack_size(STACK_SIZE)
+            .spawn(move || {
+                let _finished = finished_tx;
+                if let Err(err) = client_writer(&conn, queue_rx) {
+                    eprintln!("chat: {name}: write failed, disconnecting: {err}");
+                    // Wakes this client's reader, which then says Leave.
+                    let _ = conn.shutdown(Shutdown::Both);
+                }
+            })
+    };
+    let writer = match writer {
+        Ok(writer) => writer,
+        Err(err) => {
+            common::exit::error("chat", format_args!("{name}: spawn writer: {err}"));
+            let _ = events.send(Event::Leave { id });
+            let _ = write_line(conn, "Server busy; try again later\n");
+            let _ = conn.shutdown(Shutdown::Both);
+            return;
+        }
+    };
+
+    let too_long: Message =
+        format!("Line too long (over {} bytes); dropped\n", config.max_line).into();
+    let end = loop {
+        match reader.next_line(conn, deadline) {
+            Ok(Some(Line::Text(bytes))) => {
+                deadline = Instant::now() + config.idle_timeout;
+                let text = String::from_utf8_lossy(bytes);
+                let message: Message = format!("{name}: {text}\n").into();
+                if events.send(Event::Say(message)).is_err() {
+                    break End::Shutdown;
+                }
+            }
+            Ok(Some(Line::TooLong)) => {
+                eprintln!("chat: {name}: line over {} bytes dropped", config.max_line);
+                let _ = queue_tx.try_send(Arc::clone(&too_long));
+            }
+            Ok(None) if done.cancelled() => break End::Shutdown,
+            Ok(None) => break End::Closed,
+            Err(err) => break classify(err, done),
+        }
+    };
+    match &end {
+        End::Idle => eprintln!("chat: {name} idle, disconnecting"),
+        End::Failed(err) => eprintln!("chat: {name}: read failed: {err}"),
+        End::Closed | End::Shutdown => {}
+    }
+    if !matches!(end, End::Shutdown) {
+        // (At shutdown nobody needs to hear who left: everyone is told the server is stopping.)
+        let _ = events.send(Event::Leave { id });
+    }
+    drop(queue_tx);
+    if matches!(end, End::Shutdown)
+        && finished_rx
+            .recv_timeout(config.shutdown_grace)
+            .is_err_and(|err| err.is_timeout())
+    {
+        // A writer still blocked on a stalled client: cut it loose so shutdown stays prompt.
+        let _ = conn.shutdown(Shutdown::Both);
+    }
+    let _ = writer.join();
+    farewell(conn, &end, config);
+    let _ = conn.shutdown(Shutdown::Both);
+}
+
+/// Decides what a failed read means: shutdown, idle, or a real error.
+fn classify(err: io::Error, done: &Done) -> End {
+    if done.cancelled() {
+        End::Shutdown
+    } else if err.kind() == ErrorKind::TimedOut {
+        End::Idle
+    } else if matches!(
+        err.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
+    ) {
+        End::Closed
+    } else {
+        End::Failed(err)
+    }
+}
+
+/// The one line a client is told when the server ends the connection.
+fn farewell(conn: &TcpStream, end: &End, config: &Config) {
+    let line = match end {
+        End::Idle => format!(
+            "Disconnected: no message for {}\n",
+            humantime::format_duration(config.idle_timeout)
+        ),
+        End::Shutdown => "Server shutting down\n".to_string(),
+        End::Closed | End::Failed(_) => return,
+    };
+    if matches!(end, End::Shutdown) {
+        let _ = conn.set_write_timeout(Some(config.shutdown_grace));
+    }
+    let _ = write_line(conn, &line);
+}
+
+fn write_line(mut conn: &TcpStream, line: &str) -> io::Result<()> {
+    conn.write_all(line.as_bytes())
+}
+
+/// Writes everything queued for one client: the book's `clientWriter`, batched. Each wake drains
+/// the whole queue into one buffer and writes it with one `write_all`, so a burst of N messages
+/// costs one system call instead of N. Returns when the queue is disconnected (the client left
+/// and the broadcaster dropped it) or a write fails (the write timeout counts as a failure).
+pub fn client_writer(mut conn: &TcpStream, queue: Receiver<Message>) -> io::Result<()> {
+    let mut batch: Vec<u8> = Vec::with_capacity(4096);
+    while let Ok(first) = queue.recv() {
+        batch.clear();
+        batch.extend_from_slice(first.as_bytes());
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.extend_from_slice(next.as_bytes()),
+                Err(_) => break,
+            }
+        }
+        conn.write_all(&batch)?;
+        if batch.capacity() > 64 << 10 {
+            // Give back a burst's buffer; idle clients should stay cheap.
+            batch = Vec::with_capacity(4096);
+        }
+    }
+    Ok(())
+}
+
+/// A client's name from its first line (ex. 8.14): lossy UTF-8, control characters removed,
+/// trimmed, at most 32 characters; empty falls back to the remote address, as in the book.
+pub fn clean_name(line: &[u8], peer: SocketAddr) -> String {
+    let text = String::from_utf8_lossy(line);
+    let cleaned: String = text.chars().filter(|c| !c.is_control()).collect();
+    let name: String = cleaned.trim().chars().take(MAX_NAME_CHARS).collect();
+    let name = name.trim_end();
+    if name.is_empty() {
+        peer.to_string()
+    } else {
+        name.to_string()
+    }
+}

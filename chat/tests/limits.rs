@@ -1,0 +1,220 @@
+//! The limits of exercises 8.13 and 8.15 and SPEC.md: idle kick, slow clients, long lines,
+//! the client limit.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use crate::util::{Client, PATIENCE, Server, config, shared};
+
+#[test]
+fn an_idle_client_is_told_disconnected_and_announced_as_left() {
+    let _lock = shared();
+    let server = Server::start(chat::Config {
+        idle_timeout: Duration::from_millis(700),
+        ..config()
+    });
+    let (mut alice, _) = server.join("alice");
+    let (mut bob, _) = server.join("bob");
+    alice.expect("bob has arrived");
+    // Bob stays active (a line every 100 ms) until he sees alice leave.
+    let mut seen = false;
+    for _ in 0..100 {
+        bob.send("tick");
+        loop {
+            let line = bob.line();
+            if line == "alice has left" {
+                seen = true;
+            }
+            if line == "bob: tick" {
+                break;
+            }
+        }
+        if seen {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(seen, "bob never saw alice leave");
+    let rest = alice.expect_closed();
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("Disconnected: no message for 700ms"),
+        "alice's last lines: {rest:?}"
+    );
+    server.stop();
+}
+
+#[test]
+fn a_client_that_never_names_itself_is_disconnected_too() {
+    let _lock = shared();
+    let server = Server::start(chat::Config {
+        idle_timeout: Duration::from_millis(300),
+        ..config()
+    });
+    let mut client = server.connect();
+    let start = Instant::now();
+    client.expect("Enter your name:");
+    // Bytes without a newline are not a line: they do not keep the client alive.
+    client.send_bytes(b"slowly typing");
+    let rest = client.expect_closed();
+    assert_eq!(rest, vec!["Disconnected: no message for 300ms".to_string()]);
+    assert!(start.elapsed() < PATIENCE);
+    server.stop();
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_delay_the_others() {
+    let _lock = shared();
+    let server = Server::start(chat::Config {
+        write_timeout: Duration::from_secs(2),
+        ..config()
+    });
+    // The stalled client: a tiny receive buffer, and it never reads after joining.
+    let stalled = {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        socket
+            .connect_timeout(&server.addr.into(), PATIENCE)
+            .expect("connect");
+        let stream: std::net::TcpStream = socket.into();
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        let mut client = Client {
+            reader: std::io::BufReader::new(stream.try_clone().expect("clone")),
+            stream,
+        };
+        client.expect("Enter your name:");
+        client.send("stalled");
+        client.expect("You are stalled");
+        client
+    };
+    let mut readers: Vec<Client> = ["r1", "r2", "r3"]
+        .iter()
+        .map(|name| server.join(name).0)
+        .collect();
+    for (i, reader) in readers.iter_mut().enumerate() {
+        for name in &["r1", "r2", "r3"][i + 1..] {
+            reader.expect(&format!("{name} has arrived"));
+        }
+    }
+    // 8 MB through the room, in windows of 32 lines (under the queue of 64), so the healthy
+    // clients never fall behind, while the stalled client's socket and queue fill up.
+    let padding = "x".repeat(1000);
+    let mut sender = readers[0].stream.try_clone().expect("clone");
+    let mut slowest = Duration::ZERO;
+    let mut left = false;
+    for window in 0..250 {
+        let start = Instant::now();
+        let mut batch = String::new();
+        for i in 0..32 {
+            batch.push_str(&format!("{window}.{i} {padding}\n"));
+        }
+        sender.write_all(batch.as_bytes()).expect("send");
+        for reader in readers.iter_mut() {
+            let mut got = 0;
+            while got < 32 {
+                let line = reader.line();
+                if line == "stalled has left" {
+                    left = true;
+                    continue;
+                }
+                assert!(
+                    line.starts_with(&format!("r1: {window}.{got} ")),
+                    "window {window}: expected line {got}, got {:.40}",
+                    line
+                );
+                got += 1;
+            }
+        }
+        slowest = slowest.max(start.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a window of 32 lines took {slowest:?}: the stalled client delays the others"
+    );
+    // The stalled client is disconnected once its socket has accepted nothing for 2 s.
+    while !left {
+        left = readers[1].line() == "stalled has left";
+    }
+    drop(stalled);
+    let (summary, _) = server.stop();
+    assert!(summary.dropped > 0, "nothing was dropped: {summary:?}");
+}
+
+#[test]
+fn a_ten_megabyte_line_is_dropped_without_hurting_anyone() {
+    let _lock = shared();
+    let server = Server::start(config());
+    let (mut alice, _) = server.join("alice");
+    let (mut bob, _) = server.join("bob");
+    alice.expect("bob has arrived");
+    let mut writer = alice.stream.try_clone().expect("clone");
+    let flood = std::thread::spawn(move || {
+        let chunk = vec![b'a'; 1 << 20];
+        for _ in 0..10 {
+            writer.write_all(&chunk).expect("send 1 MiB");
+        }
+        writer
+    });
+    alice.expect("Line too long (over 8192 bytes); dropped");
+    bob.send("hi while alice floods");
+    bob.expect("bob: hi while alice floods");
+    let mut writer = flood.join().expect("flood thread");
+    writer
+        .write_all(b"tail of the long line\nafter\n")
+        .expect("send");
+    let mut lines = vec![alice.line(), alice.line()];
+    lines.sort();
+    assert_eq!(lines, ["alice: after", "bob: hi while alice floods"]);
+    bob.expect("alice: after");
+    server.stop();
+}
+
+#[test]
+fn max_line_is_the_longest_line_broadcast() {
+    let _lock = shared();
+    let server = Server::start(chat::Config {
+        max_line: 10,
+        ..config()
+    });
+    let (mut alice, _) = server.join("alice");
+    alice.send("0123456789");
+    alice.expect("alice: 0123456789");
+    alice.send("0123456789A");
+    alice.expect("Line too long (over 10 bytes); dropped");
+    alice.send("short");
+    alice.expect("alice: short");
+    server.stop();
+}
+
+#[test]
+fn at_max_clients_a_newcomer_is_told_and_closed() {
+    let _lock = shared();
+    let server = Server::start(chat::Config {
+        max_clients: 2,
+        ..config()
+    });
+    let (alice, _) = server.join("alice");
+    let mut naming = server.connect();
+    naming.expect("Enter your name:");
+    let mut third = server.connect();
+    assert_eq!(
+        third.expect_closed(),
+        vec!["Server full (2 clients); try again later".to_string()]
+    );
+    // A place frees when a client leaves.
+    drop(alice);
+    let mut admitted = false;
+    for _ in 0..100 {
+        let mut again = server.connect();
+        if again.line() == "Enter your name:" {
+            admitted = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(admitted, "no place freed after a client left");
+    naming.send("named");
+    naming.expect("You are named");
+    server.stop();
+}

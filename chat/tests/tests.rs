@@ -1,0 +1,8 @@
+//! The chat server's integration tests: real TCP sockets on 127.0.0.1, the server in this
+//! process through `chat::run` (stopped by an injected done signal) and the real binary.
+
+mod binary;
+mod lifecycle;
+mod limits;
+mod protocol;
+mod util;
