@@ -139,7 +139,9 @@ impl Site {
             b"<html><body><h1>404</h1><a href=\"/never/from-404\">not followed</a></body></html>"
                 .to_vec(),
         ));
-        let mut index = String::from("<!DOCTYPE html>\n<html><head><title>Generated site</title></head><body>\n<h1 id=\"top\">Generated site</h1>\n<ul>\n");
+        let mut index = String::from(
+            "<!DOCTYPE html>\n<html><head><title>Generated site</title></head><body>\n<h1 id=\"top\">Generated site</h1>\n<ul>\n",
+        );
         if pages > 0 {
             index.push_str("<li><a href=\"/page/0\">the first page</a>\n");
         }
@@ -231,6 +233,24 @@ impl Site {
     /// stopped or dropped.
     pub fn start(&self, addr: impl ToSocketAddrs, options: SiteOptions) -> io::Result<SiteHandle> {
         SiteHandle::start(self.clone(), addr, options)
+    }
+
+    /// Serves this site on one fresh loopback port per entry of `latencies`, each with that
+    /// delay: mirrors of different speeds for mirrored-fetch. Handles come back in the same
+    /// order; if one fails to start, those already started are stopped.
+    pub fn start_mirrors(&self, latencies: &[Duration]) -> io::Result<Vec<SiteHandle>> {
+        latencies
+            .iter()
+            .map(|&latency| {
+                self.start(
+                    (Ipv4Addr::LOCALHOST, 0),
+                    SiteOptions {
+                        latency,
+                        ..SiteOptions::default()
+                    },
+                )
+            })
+            .collect()
     }
 }
 
@@ -546,7 +566,11 @@ fn serve(shared: &Shared, mut stream: &TcpStream) {
     if method != "HEAD" {
         answer.extend_from_slice(body);
     }
-    if stream.write_all(&answer).and_then(|()| stream.flush()).is_ok() {
+    if stream
+        .write_all(&answer)
+        .and_then(|()| stream.flush())
+        .is_ok()
+    {
         in_flight.answered = true;
         let _ = stream.shutdown(Shutdown::Write);
     }
@@ -646,16 +670,29 @@ mod tests {
         assert!(index.contains("Content-Type: text/html"), "{index}");
         assert!(index.contains("href=\"/redirect\""), "{index}");
         let page = get(site.addr(), "/page/2");
-        assert!(page.contains("href=\"21\"") && !page.contains("href=\"31\""), "{page}");
+        assert!(
+            page.contains("href=\"21\"") && !page.contains("href=\"31\""),
+            "{page}"
+        );
         let redirect = get(site.addr(), "/redirect");
         assert!(redirect.starts_with("HTTP/1.1 302 Found\r\n"), "{redirect}");
         assert!(redirect.contains("Location: /landing/\r\n"), "{redirect}");
         let text = get(site.addr(), "/files/notes.txt?x=1");
         assert!(text.contains("Content-Type: text/plain"), "{text}");
+        assert!(
+            index.contains(&format!("href=\"{EXTERNAL_LINK}\"")),
+            "{index}"
+        );
+        assert!(index.contains("href=\"page/1#intro\""), "{index}");
+        let based = get(site.addr(), "/based/");
+        assert!(based.contains("<base href=\"/base-target/\">"), "{based}");
         let missing = get(site.addr(), "/nowhere");
-        assert!(missing.starts_with("HTTP/1.1 404 Not Found\r\n"), "{missing}");
+        assert!(
+            missing.starts_with("HTTP/1.1 404 Not Found\r\n"),
+            "{missing}"
+        );
         let stats = site.stats();
-        assert_eq!(stats.requests, 5);
+        assert_eq!(stats.requests, 6);
         assert_eq!(stats.by_path["/files/notes.txt?x=1"], 1);
         assert_eq!(stats.in_flight, 0);
         site.stop();
@@ -676,6 +713,30 @@ mod tests {
             stream.read_to_end(&mut answer).unwrap();
             assert!(answer.ends_with(&[7u8; 3000]));
             assert!(answer.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        }
+    }
+
+    #[test]
+    fn mirrors_serve_one_body_on_several_ports_with_their_own_delays() {
+        let latencies = [Duration::from_millis(400), Duration::ZERO];
+        let mirrors = Site::fixed("text/plain", "same body\n")
+            .start_mirrors(&latencies)
+            .unwrap();
+        assert_eq!(mirrors.len(), 2);
+        assert_ne!(mirrors[0].addr(), mirrors[1].addr());
+        let timed_get = |addr| {
+            let start = Instant::now();
+            let answer = get(addr, "/anything");
+            (answer, start.elapsed())
+        };
+        let (slow, slow_time) = timed_get(mirrors[0].addr());
+        let (fast, fast_time) = timed_get(mirrors[1].addr());
+        assert!(slow.ends_with("\r\n\r\nsame body\n"), "{slow}");
+        assert_eq!(slow, fast);
+        assert!(slow_time >= Duration::from_millis(400), "{slow_time:?}");
+        assert!(fast_time < slow_time, "{fast_time:?} vs {slow_time:?}");
+        for mirror in &mirrors {
+            assert_eq!(mirror.stats().requests, 1);
         }
     }
 
@@ -725,7 +786,11 @@ mod tests {
         assert!(ready, "{stats:?}");
         let start = Instant::now();
         site.stop();
-        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
         waiting
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
