@@ -3,13 +3,14 @@
 //! The Go original reads with `bufio.Scanner`, which stops at its 64 KiB token limit and ends the
 //! connection. Here a line longer than the limit is reported once ([`Line::TooLong`]) and then
 //! skipped up to its newline without being stored, so a client sending 10 MB without a newline
-//! costs the server at most `limit + 1` bytes of buffer, and the connection stays.
+//! costs the server at most `limit + 2` bytes of buffer, and the connection stays.
 
 use std::io::{self, ErrorKind, Read};
 use std::net::TcpStream;
 use std::time::Instant;
 
-/// The smallest buffer a reader starts with; it grows (doubling) up to `limit + 1`.
+/// The smallest buffer a reader starts with; it grows (doubling) up to `limit + 2` (a line of
+/// `limit` bytes, a `\r`, and its `\n`).
 const INITIAL: usize = 1024;
 
 /// What one call to [`LineReader::next_line`] found.
@@ -23,7 +24,7 @@ pub enum Line<'a> {
 
 /// Splits a socket's bytes into lines of at most `limit` bytes.
 pub struct LineReader {
-    /// Holds at most one partial line plus what arrived after it; never longer than `limit + 1`.
+    /// Holds at most one partial line plus what arrived after it; never longer than `limit + 2`.
     buf: Vec<u8>,
     /// Start of the unread bytes in `buf`.
     start: usize,
@@ -40,7 +41,7 @@ pub struct LineReader {
 impl LineReader {
     pub fn new(limit: usize) -> LineReader {
         LineReader {
-            buf: vec![0; INITIAL.min(limit.saturating_add(1))],
+            buf: vec![0; INITIAL.min(limit.saturating_add(2))],
             start: 0,
             end: 0,
             searched: 0,
@@ -71,12 +72,17 @@ impl LineReader {
                     self.skipping = false;
                     continue;
                 }
-                return Ok(Some(Line::Text(trim_cr(&self.buf[line_start..newline]))));
+                let line = trim_cr(&self.buf[line_start..newline]);
+                if line.len() > self.limit {
+                    return Ok(Some(Line::TooLong));
+                }
+                return Ok(Some(Line::Text(line)));
             }
             self.searched = self.end;
             if self.skipping {
                 self.discard();
-            } else if self.end - self.start > self.limit {
+            } else if self.end - self.start > self.limit.saturating_add(1) {
+                // Longer than a line of `limit` bytes and a `\r` can be, and still no newline.
                 self.skipping = true;
                 self.discard();
                 return Ok(Some(Line::TooLong));
@@ -102,7 +108,11 @@ impl LineReader {
                 let line_start = self.start;
                 self.start = self.end;
                 self.searched = self.end;
-                return Ok(Some(Line::Text(trim_cr(&self.buf[line_start..self.end]))));
+                let line = trim_cr(&self.buf[line_start..self.end]);
+                if line.len() > self.limit {
+                    return Ok(Some(Line::TooLong));
+                }
+                return Ok(Some(Line::Text(line)));
             }
             self.end += n;
         }
@@ -123,9 +133,9 @@ impl LineReader {
             self.start = 0;
         }
         if self.end == self.buf.len() {
-            // A full buffer holds at most `limit` bytes here (more is reported as too long), so
-            // there is room to grow, up to `limit + 1` (a line of `limit` bytes and its newline).
-            let grown = (self.buf.len() * 2).min(self.limit.saturating_add(1));
+            // A full buffer holds at most `limit + 1` bytes here (more is reported as too long),
+            // so there is room to grow, up to `limit + 2` (`limit` bytes, `\r`, `\n`).
+            let grown = (self.buf.len() * 2).min(self.limit.saturating_add(2));
             self.buf.resize(grown.max(self.buf.len() + 1), 0);
         }
     }
@@ -133,4 +143,90 @@ impl LineReader {
 
 fn trim_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    /// A connected loopback pair: (the end the reader reads, the end the test writes).
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        (server, client)
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(10)
+    }
+
+    fn text(line: io::Result<Option<Line<'_>>>) -> String {
+        match line.expect("read") {
+            Some(Line::Text(bytes)) => String::from_utf8_lossy(bytes).into_owned(),
+            other => panic!("expected a line, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn lines_up_to_the_limit_pass_with_or_without_cr_and_longer_ones_are_skipped() {
+        let (server, mut client) = pair();
+        client
+            .write_all(b"0123456789\n0123456789\r\n0123456789A\nnext\r\n")
+            .expect("write");
+        let mut reader = LineReader::new(10);
+        assert_eq!(text(reader.next_line(&server, soon())), "0123456789");
+        assert_eq!(text(reader.next_line(&server, soon())), "0123456789");
+        assert_eq!(
+            reader.next_line(&server, soon()).expect("read"),
+            Some(Line::TooLong)
+        );
+        assert_eq!(text(reader.next_line(&server, soon())), "next");
+    }
+
+    #[test]
+    fn a_long_line_is_reported_once_skipped_to_its_newline_and_never_stored() {
+        let (server, mut client) = pair();
+        let writer = std::thread::spawn(move || {
+            let chunk = vec![b'x'; 64 << 10];
+            for _ in 0..16 {
+                client.write_all(&chunk).expect("write");
+            }
+            client.write_all(b"\nafter\nlast").expect("write");
+        });
+        let mut reader = LineReader::new(100);
+        assert_eq!(
+            reader.next_line(&server, soon()).expect("read"),
+            Some(Line::TooLong)
+        );
+        assert_eq!(text(reader.next_line(&server, soon())), "after");
+        writer.join().expect("writer");
+        // The final line, without a newline, comes at end of file; then the end itself.
+        assert_eq!(text(reader.next_line(&server, soon())), "last");
+        assert_eq!(reader.next_line(&server, soon()).expect("read"), None);
+        assert!(
+            reader.buf.len() <= 102,
+            "buffer grew to {}",
+            reader.buf.len()
+        );
+    }
+
+    #[test]
+    fn a_deadline_without_a_complete_line_is_a_timeout() {
+        let (server, mut client) = pair();
+        client.write_all(b"partial").expect("write");
+        let mut reader = LineReader::new(100);
+        let start = Instant::now();
+        let err = reader
+            .next_line(&server, Instant::now() + Duration::from_millis(100))
+            .expect_err("no line yet");
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        // The partial line is kept: its end still completes it.
+        client.write_all(b" line\n").expect("write");
+        assert_eq!(text(reader.next_line(&server, soon())), "partial line");
+    }
 }

@@ -129,7 +129,7 @@ fn a_client_that_never_reads_does_not_delay_the_others() {
         slowest = slowest.max(start.elapsed());
     }
     assert!(
-        slowest < Duration::from_secs(1),
+        slowest < Duration::from_secs(2),
         "a window of 32 lines took {slowest:?}: the stalled client delays the others"
     );
     // The stalled client is disconnected once its socket has accepted nothing for 2 s.
@@ -179,6 +179,9 @@ fn max_line_is_the_longest_line_broadcast() {
     });
     let (mut alice, _) = server.join("alice");
     alice.send("0123456789");
+    alice.expect("alice: 0123456789");
+    // A `\r` before the newline is not part of the line (telnet and Windows clients).
+    alice.send("0123456789\r");
     alice.expect("alice: 0123456789");
     alice.send("0123456789A");
     alice.expect("Line too long (over 10 bytes); dropped");
