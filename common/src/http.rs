@@ -86,7 +86,8 @@ impl Client {
             .timeout_global(Some(options.timeout))
             .proxy(None)
             .build();
-        let connector = CancellableConnector { done: done.clone() }.chain(RustlsConnector::default());
+        let connector =
+            CancellableConnector { done: done.clone() }.chain(RustlsConnector::default());
         let resolver = StdResolver { done: done.clone() };
         Client {
             agent: ureq::Agent::with_parts(config, connector, resolver),
@@ -138,7 +139,9 @@ impl Client {
         }
         match err {
             ureq::Error::Io(err) => Error::from_io(err),
-            ureq::Error::Timeout(_) => Error { kind: Kind::Timeout },
+            ureq::Error::Timeout(_) => Error {
+                kind: Kind::Timeout,
+            },
             ureq::Error::HostNotFound => Error::other("host not found".into()),
             other => Error::other(other.to_string()),
         }
@@ -394,6 +397,11 @@ fn connect(
             socket.peer_addr()?;
         }
         Err(err) => return Err(err),
+    }
+    // A cancel between the hook's registration and the connect call shut down nothing (the
+    // socket was not connected yet), and a connect may complete at once: look again.
+    if done.cancelled() {
+        return Err(Error::cancelled().into());
     }
     socket.set_nonblocking(false)?;
     socket.set_tcp_nodelay(true)?;
