@@ -1,0 +1,189 @@
+//! Test helpers: start mirrors (one body, several loopback ports, a delay each), run the real
+//! `mirrored-fetch` binary with a deadline, and describe a run when an assertion fails.
+
+use std::fmt;
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::site::{Resource, Site, SiteHandle, SiteOptions, SiteStats};
+
+/// The most any single run may take in a test before it counts as hung.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+/// How long a server-side observation ("the connection was closed") may take to show up.
+/// Generous for a loaded CI machine; the benchmark measures the real figure.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+/// A delay no test waits out: a mirror that never answers.
+pub const NEVER: Duration = Duration::from_secs(3600);
+
+pub fn mirrored_fetch() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mirrored-fetch"))
+}
+
+/// A binary body every byte value appears in, `len` bytes long.
+pub fn binary_body(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + i / 256) as u8).collect()
+}
+
+/// A mirror serving `body` with status 200 after `delay`.
+pub fn mirror(body: &[u8], delay: Duration) -> SiteHandle {
+    serve(
+        Site::fixed("application/octet-stream", body.to_vec()),
+        delay,
+    )
+}
+
+/// A mirror answering every request with `status` after `delay`.
+pub fn failing_mirror(status: u16, delay: Duration) -> SiteHandle {
+    serve(
+        Site::new().with_fallback(Resource::new(status, "text/plain", b"no\n".to_vec())),
+        delay,
+    )
+}
+
+fn serve(site: Site, latency: Duration) -> SiteHandle {
+    site.start(
+        "127.0.0.1:0",
+        SiteOptions {
+            latency,
+            ..SiteOptions::default()
+        },
+    )
+    .expect("start a mirror on 127.0.0.1:0")
+}
+
+/// Waits until `mirror`'s client closed its connection before the answer (the cancel seen from
+/// the server), and returns the stats.
+pub fn expect_aborted(mirror: &SiteHandle, run: &Run) -> SiteStats {
+    let (stats, ok) = mirror.wait_stats(PATIENCE, |stats| stats.aborted == 1);
+    assert!(
+        ok,
+        "mirror {} did not see its connection closed: {stats:?}\n{run}",
+        mirror.addr()
+    );
+    stats
+}
+
+/// A finished run: everything needed to explain a failure.
+pub struct Run {
+    pub command: String,
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    /// From spawn to exit.
+    pub took: Duration,
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "command: {}\nstatus: {} after {:?}\n--- stdout ({} bytes) ---\n{}\n--- stderr ---\n{}",
+            self.command,
+            self.status,
+            self.took,
+            self.stdout.len(),
+            String::from_utf8_lossy(&self.stdout[..self.stdout.len().min(400)]),
+            self.stderr
+        )
+    }
+}
+
+impl Run {
+    /// Asserts the exit code, printing the whole run if it differs.
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "unexpected exit status\n{self}"
+        );
+        self
+    }
+}
+
+pub fn describe(command: &Command) -> String {
+    let mut text = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+/// Runs mirrored-fetch with `args` (stdin at /dev/null) to completion within [`DEADLINE`].
+pub fn run<S: AsRef<str>>(args: &[S]) -> Run {
+    let mut command = mirrored_fetch();
+    command.args(args.iter().map(AsRef::as_ref));
+    let (child, text) = spawn(&mut command);
+    finish(child, text, Instant::now())
+}
+
+/// Spawns `command` with stdin at /dev/null and stdout, stderr piped.
+pub fn spawn(command: &mut Command) -> (Child, String) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let text = describe(command);
+    let child = command
+        .spawn()
+        .unwrap_or_else(|err| panic!("{text}: {err}"));
+    (child, text)
+}
+
+/// Collects a spawned child's output and waits for it, killing it (and failing) after
+/// [`DEADLINE`].
+pub fn finish(mut child: Child, command: String, started: Instant) -> Run {
+    let stdout = child.stdout.take().map(read_all);
+    let stderr = child.stderr.take().map(read_all);
+    let status = wait_deadline(&mut child, DEADLINE);
+    let took = started.elapsed();
+    let collect = |reader: Option<mpsc::Receiver<Vec<u8>>>| {
+        reader
+            .and_then(|rx| rx.recv_timeout(PATIENCE).ok())
+            .unwrap_or_default()
+    };
+    let stdout = collect(stdout);
+    let stderr = String::from_utf8_lossy(&collect(stderr)).into_owned();
+    match status {
+        Some(status) => Run {
+            command,
+            status,
+            stdout,
+            stderr,
+            took,
+        },
+        None => panic!(
+            "command did not finish within {DEADLINE:?}: {command}\n--- stderr ---\n{stderr}"
+        ),
+    }
+}
+
+/// Reads a pipe to its end on a thread; the bytes arrive on the returned channel.
+pub fn read_all(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = tx.send(bytes);
+    });
+    rx
+}
+
+/// Waits for `child` at most `limit`; on timeout kills and reaps it and returns `None`.
+pub fn wait_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if start.elapsed() < limit => thread::sleep(Duration::from_millis(2)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
