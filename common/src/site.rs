@@ -309,7 +309,8 @@ pub struct SiteStats {
     pub in_flight: usize,
     /// The most requests in flight at once: what a concurrency limit is checked against.
     pub max_in_flight: usize,
-    /// Requests whose client closed the connection before the answer was written.
+    /// Requests whose client closed the connection before the answer (or that could not be
+    /// written).
     pub aborted: u64,
     /// Requests per path (with query string).
     pub by_path: BTreeMap<String, u64>,
@@ -507,17 +508,32 @@ fn handle_connection(shared: &Shared, stream: TcpStream) {
 /// Keeps `in_flight` honest on every way out of a request.
 struct InFlight<'a> {
     shared: &'a Shared,
-    answered: bool,
+    /// Still counted in `in_flight`.
+    counted: bool,
+}
+
+impl InFlight<'_> {
+    /// Stops counting this request as in flight; `aborted` if the client gave up on it.
+    ///
+    /// A request leaves `in_flight` *before* its answer is written: the client cannot start its
+    /// next request before it has read this answer, so a client that keeps N requests going
+    /// never shows as N + 1 here (which counting after the write would).
+    fn leave(&mut self, aborted: bool) {
+        if !std::mem::replace(&mut self.counted, false) {
+            return;
+        }
+        let mut stats = lock(&self.shared.stats);
+        stats.in_flight -= 1;
+        if aborted {
+            stats.aborted += 1;
+        }
+        self.shared.changed.notify_all();
+    }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let mut stats = lock(&self.shared.stats);
-        stats.in_flight -= 1;
-        if !self.answered {
-            stats.aborted += 1;
-        }
-        self.shared.changed.notify_all();
+        self.leave(true);
     }
 }
 
@@ -536,7 +552,7 @@ fn serve(shared: &Shared, mut stream: &TcpStream) {
         shared.changed.notify_all();
         InFlight {
             shared,
-            answered: false,
+            counted: true,
         }
     };
     if !shared.latency.is_zero() && !wait_latency(shared, stream) {
@@ -566,13 +582,16 @@ fn serve(shared: &Shared, mut stream: &TcpStream) {
     if method != "HEAD" {
         answer.extend_from_slice(body);
     }
+    in_flight.leave(false);
     if stream
         .write_all(&answer)
         .and_then(|()| stream.flush())
         .is_ok()
     {
-        in_flight.answered = true;
         let _ = stream.shutdown(Shutdown::Write);
+    } else {
+        lock(&shared.stats).aborted += 1;
+        shared.changed.notify_all();
     }
 }
 

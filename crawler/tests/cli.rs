@@ -1,0 +1,96 @@
+//! The command line: `--help`, `--version`, usage errors (exit 2), and a closed stdout ending
+//! the crawl quietly.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::site::{Site, SiteOptions};
+
+use crate::util::{crawl, crawler, describe, finish};
+
+#[test]
+fn help_and_version() {
+    let run = crawl(&["--help"]);
+    run.expect_code(0);
+    for option in [
+        "--depth",
+        "--concurrency",
+        "--same-host",
+        "--timeout",
+        "--max-body",
+    ] {
+        assert!(run.stdout.contains(option), "{option} missing\n{run}");
+    }
+    let run = crawl(&["--version"]);
+    run.expect_code(0);
+    assert!(run.stdout.starts_with("crawler "), "{run}");
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    for args in [
+        &[][..],
+        &["not a url"][..],
+        &["ftp://127.0.0.1/"][..],
+        &["relative/path"][..],
+        &["--concurrency", "0", "http://127.0.0.1:1/"][..],
+        &["--depth", "-1", "http://127.0.0.1:1/"][..],
+        &["--timeout", "soon", "http://127.0.0.1:1/"][..],
+    ] {
+        let run = crawl(args);
+        run.expect_code(2);
+        assert!(run.stdout.is_empty(), "{run}");
+        assert!(!run.stderr.is_empty(), "{run}");
+    }
+}
+
+#[test]
+fn a_refused_connection_is_one_error_line_and_exit_one() {
+    // Bind then drop: a loopback port that (almost certainly) nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let run = crawl(&[&url]);
+    run.expect_code(1);
+    assert_eq!(run.stdout, format!("{url}\n"), "{run}");
+    assert_eq!(
+        run.stderr,
+        format!("crawler: {url}: Connection refused (os error 111)\n"),
+        "{run}"
+    );
+}
+
+#[test]
+fn closed_stdout_ends_the_crawl_quietly() {
+    let site = Site::generated(2000)
+        .start(
+            "127.0.0.1:0",
+            SiteOptions {
+                latency: Duration::from_millis(5),
+                workers: 32,
+            },
+        )
+        .unwrap();
+    let mut command = crawler();
+    command
+        .args(["--same-host", &site.url("/")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let text = describe(&command);
+    let mut child = command.spawn().unwrap();
+    // Read one line, then close the pipe (`crawler URL | head -1`).
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert_eq!(first.trim_end(), site.url("/"), "{text}");
+    drop(stdout);
+    let run = finish(child, text, Duration::from_secs(60));
+    run.expect_code(0);
+    assert!(run.stderr.is_empty(), "{run}");
+    assert!(site.stats().requests < 2000, "{:?}", site.stats());
+}

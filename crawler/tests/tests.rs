@@ -1,0 +1,7 @@
+//! Integration tests of the crawler: the real binary against real HTTP servers on loopback
+//! (`common::site` and hand-made listeners), one test binary with modules by theme.
+
+mod cancel;
+mod cli;
+mod crawl;
+mod util;
