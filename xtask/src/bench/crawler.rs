@@ -1,7 +1,189 @@
-//! `cargo xtask bench crawler` (not written yet).
+//! `cargo xtask bench crawler`: the crawler (book section 8.6, exercise 8.10) against a local
+//! generated site ([`common::site`]) of 2,000 pages with a fixed per-page latency.
+//!
+//! - Throughput: pages per second of a complete `--same-host` crawl, against the limit that the
+//!   concurrency and the latency allow (`concurrency / latency`; the spec wants at least 90%).
+//!   The limit is not quite reachable: the generated tree has fan-out 10, so the first two
+//!   levels cannot keep every worker busy.
+//! - Cancellation: with 20 requests waiting on a slow site, the time from the byte written to the
+//!   crawler's stdin until its exit is reaped (the spec wants under 20 ms, aiming for 5), and
+//!   until the server has seen all 20 connections close.
 
-use super::Section;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::site::{Site, SiteHandle, SiteOptions};
+
+use super::{Section, median, release_binary, wait_measured};
+
+/// Tree pages of the generated site.
+const PAGES: usize = 2000;
+/// The fixed per-page latency of the throughput runs.
+const LATENCY: Duration = Duration::from_millis(20);
+/// Runs per setting; the median is reported.
+const RUNS: usize = 3;
+/// Cancellation runs.
+const CANCEL_RUNS: usize = 9;
+/// Requests in flight when the cancel byte is written.
+const IN_FLIGHT: usize = 20;
 
 pub fn run() -> crate::Result<Section> {
-    Err("not written yet".into())
+    let mut section = Section::new(
+        "crawler (8.6, ex. 8.10): a 2,000-page local site",
+        "cargo xtask bench crawler",
+        &["measure", "median", "limit or target", "ratio"],
+    );
+    let crawler = release_binary("crawler");
+    let site = Site::generated(PAGES)
+        .start(
+            "127.0.0.1:0",
+            SiteOptions {
+                latency: LATENCY,
+                workers: 256,
+            },
+        )
+        .map_err(|err| format!("site: {err}"))?;
+    for concurrency in [20usize, 50, 100] {
+        let mut rates = Vec::new();
+        for _ in 0..RUNS {
+            rates.push(throughput(&crawler, &site, concurrency)?);
+        }
+        let rate = median(&rates);
+        let limit = concurrency as f64 / LATENCY.as_secs_f64();
+        eprintln!("xtask bench crawler: -c {concurrency}: {rates:.0?} pages/s");
+        section.row(vec![
+            format!(
+                "pages/s, -c {concurrency}, latency {} ms",
+                LATENCY.as_millis()
+            ),
+            format!("{rate:.0}"),
+            format!("{limit:.0}"),
+            format!("{:.0}%", 100.0 * rate / limit),
+        ]);
+    }
+    let stats = site.stats();
+    site.stop();
+    section.note(format!(
+        "site: {PAGES} tree pages + 9 special pages, {} ms per answer, {} requests served, at most {} in flight",
+        LATENCY.as_millis(),
+        stats.requests,
+        stats.max_in_flight
+    ));
+
+    let mut exits = Vec::new();
+    let mut closes = Vec::new();
+    for _ in 0..CANCEL_RUNS {
+        let (exit, close) = cancel_latency(&crawler)?;
+        exits.push(exit);
+        closes.push(close);
+    }
+    eprintln!("xtask bench crawler: cancel to exit {exits:.2?} ms, to closes {closes:.2?} ms");
+    let exit = median(&exits);
+    let close = median(&closes);
+    section.row(vec![
+        format!("cancel: stdin byte to exit, {IN_FLIGHT} in flight (ms)"),
+        format!("{exit:.2}"),
+        "< 20 (aim 5)".into(),
+        format!("{:.0}%", 100.0 * exit / 20.0),
+    ]);
+    section.row(vec![
+        format!("cancel: stdin byte to all {IN_FLIGHT} closes seen by the server (ms)"),
+        format!("{close:.2}"),
+        "< 20".into(),
+        format!("{:.0}%", 100.0 * close / 20.0),
+    ]);
+    section.note(format!(
+        "throughput: median of {RUNS} complete crawls per concurrency (stdout lines / wall time, process start included)"
+    ));
+    section.note(format!(
+        "cancel: median of {CANCEL_RUNS} runs; worst exit {:.2} ms",
+        exits.iter().copied().fold(0.0, f64::max)
+    ));
+    Ok(section)
+}
+
+/// One complete crawl at `concurrency`: pages fetched per second.
+fn throughput(
+    crawler: &std::path::Path,
+    site: &SiteHandle,
+    concurrency: usize,
+) -> crate::Result<f64> {
+    let mut command = Command::new(crawler);
+    command
+        .args(["--same-host", "--concurrency", &concurrency.to_string()])
+        .arg(site.url("/"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let start = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|err| format!("{}: {err}", crawler.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let pages = BufReader::new(stdout).lines().count();
+    let measured = wait_measured(child, start)?;
+    // The 404 makes a complete crawl of the generated site exit 1.
+    if measured.status.code() != Some(1) || pages < PAGES {
+        return Err(format!(
+            "crawl ended with {} after {pages} pages",
+            measured.status
+        ));
+    }
+    Ok(pages as f64 / measured.wall.as_secs_f64())
+}
+
+/// One cancellation: milliseconds from the byte to the crawler's exit, and to the server seeing
+/// every connection closed.
+fn cancel_latency(crawler: &std::path::Path) -> crate::Result<(f64, f64)> {
+    let site = Site::generated(IN_FLIGHT)
+        .start(
+            "127.0.0.1:0",
+            SiteOptions {
+                latency: Duration::from_secs(60),
+                workers: 64,
+            },
+        )
+        .map_err(|err| format!("site: {err}"))?;
+    let mut command = Command::new(crawler);
+    command
+        .arg("--same-host")
+        .args((0..IN_FLIGHT).map(|i| site.url(&format!("/page/{i}"))))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = command
+        .spawn()
+        .map_err(|err| format!("{}: {err}", crawler.display()))?;
+    let (stats, ready) = site.wait_stats(Duration::from_secs(30), |s| s.in_flight == IN_FLIGHT);
+    if !ready {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "{IN_FLIGHT} requests never were in flight: {stats:?}"
+        ));
+    }
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let start = Instant::now();
+    // Reaped on its own thread, so the exit is timed when it happens, not after the closes.
+    let reaper = std::thread::spawn(move || wait_measured(child, start));
+    stdin
+        .write_all(b"x")
+        .map_err(|err| format!("writing the cancel byte: {err}"))?;
+    let (stats, closed) =
+        site.wait_stats(Duration::from_secs(10), |s| s.aborted == IN_FLIGHT as u64);
+    let close = start.elapsed();
+    let measured = reaper.join().map_err(|_| "the reaper panicked")??;
+    drop(stdin);
+    site.stop();
+    if measured.status.code() != Some(130) || !closed {
+        return Err(format!(
+            "cancel ended with {}, server stats {stats:?}",
+            measured.status
+        ));
+    }
+    Ok((
+        measured.wall.as_secs_f64() * 1000.0,
+        close.as_secs_f64() * 1000.0,
+    ))
 }
