@@ -35,6 +35,7 @@ pub fn run() -> crate::Result<Section> {
         &["measure", "median", "limit or target", "ratio"],
     );
     let crawler = release_binary("crawler");
+    let load_before = load_average();
     let site = Site::generated(PAGES)
         .start(
             "127.0.0.1:0",
@@ -100,7 +101,19 @@ pub fn run() -> crate::Result<Section> {
         "cancel: median of {CANCEL_RUNS} runs; worst exit {:.2} ms",
         exits.iter().copied().fold(0.0, f64::max)
     ));
+    section.note(format!(
+        "load average (1 min) before / after: {load_before} / {}: other work on the 2 cores delays the 20 ms wake-ups of site and crawler alike",
+        load_average()
+    ));
     Ok(section)
+}
+
+/// The 1-minute load average, as /proc/loadavg tells ("?" if unknown).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// One complete crawl at `concurrency`: pages fetched per second.
