@@ -34,7 +34,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// The chapter tour, offline: every program run as the book runs it.
-    Demo,
+    Demo(demo::DemoArgs),
     /// Exactly what CI (.ci/run) checks: fmt, clippy, tests.
     Ci,
     /// Side-by-side benchmarks against the peers found on this machine.
@@ -46,7 +46,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo => demo::run(),
+        Command::Demo(args) => demo::run(args),
         Command::Ci => ci::run(),
         Command::Bench(args) => bench::run(args),
         Command::Site(args) => site::run(args),

@@ -1,0 +1,619 @@
+//! `cargo xtask demo`: the chapter tour, offline, in a few seconds.
+//!
+//! Every program of the chapter runs the way the book runs it, against real local things: du4
+//! over this repository, the chat server with two netcat3 clients typing to each other, the
+//! crawler over a generated local site ([`common::site`]), mirrored-fetch over three local mirrors
+//! of different speeds, and a cancellation shown live with its measured latency. Each step is
+//! headed by its book section and checks what it shows (an independent count, the exact
+//! transcript, the exact URL set, the winning body byte for byte, the exit codes); the tour goes
+//! on after a failed step and exits non-zero at the end if any step misbehaved. The test
+//! `xtask/tests/demo.rs` runs it in CI.
+//!
+//! It builds the programs first (`cargo build`, dev profile) and runs them from the directory of
+//! its own executable, `target/debug/`. `--no-build` skips the build (the test uses it: `cargo
+//! test --workspace` has built every binary already).
+
+mod proc;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::site::{EXTERNAL_LINK, Site, SiteHandle, SiteOptions};
+
+use crate::workspace_root;
+use proc::Proc;
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Use the binaries already built next to this one instead of running `cargo build` first.
+    #[arg(long)]
+    no_build: bool,
+}
+
+/// The programs the tour runs (each a package of the same name).
+const PROGRAMS: [&str; 5] = ["du4", "chat", "netcat3", "crawler", "mirrored-fetch"];
+
+/// A bound for anything that should take well under a second, generous for a loaded CI machine.
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// One step of the tour: the book section, what it shows, and the code that shows it.
+struct Step {
+    section: &'static str,
+    title: &'static str,
+    run: fn(&Bins) -> crate::Result,
+}
+
+const STEPS: [Step; 5] = [
+    Step {
+        section: "8.8-8.9, ex. 8.9",
+        title: "du4: disk usage in parallel, with progress and per-root totals",
+        run: du4,
+    },
+    Step {
+        section: "8.4.1, 8.10, ex. 8.12-8.14",
+        title: "chat with two netcat3 clients",
+        run: chat,
+    },
+    Step {
+        section: "8.6, ex. 8.6",
+        title: "crawler: bounded parallel crawl of a local site, depth-limited",
+        run: crawler,
+    },
+    Step {
+        section: "8.4.4, ex. 8.11",
+        title: "mirrored-fetch: three mirrors, the fastest wins, the others are cancelled",
+        run: mirrored_fetch,
+    },
+    Step {
+        section: "8.9, ex. 8.10",
+        title: "cancellation: a byte on stdin stops a crawl with 20 requests in flight",
+        run: cancellation,
+    },
+];
+
+pub fn run(args: DemoArgs) -> crate::Result {
+    let bins = Bins::locate()?;
+    if !args.no_build {
+        build()?;
+    }
+    for program in PROGRAMS {
+        let path = bins.path(program);
+        if !path.is_file() {
+            return Err(format!(
+                "{} is missing: build it (`cargo build --workspace`) or drop --no-build",
+                path.display()
+            ));
+        }
+    }
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    for step in &STEPS {
+        println!("\n== {}  {} ==", step.section, step.title);
+        let began = Instant::now();
+        match (step.run)(&bins) {
+            Ok(()) => println!("-- ok ({} ms)", began.elapsed().as_millis()),
+            Err(err) => {
+                println!("-- FAILED: {err}");
+                failed.push(step.section);
+            }
+        }
+    }
+    println!("\nThe tour took {:.1} s.", started.elapsed().as_secs_f64());
+    if failed.is_empty() {
+        println!("Every step behaved as the book describes.");
+        Ok(())
+    } else {
+        Err(format!("steps that misbehaved: {}", failed.join("; ")))
+    }
+}
+
+/// Builds the chapter's programs (dev profile, like `cargo run -p NAME`).
+fn build() -> crate::Result {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(["build", "--quiet"]);
+    for program in PROGRAMS {
+        command.args(["--package", program]);
+    }
+    let status = command
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|err| format!("cargo build: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo build failed ({status})"))
+    }
+}
+
+/// Where the programs are: the directory of this executable (`target/debug`).
+struct Bins {
+    dir: PathBuf,
+}
+
+impl Bins {
+    fn locate() -> crate::Result<Bins> {
+        let exe = std::env::current_exe().map_err(|err| format!("current_exe: {err}"))?;
+        let dir = exe
+            .parent()
+            .ok_or("the xtask executable has no directory")?
+            .to_path_buf();
+        Ok(Bins { dir })
+    }
+
+    fn path(&self, program: &str) -> PathBuf {
+        self.dir.join(program)
+    }
+}
+
+/// Shows a command line as a reader would type it.
+fn show_command(line: &str) {
+    println!("$ {line}");
+}
+
+/// Shows a program's output, indented under its command; a long output shows its first and
+/// last lines.
+fn show_output(text: &str) {
+    const HEAD: usize = 6;
+    const TAIL: usize = 2;
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= HEAD + TAIL + 1 {
+        for line in lines {
+            println!("    {line}");
+        }
+        return;
+    }
+    for line in &lines[..HEAD] {
+        println!("    {line}");
+    }
+    println!("    ... ({} more lines)", lines.len() - HEAD - TAIL);
+    for line in &lines[lines.len() - TAIL..] {
+        println!("    {line}");
+    }
+}
+
+/// Shows a remark of the tour (not program output).
+fn remark(text: &str) {
+    println!("  # {text}");
+}
+
+fn check(ok: bool, what: impl FnOnce() -> String) -> crate::Result {
+    if ok { Ok(()) } else { Err(what()) }
+}
+
+// --- 8.8-8.9: du4 --------------------------------------------------------------------------
+
+fn du4(bins: &Bins) -> crate::Result {
+    let root = workspace_root();
+    let du4 = bins.path("du4");
+
+    show_command("du4 -v .");
+    let (code, stdout, stderr) = proc::run(&du4, &["-v", "."], &root, Duration::from_secs(120))?;
+    show_output(&stdout);
+    show_output(&stderr);
+    // Exit 1 means some entry could not be read (a build running beside us can remove files
+    // under target/): reported, as GNU du does, and not a misbehaviour.
+    check(code == 0 || code == 1, || {
+        format!("du4 exited with {code}: {stderr}")
+    })?;
+    let last = stdout.lines().last().unwrap_or_default();
+    check(parse_total(last, "GB").is_some(), || {
+        format!("the last line {last:?} is not the book's `N files  X.Y GB`")
+    })?;
+
+    let roots = [
+        "common",
+        "du4",
+        "chat",
+        "netcat3",
+        "crawler",
+        "mirrored-fetch",
+        "xtask",
+    ];
+    let mut args = vec!["--per-root", "-b"];
+    args.extend(roots);
+    show_command(&format!("du4 {}", args.join(" ")));
+    let (code, stdout, stderr) = proc::run(&du4, &args, &root, Duration::from_secs(60))?;
+    show_output(&stdout);
+    check(code == 0, || format!("du4 exited with {code}: {stderr}"))?;
+    let lines: Vec<&str> = stdout.lines().collect();
+    check(lines.len() == roots.len() + 1, || {
+        format!("expected one line per root and a total, got {lines:?}")
+    })?;
+    let (mut all_files, mut all_bytes) = (0, 0);
+    for (line, root_name) in lines.iter().zip(roots) {
+        let expected = count_tree(&root.join(root_name));
+        let got = parse_total(line, "bytes");
+        check(
+            got == Some(expected) && line.ends_with(&format!("  {root_name}")),
+            || format!("{line:?}: an independent count of {root_name} gives {expected:?}"),
+        )?;
+        all_files += expected.0;
+        all_bytes += expected.1;
+    }
+    let total = lines.last().copied().unwrap_or_default();
+    check(
+        parse_total(total, "bytes") == Some((all_files, all_bytes)) && total.ends_with("  total"),
+        || format!("the total line {total:?} is not the sum {all_files} files, {all_bytes} bytes"),
+    )?;
+    remark("each per-root line equals an independent count of that folder; the total is their sum");
+    Ok(())
+}
+
+/// Parses `{files} files  {amount} {unit}` (anything after is ignored) into (files, amount as an
+/// integer: bytes, or tenths of a GB).
+fn parse_total(line: &str, unit: &str) -> Option<(u64, u64)> {
+    let mut words = line.split("  ");
+    let files = words.next()?.strip_suffix(" files")?.parse().ok()?;
+    let amount = words.next()?.strip_suffix(&format!(" {unit}"))?;
+    let amount = if unit == "GB" {
+        let (whole, tenth) = amount.split_once('.')?;
+        whole.parse::<u64>().ok()? * 10 + tenth.parse::<u64>().ok()?
+    } else {
+        amount.parse().ok()?
+    };
+    Some((files, amount))
+}
+
+/// Files and apparent bytes below `dir`, counted as du4 counts them (every non-directory entry,
+/// its own size, symlinks not followed).
+fn count_tree(dir: &Path) -> (u64, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    (files, bytes)
+}
+
+// --- 8.4.1 and 8.10: chat and netcat3 ------------------------------------------------------
+
+/// One netcat3 client, and its terminal as the reader would see it (what it typed included).
+struct Terminal {
+    name: &'static str,
+    netcat3: Proc,
+    screen: String,
+}
+
+impl Terminal {
+    fn open(bins: &Bins, addr: &str, name: &'static str) -> crate::Result<Terminal> {
+        let netcat3 = Proc::spawn(
+            &bins.path("netcat3"),
+            &[addr],
+            &workspace_root(),
+            &format!("{name}'s netcat3"),
+        )?;
+        Ok(Terminal {
+            name,
+            netcat3,
+            screen: String::new(),
+        })
+    }
+
+    /// Waits until the server's output to this client contains `text`.
+    fn expect(&mut self, text: &str) -> crate::Result {
+        let seen = self
+            .netcat3
+            .stdout
+            .expect(text, PROMPTLY)
+            .map_err(|err| format!("{}: {err}", self.name))?;
+        self.screen.push_str(&seen);
+        Ok(())
+    }
+
+    /// Types a line (the terminal echoes it, so it shows on the screen).
+    fn type_line(&mut self, line: &str) -> crate::Result {
+        self.screen.push_str(line);
+        self.screen.push('\n');
+        self.netcat3.send(format!("{line}\n").as_bytes())
+    }
+
+    /// Waits for netcat3 to exit 0 (the server closed the connection); the rest of its output
+    /// goes to the screen.
+    fn closed(&mut self) -> crate::Result {
+        self.netcat3.expect_exit(0, PROMPTLY)?;
+        let (rest, _) = self.netcat3.stdout.finish(PROMPTLY)?;
+        self.screen.push_str(&rest);
+        Ok(())
+    }
+
+    fn show(&self, how: &str) {
+        show_command(&format!("netcat3 {how}    ({}'s terminal)", self.name));
+        show_output(&self.screen);
+    }
+}
+
+fn chat(bins: &Bins) -> crate::Result {
+    let mut server = Proc::spawn(
+        &bins.path("chat"),
+        &["--addr", "127.0.0.1:0", "--idle-timeout", "1m"],
+        &workspace_root(),
+        "chat",
+    )?;
+    server.stderr.expect("chat: listening on ", PROMPTLY)?;
+    let addr = server.stderr.expect("\n", PROMPTLY)?.trim().to_string();
+
+    let mut alice = Terminal::open(bins, &addr, "alice")?;
+    alice.expect("name")?;
+    alice.expect("\n")?;
+    alice.type_line("alice")?;
+    alice.expect("You are alice\n")?;
+    alice.expect("Current clients: none\n")?;
+
+    let mut bob = Terminal::open(bins, &addr, "bob")?;
+    bob.expect("name")?;
+    bob.expect("\n")?;
+    // A name in use is refused and asked again (ex. 8.14).
+    bob.type_line("alice")?;
+    bob.expect("name")?;
+    bob.expect("\n")?;
+    bob.type_line("bob")?;
+    bob.expect("You are bob\n")?;
+    bob.expect("Current clients: alice\n")?;
+    alice.expect("bob has arrived\n")?;
+
+    alice.type_line("Hi bob!")?;
+    alice.expect("alice: Hi bob!\n")?;
+    bob.expect("alice: Hi bob!\n")?;
+    bob.type_line("Hello alice.")?;
+    bob.expect("bob: Hello alice.\n")?;
+    alice.expect("bob: Hello alice.\n")?;
+
+    // Bob presses Ctrl-D: netcat3 half-closes, the server says goodbye by closing, netcat3 ends.
+    bob.netcat3.close_stdin();
+    bob.closed()?;
+    alice.expect("bob has left\n")?;
+
+    // Ctrl-C to the server: it tells everyone and closes; alice's netcat3 ends by itself
+    // although its stdin is still open (the Go original would wait for her to type).
+    let interrupted = Instant::now();
+    interrupt(&server)?;
+    alice.closed()?;
+    server.expect_exit(0, PROMPTLY)?;
+    let shutdown_ms = interrupted.elapsed().as_millis();
+    let (log, _) = server.stderr.finish(PROMPTLY)?;
+
+    show_command("chat --addr 127.0.0.1:0 --idle-timeout 1m    (the server's log, stderr)");
+    show_output(&format!("chat: listening on {addr}\n{log}"));
+    alice.show(&addr);
+    bob.show(&addr);
+    remark(&format!(
+        "bob typed Ctrl-D (netcat3 half-closed and left); the server got Ctrl-C and everyone was \
+         told and disconnected within {shutdown_ms} ms"
+    ));
+    Ok(())
+}
+
+/// Sends SIGINT to a child, as Ctrl-C in its terminal would.
+fn interrupt(proc: &Proc) -> crate::Result {
+    let pid = libc::pid_t::try_from(proc.pid()).map_err(|err| format!("pid: {err}"))?;
+    // SAFETY: kill(2) with a pid of our own live child (not yet reaped) and a valid signal.
+    let sent = unsafe { libc::kill(pid, libc::SIGINT) };
+    check(sent == 0, || {
+        format!("kill {pid}: {}", std::io::Error::last_os_error())
+    })
+}
+
+// --- 8.6: the crawler ----------------------------------------------------------------------
+
+fn crawler(bins: &Bins) -> crate::Result {
+    const PAGES: usize = 40;
+    let options = SiteOptions {
+        latency: Duration::from_millis(20),
+        ..SiteOptions::default()
+    };
+    let site = Site::generated(PAGES)
+        .start("127.0.0.1:0", options)
+        .map_err(|err| format!("starting the site: {err}"))?;
+    let start = site.url("/");
+    let crawler = bins.path("crawler");
+    let root = workspace_root();
+    remark(&format!(
+        "a generated site of {PAGES} pages and some awkward cases, each answer after 20 ms, \
+         is served at {start}"
+    ));
+
+    show_command(&format!("crawler --depth 1 {start}"));
+    let (code, stdout, stderr) = proc::run(
+        &crawler,
+        &["--depth", "1", start.as_str()],
+        &root,
+        Duration::from_secs(60),
+    )?;
+    show_output(&stdout);
+    show_output(&stderr);
+    // The index links to a 404 and to a port nothing serves: two fetch errors, so exit 1.
+    check(code == 1, || {
+        format!("crawler exited with {code}, expected 1")
+    })?;
+    let expected: BTreeSet<String> = [
+        "/",
+        "/page/0",
+        "/page/1",
+        "/redirect",
+        "/files/notes.txt",
+        "/missing",
+        "/based/",
+        "/malformed",
+    ]
+    .iter()
+    .map(|path| site.url(path))
+    .chain([EXTERNAL_LINK.to_string()])
+    .collect();
+    let printed = printed_once(&stdout)?;
+    check(printed == expected, || {
+        format!("depth 1 fetched {printed:?}, expected {expected:?}")
+    })?;
+    remark("the start page (depth 0) and the pages it links to (depth 1), each once");
+
+    show_command(&format!("crawler --same-host {start}"));
+    let (code, stdout, _stderr) = proc::run(
+        &crawler,
+        &["--same-host", start.as_str()],
+        &root,
+        Duration::from_secs(60),
+    )?;
+    check(code == 1, || {
+        format!("crawler exited with {code}, expected 1 (one 404)")
+    })?;
+    let printed = printed_once(&stdout)?;
+    let expected: BTreeSet<String> = Site::generated_crawl(PAGES)
+        .iter()
+        .map(|path| site.url(path))
+        .collect();
+    check(printed == expected, || {
+        format!(
+            "the full crawl fetched {} URLs, expected {}: missing {:?}, extra {:?}",
+            printed.len(),
+            expected.len(),
+            expected.difference(&printed).collect::<Vec<_>>(),
+            printed.difference(&expected).collect::<Vec<_>>()
+        )
+    })?;
+    let stats = site.stats();
+    remark(&format!(
+        "the whole site: {} URLs, each fetched once, and the crawl ended by itself; at most {} \
+         requests were in flight at once (the limit is 20)",
+        printed.len(),
+        stats.max_in_flight
+    ));
+    check(stats.max_in_flight <= 20, || {
+        format!("{} requests in flight at once", stats.max_in_flight)
+    })?;
+    site.stop();
+    Ok(())
+}
+
+/// The URLs a crawl printed, checking that none was printed twice.
+fn printed_once(stdout: &str) -> crate::Result<BTreeSet<String>> {
+    let mut printed = BTreeSet::new();
+    for line in stdout.lines() {
+        check(printed.insert(line.to_string()), || {
+            format!("{line} was printed twice")
+        })?;
+    }
+    Ok(printed)
+}
+
+// --- 8.4.4: mirrored-fetch -----------------------------------------------------------------
+
+fn mirrored_fetch(bins: &Bins) -> crate::Result {
+    const BODY: &str = "The same file, served by three mirrors.\n";
+    let start_mirror = |latency_ms: u64| -> crate::Result<SiteHandle> {
+        let options = SiteOptions {
+            latency: Duration::from_millis(latency_ms),
+            ..SiteOptions::default()
+        };
+        Site::fixed("text/plain; charset=utf-8", BODY)
+            .start("127.0.0.1:0", options)
+            .map_err(|err| format!("starting a mirror: {err}"))
+    };
+    let slow = start_mirror(900)?;
+    let fast = start_mirror(150)?;
+    let medium = start_mirror(450)?;
+    let urls = [
+        slow.url("/file.txt"),
+        fast.url("/file.txt"),
+        medium.url("/file.txt"),
+    ];
+    remark("three mirrors answer after 900 ms, 150 ms and 450 ms");
+
+    show_command(&format!("mirrored-fetch {}", urls.join(" ")));
+    let mut fetch = Proc::spawn(
+        &bins.path("mirrored-fetch"),
+        &urls,
+        &workspace_root(),
+        "mirrored-fetch",
+    )?;
+    fetch.close_stdin();
+    fetch.expect_exit(0, PROMPTLY)?;
+    let (stdout, _) = fetch.stdout.finish(PROMPTLY)?;
+    let (stderr, _) = fetch.stderr.finish(PROMPTLY)?;
+    show_output(&stdout);
+    show_output(&stderr);
+    check(stdout == BODY, || {
+        format!("stdout {stdout:?} is not the mirrors' body")
+    })?;
+    check(stderr.contains(&format!("{} won after", urls[1])), || {
+        format!("the fastest mirror, {}, did not win", urls[1])
+    })?;
+    for loser in [&slow, &medium] {
+        let (stats, closed) = loser.wait_stats(PROMPTLY, |stats| {
+            stats.requests == 1 && stats.in_flight == 0 && stats.aborted == 1
+        });
+        check(closed, || {
+            format!(
+                "the mirror at {} did not see its request abandoned: {stats:?}",
+                loser.addr()
+            )
+        })?;
+    }
+    remark("both slower mirrors saw their connection closed before they could answer");
+    for mirror in [slow, fast, medium] {
+        mirror.stop();
+    }
+    Ok(())
+}
+
+// --- 8.9 and ex. 8.10: cancellation --------------------------------------------------------
+
+fn cancellation(bins: &Bins) -> crate::Result {
+    const IN_FLIGHT: usize = 20;
+    let options = SiteOptions {
+        latency: Duration::from_secs(30),
+        ..SiteOptions::default()
+    };
+    let site = Site::generated(IN_FLIGHT)
+        .start("127.0.0.1:0", options)
+        .map_err(|err| format!("starting the site: {err}"))?;
+    let urls: Vec<String> = (0..IN_FLIGHT)
+        .map(|i| site.url(&format!("/page/{i}")))
+        .collect();
+    remark("a site that answers after 30 s; the crawl starts from 20 of its pages at once");
+    show_command(&format!(
+        "crawler {} ... {}    (then a key is pressed)",
+        urls[0],
+        urls[IN_FLIGHT - 1]
+    ));
+    let mut crawl = Proc::spawn(&bins.path("crawler"), &urls, &workspace_root(), "crawler")?;
+    let (stats, all_waiting) = site.wait_stats(PROMPTLY, |stats| stats.in_flight == IN_FLIGHT);
+    check(all_waiting, || {
+        format!("expected {IN_FLIGHT} requests in flight, the site saw {stats:?}")
+    })?;
+    let pressed = Instant::now();
+    crawl.send(b"\n")?;
+    let (stdout, exited) = crawl.stdout.finish(PROMPTLY)?;
+    let latency = exited.saturating_duration_since(pressed);
+    crawl.expect_exit(130, PROMPTLY)?;
+    let (stderr, _) = crawl.stderr.finish(PROMPTLY)?;
+    show_output(&stdout);
+    show_output(&stderr);
+    let (stats, closed) = site.wait_stats(PROMPTLY, |stats| {
+        stats.in_flight == 0 && stats.aborted == IN_FLIGHT as u64
+    });
+    check(closed, || {
+        format!("the site did not see every connection closed: {stats:?}")
+    })?;
+    remark(&format!(
+        "{IN_FLIGHT} requests were in flight; the crawler exited 130 {:.1} ms after the byte, and \
+         the site saw all {IN_FLIGHT} connections closed",
+        latency.as_secs_f64() * 1000.0
+    ));
+    site.stop();
+    Ok(())
+}
