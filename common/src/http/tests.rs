@@ -590,3 +590,55 @@ fn one_cancel_aborts_every_request_of_every_clone() {
     }
     acceptor.join().expect("acceptor");
 }
+
+/// A server that reads the first bytes of whatever comes (a TLS ClientHello), reports them, and
+/// then waits for the close.
+fn silent_after_first_bytes(seen: Sender<Seen>) -> Server {
+    Server::start(move |mut stream| {
+        let mut buf = [0u8; 4096];
+        if matches!(stream.read(&mut buf), Ok(n) if n > 0) {
+            let _ = seen.send(Seen::Request);
+            let _ = seen.send(wait_close(&mut stream));
+        }
+    })
+}
+
+#[test]
+fn cancel_during_a_tls_handshake_closes_the_connection() {
+    // https goes through our connector too (rustls is chained after it), so the socket of a
+    // stalled handshake is shut down like any other.
+    let (seen_tx, seen) = bounded(4);
+    let server = silent_after_first_bytes(seen_tx);
+    let url = url::Url::parse(&format!("https://{}/", server.addr)).expect("url");
+    let (canceller, client) = client(Options::default());
+    let (result, thread) = get_in_thread(&client, url);
+    assert_eq!(recv(&seen, "the ClientHello"), Seen::Request);
+    let cancelled_at = Instant::now();
+    canceller.cancel();
+    let (result, returned_at) = result
+        .recv_timeout(PATIENCE)
+        .expect("get did not return after the cancel");
+    let err = result.expect_err("a cancelled handshake cannot succeed");
+    assert!(err.is_cancelled(), "not reported as cancelled: {err}");
+    assert!(returned_at.duration_since(cancelled_at) < PROMPT);
+    assert_eq!(recv(&seen, "the close"), Seen::Closed);
+    thread.join().expect("client thread");
+}
+
+#[test]
+fn https_to_a_plain_http_server_is_a_one_line_error() {
+    // A plain HTTP answer to whatever arrives (a ClientHello has no blank line to wait for).
+    let server = Server::start(|mut stream| {
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf);
+        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    });
+    let url = url::Url::parse(&format!("https://{}/", server.addr)).expect("url");
+    let (_canceller, client) = client(Options {
+        timeout: PATIENCE,
+        ..Options::default()
+    });
+    let err = client.get(&url).expect_err("no TLS there");
+    assert!(!err.is_cancelled() && !err.is_timeout(), "{err}");
+    assert!(!err.to_string().contains('\n'), "{err}");
+}
