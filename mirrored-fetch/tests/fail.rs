@@ -1,6 +1,7 @@
 //! When nobody wins: every failure listed and exit 1; a timeout; Ctrl-C cancels every request
 //! (exit 130, each server sees its connection close).
 
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
@@ -82,4 +83,39 @@ fn ctrl_c_cancels_every_request_and_exits_130() {
     for mirror in &mirrors {
         expect_aborted(mirror, &run);
     }
+}
+
+#[test]
+fn a_winner_whose_body_breaks_off_exits_1() {
+    // The only mirror promises 1000 bytes, sends 10 and closes.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
+    });
+    let url = format!("http://{addr}/f");
+    let run = run(&[&url]);
+    server.join().expect("server thread");
+    run.expect_code(1);
+    assert_eq!(run.stdout, b"0123456789", "{run}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{run}");
+    assert!(
+        lines[0].starts_with(&format!("mirrored-fetch: {url} won after ")),
+        "{run}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("mirrored-fetch: {url}: reading the body: ")),
+        "{run}"
+    );
 }

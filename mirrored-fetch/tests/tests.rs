@@ -4,5 +4,6 @@
 
 mod cli;
 mod fail;
+mod library;
 mod util;
 mod win;

@@ -57,10 +57,15 @@ fn serve(site: Site, latency: Duration) -> SiteHandle {
 /// Waits until `mirror`'s client closed its connection before the answer (the cancel seen from
 /// the server), and returns the stats.
 pub fn expect_aborted(mirror: &SiteHandle, run: &Run) -> SiteStats {
+    expect_aborted_by(mirror, run)
+}
+
+/// [`expect_aborted`], describing the run that should have closed it with `context`.
+pub fn expect_aborted_by(mirror: &SiteHandle, context: impl fmt::Display) -> SiteStats {
     let (stats, ok) = mirror.wait_stats(PATIENCE, |stats| stats.aborted == 1);
     assert!(
         ok,
-        "mirror {} did not see its connection closed: {stats:?}\n{run}",
+        "mirror {} did not see its connection closed: {stats:?}\n{context}",
         mirror.addr()
     );
     stats
