@@ -485,8 +485,9 @@ fn eventually(check: impl Fn() -> bool) -> bool {
     false
 }
 
-#[test]
-fn cancel_while_connecting_to_a_full_accept_queue() {
+/// A listener with a backlog of 1 that never accepts, its queue filled: a connect to it stays in
+/// SYN-SENT. Keep all three values alive for as long as that should hold.
+fn full_accept_queue() -> (Socket, SocketAddr, Vec<TcpStream>) {
     // A listener with a backlog of 1 that never accepts: once its queue is full the kernel drops
     // further SYNs, so a connect stays in SYN-SENT (retrying) until it is shut down.
     let listener = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("socket");
@@ -517,7 +518,12 @@ fn cancel_while_connecting_to_a_full_accept_queue() {
         eventually(|| syn_sent_to(addr.port()) == 0),
         "the timed-out filler connect is still in SYN-SENT"
     );
+    (listener, addr, fillers)
+}
 
+#[test]
+fn cancel_while_connecting_to_a_full_accept_queue() {
+    let (_listener, addr, fillers) = full_accept_queue();
     let (canceller, client) = client(Options::default());
     let url = url::Url::parse(&format!("http://{addr}/")).expect("url");
     let (result, thread) = get_in_thread(&client, url);
@@ -641,4 +647,47 @@ fn https_to_a_plain_http_server_is_a_one_line_error() {
     let err = client.get(&url).expect_err("no TLS there");
     assert!(!err.is_cancelled() && !err.is_timeout(), "{err}");
     assert!(!err.to_string().contains('\n'), "{err}");
+}
+
+#[test]
+fn timeout_while_connecting() {
+    let (_listener, addr, _fillers) = full_accept_queue();
+    let (_canceller, client) = client(Options {
+        timeout: Duration::from_millis(300),
+        ..Options::default()
+    });
+    let url = url::Url::parse(&format!("http://{addr}/")).expect("url");
+    let start = Instant::now();
+    let err = client.get(&url).expect_err("the connect cannot complete");
+    let took = start.elapsed();
+    assert!(err.is_timeout(), "not a timeout: {err}");
+    assert!(
+        took >= Duration::from_millis(250) && took < PROMPT + Duration::from_millis(300),
+        "timed out after {took:?}"
+    );
+    assert!(
+        eventually(|| syn_sent_to(addr.port()) == 0),
+        "the timed-out connect is still in SYN-SENT"
+    );
+}
+
+#[test]
+fn timeout_while_reading_the_body() {
+    let server = Server::start(|mut stream| {
+        if read_head(&mut stream) {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nstart");
+            wait_close(&mut stream);
+        }
+    });
+    let (_canceller, client) = client(Options {
+        timeout: Duration::from_millis(300),
+        ..Options::default()
+    });
+    let response = client
+        .get(&server.url("/"))
+        .expect("the headers come at once");
+    let start = Instant::now();
+    let err = response.read_body().expect_err("the body never ends");
+    assert!(err.is_timeout(), "not a timeout: {err}");
+    assert!(start.elapsed() < PROMPT + Duration::from_millis(300));
 }
