@@ -24,7 +24,8 @@
 //!   client, so one client that stops reading stalls the whole room.
 //! - `client_writer` drains everything queued and writes it in one `write` per wake. One write
 //!   per message is the original's throughput bottleneck.
-//! - A client whose socket accepts nothing for 10 s is disconnected (a socket write timeout).
+//! - A client that does not take a batch within 10 s is disconnected (the socket's write
+//!   timeout, shortened after each partial write so a client taking a trickle cannot dodge it).
 //! - Lines are read through a bounded buffer: a line longer than `--max-line` is dropped (the
 //!   sender is told) without being stored, and the connection stays. Invalid UTF-8 becomes
 //!   U+FFFD instead of travelling as raw bytes.
@@ -60,6 +61,9 @@ const MAX_NAME_CHARS: usize = 32;
 const EVENT_QUEUE: usize = 1024;
 /// A writer's batch stops growing here, so one wake writes at most about this much.
 const MAX_BATCH: usize = 256 << 10;
+/// A writer keeps a batch buffer of up to this capacity between wakes; a larger one (a burst, or
+/// the long `Current clients:` line of a crowded room) is given back.
+const BATCH_KEPT: usize = 4 << 10;
 /// The name prompt. Every line the server sends ends in `\n`, the prompt included.
 const PROMPT: &str = "Enter your name:\n";
 
@@ -437,12 +441,13 @@ pub fn handle_conn(
     let writer = {
         let conn = Arc::clone(conn);
         let name = Arc::clone(&name);
+        let write_timeout = config.write_timeout;
         thread::Builder::new()
             .name("client_writer".into())
             .stack_size(STACK_SIZE)
             .spawn(move || {
                 let _finished = finished_tx;
-                if let Err(err) = client_writer(&conn, queue_rx) {
+                if let Err(err) = client_writer(&conn, queue_rx, write_timeout) {
                     eprintln!("chat: {name}: write failed, disconnecting: {err}");
                     // Wakes this client's reader, which then says Leave.
                     let _ = conn.shutdown(Shutdown::Both);
@@ -541,11 +546,16 @@ fn write_line(mut conn: &TcpStream, line: &str) -> io::Result<()> {
 }
 
 /// Writes everything queued for one client: the book's `clientWriter`, batched. Each wake drains
-/// the whole queue into one buffer and writes it with one `write_all`, so a burst of N messages
-/// costs one system call instead of N. Returns when the queue is disconnected (the client left
-/// and the broadcaster dropped it) or a write fails (the write timeout counts as a failure).
-pub fn client_writer(mut conn: &TcpStream, queue: Receiver<Message>) -> io::Result<()> {
-    let mut batch: Vec<u8> = Vec::with_capacity(4096);
+/// the whole queue into one buffer and writes it with one `write` (more only if the socket takes
+/// part of it), so a burst of N messages costs one system call instead of N. Returns when the
+/// queue is disconnected (the client left and the broadcaster dropped it) or a write fails; a
+/// batch the client does not take within `stall` fails with `TimedOut` (exercise 8.15).
+pub fn client_writer(
+    conn: &TcpStream,
+    queue: Receiver<Message>,
+    stall: Duration,
+) -> io::Result<()> {
+    let mut batch: Vec<u8> = Vec::with_capacity(BATCH_KEPT);
     while let Ok(first) = queue.recv() {
         batch.clear();
         batch.extend_from_slice(first.as_bytes());
@@ -555,13 +565,48 @@ pub fn client_writer(mut conn: &TcpStream, queue: Receiver<Message>) -> io::Resu
                 Err(_) => break,
             }
         }
-        conn.write_all(&batch)?;
-        if batch.capacity() > 64 << 10 {
-            // Give back a burst's buffer; idle clients should stay cheap.
-            batch = Vec::with_capacity(4096);
+        write_batch(conn, &batch, stall)?;
+        if batch.capacity() > BATCH_KEPT {
+            // Give back a burst's (or a long welcome's) buffer: idle clients stay cheap.
+            batch = Vec::with_capacity(BATCH_KEPT);
         }
     }
     Ok(())
+}
+
+/// Writes all of `batch`, failing with `TimedOut` if that takes longer than `stall`. The socket's
+/// write timeout alone would not do: it bounds each `write` call, and a client that takes a few
+/// bytes now and then (a full receive buffer the kernel keeps compacting) would never time out.
+/// The socket's timeout is `stall` on entry and is left so on return.
+fn write_batch(mut conn: &TcpStream, batch: &[u8], stall: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + stall;
+    let mut rest = batch;
+    let mut shortened = false;
+    let result = loop {
+        match conn.write(rest) {
+            Ok(0) => break Err(ErrorKind::WriteZero.into()),
+            Ok(n) if n == rest.len() => break Ok(()),
+            Ok(n) => rest = &rest[n..],
+            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+            Err(err) if err.kind() == ErrorKind::WouldBlock => {
+                break Err(ErrorKind::TimedOut.into());
+            }
+            Err(err) => break Err(err),
+        }
+        // Part of the batch went out: what is left has only the rest of the deadline.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break Err(ErrorKind::TimedOut.into());
+        }
+        shortened = true;
+        if let Err(err) = conn.set_write_timeout(Some(left)) {
+            break Err(err);
+        }
+    };
+    if shortened && result.is_ok() {
+        conn.set_write_timeout(Some(stall))?;
+    }
+    result
 }
 
 /// A client's name from its first line (ex. 8.14): lossy UTF-8, control characters removed,
