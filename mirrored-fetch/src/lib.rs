@@ -173,7 +173,10 @@ pub fn run(
                     }
                     let after = start.elapsed();
                     let url = &mirrors[index].url;
-                    let _ = writeln!(err, "{PROGRAM}: {url} won after {} ms", after.as_millis());
+                    line(
+                        err,
+                        format_args!("{url} won after {} ms", after.as_millis()),
+                    );
                     let result = stream(response, out, err, url);
                     // Whatever happened to the body, the winner's connection is done with; on a
                     // failed write this aborts its request.
@@ -199,10 +202,17 @@ pub fn run(
         }
         for (mirror, failure) in mirrors.iter().zip(&failures) {
             let why = failure.as_deref().unwrap_or("no answer");
-            let _ = writeln!(err, "{PROGRAM}: {}: {why}", mirror.url);
+            line(err, format_args!("{}: {why}", mirror.url));
         }
         Ok(Outcome::AllFailed)
     })
+}
+
+/// Writes `PROGRAM: message` and a newline to `err` in one write (stderr is unbuffered: a line
+/// written in pieces could interleave with other output). A failed write to stderr is ignored:
+/// there is nowhere left to report it.
+fn line(err: &mut dyn Write, message: std::fmt::Arguments<'_>) {
+    let _ = err.write_all(format!("{PROGRAM}: {message}\n").as_bytes());
 }
 
 /// One mirror's request, up to its headers (the body stays on the connection for the winner).
@@ -230,7 +240,7 @@ fn stream(
                 out.flush()?;
                 if !http::is_cancelled_io(&why) {
                     let why = http::Error::from_io(why);
-                    let _ = writeln!(err, "{PROGRAM}: {url}: reading the body: {why}");
+                    line(err, format_args!("{url}: reading the body: {why}"));
                 }
                 return Ok(None);
             }
