@@ -50,7 +50,8 @@ pub struct Options {
     /// Bodies longer than this are cut (not an error), so one huge page cannot exhaust memory.
     /// Default 10 MiB.
     pub max_body: u64,
-    /// Redirects followed before the request fails. Default 10.
+    /// Redirects followed before the request fails. Default 10. With 0, no redirect is
+    /// followed: the 3xx answer itself comes back as the response.
     pub max_redirects: u32,
 }
 

@@ -691,3 +691,19 @@ fn timeout_while_reading_the_body() {
     assert!(err.is_timeout(), "not a timeout: {err}");
     assert!(start.elapsed() < PROMPT + Duration::from_millis(300));
 }
+
+#[test]
+fn max_redirects_zero_returns_the_redirect_itself() {
+    let server = answering(
+        "HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\
+         Connection: close\r\n\r\n",
+    );
+    let (_canceller, client) = client(Options {
+        max_redirects: 0,
+        ..Options::default()
+    });
+    let url = server.url("/here");
+    let response = client.get(&url).expect("the 302 itself");
+    assert_eq!(response.status, 302);
+    assert_eq!(response.url, url);
+}
