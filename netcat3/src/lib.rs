@@ -33,36 +33,47 @@
 //!   [`Done`] so that a caller (and the tests) can cancel: it shuts the socket down, which wakes a
 //!   blocked `connect`, the socket-to-stdout copy, and any write of the stdin thread.
 //!
-//! # Zero-copy, and where it is refused
-//! Sending (stdin to the socket) is [`std::io::copy`] between concrete descriptor types (a
-//! [`File`] dup'd from fd 0 and a [`TcpStream`]), which std specializes on Linux. Seen with
-//! `strace -f` on Linux 6.18, std 1.95:
+//! # Zero-copy: which path, in which direction, and why
+//! Seen with `strace -f` on Linux 6.18 with std 1.95 (`netcat3 HOST:PORT < INPUT`):
 //!
-//! | stdin is | system call |
-//! |---|---|
-//! | a pipe | `splice` (pipe to socket: the pages move, no copy through user space) |
-//! | a regular file | `sendfile` |
-//! | a terminal, `/dev/null`, a socket | `read`/`write`, 8 KiB buffer |
+//! | direction | descriptor | system call |
+//! |---|---|---|
+//! | stdin to socket | a pipe | `splice` ([`std::io::copy`] specializes to it) |
+//! | stdin to socket | a regular file | `sendfile`, our own call: std's copy does *not* use it when the output is a socket (it read and wrote 8 KiB at a time) |
+//! | stdin to socket | a terminal, `/dev/null`, a socket, a file refusing `sendfile` (`/proc/PID/status`) | `read`/`write` through std's 8 KiB buffer |
+//! | socket to stdout | anything | `read`/`write` through one 128 KiB buffer, on purpose |
 //!
 //! (`copy_file_range` needs files at both ends, so it never applies.)
 //!
-//! Receiving (the socket to stdout) deliberately does *not* use it, though std would `splice`
-//! socket to pipe when stdout is a pipe: on this kernel, a `splice` from the socket that started
-//! waiting before data arrived did not return, and the pipe's reader saw nothing, while the other
-//! thread sat in its own `splice` from the stdin pipe to the same socket. A prompt then showed only
-//! when the server closed: reproduced every time by the test
-//! `prompt_without_newline_shows_at_once_and_lines_go_both_ways`, gone with stdin at `/dev/null`
-//! (no second `splice`), and gone with a plain `read` here. So receiving is `read`/`write` through
-//! one 128 KiB buffer, whatever stdout is. The standard streams are used through dup'd [`File`]s
+//! **Why receiving never `splice`s**, though [`std::io::copy`] would `splice` a socket into a
+//! stdout pipe: a blocking `splice` from a socket into a pipe keeps the pipe locked while it
+//! waits for the socket. A server's line arrives, one `splice` moves it into the pipe and
+//! returns, the next starts waiting for more *and holds the pipe*, and if the reader had not yet
+//! taken the line it now cannot: its `read` waits for the lock until the socket has more to give,
+//! that is, for a chat prompt, until the server closes. Whether the reader gets there first is a
+//! race (under `strace` it always did); without it, the first line was held back in about one run
+//! in three from a shell, and in 4 runs out of 4 of the test
+//! `server_line_reaches_stdout_at_once_while_stdin_is_an_idle_pipe` (what `cargo xtask demo` and a
+//! reader piping chat do). It is not about netcat3's other thread: the same stall showed with a
+//! single-threaded client doing nothing but `splice(socket, stdout)` and a reader that started
+//! 0.2 s late. A plain `read` holds no lock while it waits, so the receive side is a
+//! `read`/`write` loop whatever stdout is. The standard streams are used through dup'd [`File`]s
 //! rather than [`std::io::Stdout`], whose line buffer would also hold back a prompt that does not
-//! end in a newline. The throughput against OpenBSD `nc` is measured by `cargo xtask bench
-//! netcat3` (figures in the README).
+//! end in a newline.
+//!
+//! The sending side keeps `splice`: from a pipe *into* a socket the kernel drops the pipe's lock
+//! while it waits for data, so a program writing to netcat3's stdin is never held up by it (the
+//! same test writes a line after netcat3 has been waiting on its idle stdin).
+//!
+//! Throughput against OpenBSD `nc`, in each direction and from each kind of stdin, is measured by
+//! `cargo xtask bench netcat3`.
 
+use std::any::Any;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::thread;
 
 use common::done::Done;
@@ -211,7 +222,7 @@ where
         .name("stdin-to-socket".into())
         .stack_size(64 << 10)
         .spawn(move || {
-            let result = io::copy(&mut input, &mut &sender);
+            let result = send(&mut input, &sender);
             let _ = sent_tx.send(result);
             let _ = sender.shutdown(Shutdown::Write);
         })
@@ -253,6 +264,58 @@ where
         _ => Ok(()),
     }
 }
+
+/// Copies `input` to the socket until end of file, by the fastest path its type allows (crate
+/// docs, "Zero-copy"): `sendfile` for a regular file, else [`io::copy`] (which `splice`s a pipe).
+fn send<I: Read + 'static>(input: &mut I, socket: &TcpStream) -> io::Result<u64> {
+    // A run-time look at the concrete type: `run` passes stdin as a `File`; tests pass others.
+    if let Some(file) = (input as &mut dyn Any).downcast_mut::<File>()
+        && file.metadata().is_ok_and(|meta| meta.file_type().is_file())
+        && let Some(result) = send_file(file, socket)
+    {
+        return result;
+    }
+    io::copy(input, &mut &*socket)
+}
+
+/// Sends the rest of a regular file (from its current offset) with `sendfile`: the page cache
+/// goes to the socket without a copy through user space, which std's [`io::copy`] does not do for
+/// a socket. `None` when the file refuses `sendfile` before the first byte (some special files):
+/// the caller then copies it the ordinary way.
+fn send_file(file: &File, socket: &TcpStream) -> Option<io::Result<u64>> {
+    let mut sent = 0u64;
+    loop {
+        // SAFETY: both descriptors are borrowed, so they stay open for the call; the null offset
+        // pointer makes the kernel use (and advance) the file's own offset, so no memory of ours
+        // is passed. A peer that has gone makes it fail with EPIPE, not SIGPIPE: Rust programs
+        // start with SIGPIPE ignored.
+        let n = unsafe {
+            libc::sendfile(
+                socket.as_raw_fd(),
+                file.as_raw_fd(),
+                std::ptr::null_mut(),
+                SENDFILE_CHUNK,
+            )
+        };
+        match u64::try_from(n) {
+            Ok(0) => return Some(Ok(sent)),
+            Ok(n) => sent += n,
+            Err(_) => {
+                let err = io::Error::last_os_error();
+                match err.raw_os_error() {
+                    Some(libc::EINTR) => {}
+                    Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) if sent == 0 => {
+                        return None;
+                    }
+                    _ => return Some(Err(err)),
+                }
+            }
+        }
+    }
+}
+
+/// The most one `sendfile` call moves (the kernel's own limit, 2 GiB less a page).
+const SENDFILE_CHUNK: usize = 0x7fff_f000;
 
 /// Copies `reader` to `writer` until end of file with plain `read`/`write` calls through one
 /// buffer: the receiving direction must not use `splice` (crate docs, "Zero-copy").

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::util::{
     TIMEOUT, binary_data, echo_after_eof, echo_streaming, join_server, serve_one, spawn,
@@ -55,7 +55,7 @@ fn server_closing_first_ends_it_promptly_while_stdin_stays_open() {
 
 #[test]
 fn binary_data_round_trips_through_pipes() {
-    // Pipes at both ends: std's copy uses splice in both directions.
+    // Pipes at both ends: stdin is spliced into the socket; the socket is read into stdout.
     let data = binary_data(4 << 20);
     let (addr, server) = serve_one(echo_streaming);
     let mut run = spawn(&[&addr.to_string()], None);
@@ -73,7 +73,7 @@ fn binary_data_round_trips_through_pipes() {
 
 #[test]
 fn binary_data_round_trips_through_files() {
-    // A regular file as stdin (sendfile) and as stdout (plain reads and writes).
+    // A regular file as stdin (netcat3's own sendfile) and as stdout (plain reads and writes).
     let dir = tempfile::tempdir().unwrap();
     let (input_path, output_path) = (dir.path().join("in.bin"), dir.path().join("out.bin"));
     let data = binary_data(3 << 20);
@@ -96,6 +96,26 @@ fn binary_data_round_trips_through_files() {
         ));
     }
     assert_eq!(join_server(server), data.len() as u64);
+}
+
+#[test]
+fn a_regular_file_that_refuses_sendfile_is_sent_the_ordinary_way() {
+    // netcat3 sends a regular file with `sendfile`; some special files refuse it (EINVAL): on
+    // Linux 6.18, /proc/PID/status does. It must then fall back to reading it, not fail. (Where a
+    // kernel accepts `sendfile` here, this still checks the content arrives.) The test opens it,
+    // so it is this test process's status.
+    let (addr, server) = serve_one(echo_after_eof);
+    let done = spawn(
+        &[&addr.to_string()],
+        Some(File::open("/proc/self/status").unwrap().into()),
+    )
+    .finish(TIMEOUT);
+    done.assert_code(0);
+    let text = String::from_utf8_lossy(&done.stdout);
+    if !text.starts_with("Name:\t") || !text.contains("\nPid:\t") || !done.stderr.is_empty() {
+        done.fail("expected a /proc status echoed back, nothing on stderr");
+    }
+    assert_eq!(join_server(server), done.stdout);
 }
 
 #[test]
@@ -256,4 +276,94 @@ fn stdin_that_cannot_be_read_is_reported_after_the_session() {
         done.fail("the server's answer should still be printed");
     }
     join_server(server);
+}
+
+#[test]
+fn server_line_reaches_stdout_at_once_while_stdin_is_an_idle_pipe() {
+    // How chat is used (and how `cargo xtask demo` drives it): the server speaks first, then
+    // waits for the client; netcat3's stdin is an open pipe with nothing written to it yet, so
+    // its stdin thread sits blocked on it. The server's line must still reach stdout at once
+    // (a `splice` from the socket stalled here until the server closed: see the crate docs).
+    let limit = Duration::from_secs(2);
+    let (sent_tx, sent_rx) = crossbeam_channel::bounded::<Instant>(1);
+    let (heard_tx, heard_rx) = crossbeam_channel::bounded::<(String, Instant)>(1);
+    let (addr, server) = serve_one(move |stream| {
+        let mut writer = stream.try_clone().unwrap();
+        writer.write_all(b"Welcome! Who are you?\n").unwrap();
+        sent_tx.send(Instant::now()).unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        let name = lines.next().unwrap().unwrap();
+        heard_tx.send((name.clone(), Instant::now())).unwrap();
+        writer
+            .write_all(format!("You are {name}\n").as_bytes())
+            .unwrap();
+        // Then wait for the client's end of input, and close.
+        lines.map_while(Result::ok).collect::<Vec<String>>()
+    });
+    let (mut run, stdout) = spawn_interactive(&[&addr.to_string()]);
+    let lines = line_reader(stdout);
+    let described = format!("{} {addr}", crate::util::bin());
+
+    let sent = sent_rx
+        .recv_timeout(TIMEOUT)
+        .expect("the server sent its line");
+    let first = lines.recv_timeout(TIMEOUT);
+    let waited = sent.elapsed();
+    assert_eq!(
+        first.as_deref().ok(),
+        Some("Welcome! Who are you?\n"),
+        "{described}: the server's first line, stdin an idle pipe"
+    );
+    assert!(
+        waited < limit,
+        "{described}: the server's first line took {waited:?} to reach stdout (limit {limit:?})"
+    );
+
+    let stdin = run.stdin.as_mut().unwrap();
+    let written = Instant::now();
+    stdin.write_all(b"ana\n").unwrap();
+    let (name, heard) = heard_rx
+        .recv_timeout(TIMEOUT)
+        .expect("the server heard a line");
+    assert_eq!(name, "ana", "{described}: the line written to stdin");
+    let took = heard.saturating_duration_since(written);
+    assert!(
+        took < limit,
+        "{described}: stdin's line took {took:?} to reach the server (limit {limit:?})"
+    );
+    // The answer comes while the stdin thread is blocked on the idle pipe again.
+    let reply = lines.recv_timeout(TIMEOUT);
+    let waited = heard.elapsed();
+    assert_eq!(reply.as_deref().ok(), Some("You are ana\n"), "{described}");
+    assert!(
+        waited < limit,
+        "{described}: the server's answer took {waited:?} to reach stdout (limit {limit:?})"
+    );
+
+    run.close_stdin();
+    let done = run.finish(TIMEOUT);
+    done.assert_code(0);
+    let rest = join_server(server);
+    assert!(rest.is_empty(), "{described}: unexpected input {rest:?}");
+}
+
+/// Reads `stdout` on a thread and sends it on line by line (each with its newline; a last
+/// unterminated piece too).
+fn line_reader(stdout: std::process::ChildStdout) -> crossbeam_channel::Receiver<String> {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
 }
