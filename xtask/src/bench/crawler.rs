@@ -9,7 +9,8 @@
 //!   crawler's stdin until its exit is reaped (the spec wants under 20 ms, aiming for 5), and
 //!   until the server has seen all 20 connections close.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,9 +46,13 @@ pub fn run() -> crate::Result<Section> {
             },
         )
         .map_err(|err| format!("site: {err}"))?;
+    let mut round_trips = Vec::new();
     for concurrency in [20usize, 50, 100] {
         let mut rates = Vec::new();
         for _ in 0..RUNS {
+            for _ in 0..5 {
+                round_trips.push(round_trip(&site)?);
+            }
             rates.push(throughput(&crawler, &site, concurrency)?);
         }
         let rate = median(&rates);
@@ -63,6 +68,8 @@ pub fn run() -> crate::Result<Section> {
             format!("{:.0}%", 100.0 * rate / limit),
         ]);
     }
+    let round_trip_ms = median(&round_trips) * 1000.0;
+    eprintln!("xtask bench crawler: one GET alone: median {round_trip_ms:.1} ms");
     let stats = site.stats();
     site.stop();
     section.note(format!(
@@ -95,6 +102,13 @@ pub fn run() -> crate::Result<Section> {
         format!("{:.0}%", 100.0 * close / 20.0),
     ]);
     section.note(format!(
+        "one GET of a page, alone, by a plain socket client: median {round_trip_ms:.1} ms for the site's {} ms latency; the limit that round trip allows is {:.0} / {:.0} / {:.0} pages/s at -c 20 / 50 / 100",
+        LATENCY.as_millis(),
+        20.0 / round_trip_ms * 1000.0,
+        50.0 / round_trip_ms * 1000.0,
+        100.0 / round_trip_ms * 1000.0
+    ));
+    section.note(format!(
         "throughput: median of {RUNS} complete crawls per concurrency (stdout lines / wall time, process start included)"
     ));
     section.note(format!(
@@ -114,6 +128,28 @@ fn load_average() -> String {
         .ok()
         .and_then(|text| text.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "?".into())
+}
+
+/// Seconds for one plain GET of a page (connect, request, answer, close): the site's latency
+/// plus what the machine adds to it right now.
+fn round_trip(site: &SiteHandle) -> crate::Result<f64> {
+    let start = Instant::now();
+    let mut stream =
+        TcpStream::connect(site.addr()).map_err(|err| format!("connect to the site: {err}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|err| err.to_string())?;
+    stream
+        .write_all(b"GET /page/5 HTTP/1.1\r\nHost: bench\r\n\r\n")
+        .map_err(|err| format!("request: {err}"))?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .map_err(|err| format!("answer: {err}"))?;
+    if !answer.starts_with(b"HTTP/1.1 200") {
+        return Err("the site did not answer 200".into());
+    }
+    Ok(start.elapsed().as_secs_f64())
 }
 
 /// One complete crawl at `concurrency`: pages fetched per second.
