@@ -51,8 +51,9 @@
 //! returns, the next starts waiting for more *and holds the pipe*, and if the reader had not yet
 //! taken the line it now cannot: its `read` waits for the lock until the socket has more to give,
 //! that is, for a chat prompt, until the server closes. Whether the reader gets there first is a
-//! race (under `strace` it always did); without it, the first line was held back in about one run
-//! in three from a shell, and in 4 runs out of 4 of the test
+//! race (under `strace` it always did); without it, the first line was held back until the
+//! server closed in 3 of 5 runs from a shell (`(sleep 4) | netcat3 | while read ...`, the server
+//! writing one line at once, then closing after 3 s), and in 4 runs out of 4 of the test
 //! `server_line_reaches_stdout_at_once_while_stdin_is_an_idle_pipe` (what `cargo xtask demo` and a
 //! reader piping chat do). It is not about netcat3's other thread: the same stall showed with a
 //! single-threaded client doing nothing but `splice(socket, stdout)` and a reader that started
