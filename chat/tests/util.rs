@@ -192,6 +192,18 @@ pub fn thread_count() -> usize {
         .expect("a Threads: line")
 }
 
+/// The threads of this process that serve chat connections (`handle_conn` and `client_writer`
+/// by name, from `/proc/self/task/*/comm`): the test harness's own threads come and go, these
+/// only with clients.
+pub fn connection_threads() -> usize {
+    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+        .filter(|name| matches!(name.trim(), "handle_conn" | "client_writer"))
+        .count()
+}
+
 /// Polls `condition` every 10 ms until it holds or `PATIENCE` passes; true if it held.
 pub fn eventually(mut condition: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
