@@ -4,4 +4,5 @@
 mod cancel;
 mod cli;
 mod crawl;
+mod library;
 mod util;
