@@ -148,7 +148,7 @@ fn a_byte_cancels_a_connect_to_a_full_accept_queue() {
     let addr = socket.local_addr().unwrap().as_socket().unwrap();
     let mut fillers = Vec::new();
     for _ in 0..16 {
-        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
             Ok(stream) => fillers.push(stream),
             Err(_) => break,
         }
