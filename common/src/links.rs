@@ -138,9 +138,18 @@ mod tests {
             </span></b><table><tr><a href=\"three.html\">three</a><td>cell</table>\
             <a href=\"four.html\"";
         let links = extract_strings("http://h.test/", html);
-        assert!(links.contains(&"http://h.test/one.html".to_string()), "{links:?}");
-        assert!(links.contains(&"http://h.test/two.html".to_string()), "{links:?}");
-        assert!(links.contains(&"http://h.test/three.html".to_string()), "{links:?}");
+        assert!(
+            links.contains(&"http://h.test/one.html".to_string()),
+            "{links:?}"
+        );
+        assert!(
+            links.contains(&"http://h.test/two.html".to_string()),
+            "{links:?}"
+        );
+        assert!(
+            links.contains(&"http://h.test/three.html".to_string()),
+            "{links:?}"
+        );
     }
 
     #[test]
