@@ -28,7 +28,11 @@ const IN_FLIGHT: usize = 64;
 const ROUNDS: usize = 3;
 /// Deliveries (messages x receivers) per round, so a round takes about the same time at any
 /// client count.
-const DELIVERIES_PER_ROUND: usize = 3_000_000;
+const DELIVERIES_PER_ROUND: usize = 2_000_000;
+/// Warm-up rounds at most, waiting for the stalled client's queue to fill (so it is being
+/// dropped for during the timed rounds). Its kernel buffers take a while first: measured, under
+/// 0.1 s at 100 clients, about 15 s (10 rounds) at 1,000.
+const MAX_WARMUPS: usize = 30;
 /// A round not finished by then is reported as capped.
 const ROUND_CAP: Duration = Duration::from_secs(40);
 /// Receivers whose every delivery latency is recorded (spread evenly over the clients).
@@ -36,8 +40,7 @@ const LATENCY_SAMPLERS: usize = 50;
 /// Idle clients for the memory figure (SPEC: 5,000 under 250 MB).
 const IDLE_CLIENTS: usize = 5_000;
 /// The text after each message's id: lines of about 100 bytes as delivered (`s3: #42 from
-/// sender 3: ...`), so the never-reading client's kernel buffers (about 1 MB on loopback) fill
-/// within the run at 1,000 clients too.
+/// sender 3: ...`).
 const PADDING: &str = "the quick brown fox jumps over the lazy dog, 0123456789 abcdefghij";
 /// Threads joining the idle clients at once.
 const IDLE_JOINERS: usize = 64;
@@ -214,7 +217,7 @@ impl Semaphore {
 /// Runs one scenario against a fresh server.
 fn load(clients: usize, stalled: bool) -> crate::Result<LoadResult> {
     let per_round = (DELIVERIES_PER_ROUND / clients).max(IN_FLIGHT * 4);
-    let total_ids = per_round * (ROUNDS + 1);
+    let total_ids = per_round * (ROUNDS + MAX_WARMUPS);
     let mut server = Server::start(&["--max-clients", &(clients + 10).to_string()])?;
     let shared = Arc::new(Shared {
         origin: Instant::now(),
@@ -260,8 +263,8 @@ fn load(clients: usize, stalled: bool) -> crate::Result<LoadResult> {
     // The stalled client joins last (so it is not already behind on arrival notices), shrinks
     // its receive buffer, and never reads.
     let stalled_stream = if stalled {
-        let (stream, _) = join(server.addr, "stalled")?;
-        set_recv_buffer(&stream, 4096);
+        let stream = connect_small_window(server.addr, 4096)?;
+        let (stream, _) = join_on(stream, server.addr, "stalled")?;
         Some(stream)
     } else {
         None
@@ -328,12 +331,22 @@ fn load(clients: usize, stalled: bool) -> crate::Result<LoadResult> {
 
     let mut rates = Vec::new();
     let mut capped = None;
+    let mut warmups = 0;
+    let mut timed_start = None;
     let measure_start = Instant::now();
-    for round in 0..=ROUNDS {
+    for round in 0..ROUNDS + MAX_WARMUPS {
         let start_id = (round * per_round) as u64;
         let end_id = start_id + per_round as u64;
-        if round == 1 {
+        // Warm up once; with a stalled client, until its queue is full (it drops messages), so
+        // the timed rounds measure the room with a client already being dropped for.
+        let timed = warmups >= 1
+            && (!stalled || server.stalled_full.load(Ordering::SeqCst) || warmups == MAX_WARMUPS);
+        if timed && timed_start.is_none() {
             shared.timed_from.store(start_id, Ordering::SeqCst);
+            timed_start = Some(Instant::now());
+        }
+        if !timed {
+            warmups += 1;
         }
         shared.round_end.store(end_id, Ordering::SeqCst);
         shared.next_id.store(start_id, Ordering::SeqCst);
@@ -344,8 +357,11 @@ fn load(clients: usize, stalled: bool) -> crate::Result<LoadResult> {
         match round_done_rx.recv_timeout(ROUND_CAP) {
             Ok(()) => {
                 let took = start.elapsed().as_secs_f64();
-                if round > 0 {
+                if timed {
                     rates.push((per_round * clients) as f64 / took);
+                    if rates.len() == ROUNDS {
+                        break;
+                    }
                 }
             }
             Err(_) => {
@@ -364,6 +380,9 @@ fn load(clients: usize, stalled: bool) -> crate::Result<LoadResult> {
         }
     }
     let measured_for = measure_start.elapsed();
+    let timed_from = timed_start.map_or(f64::NAN, |at| {
+        at.saturating_duration_since(measure_start).as_secs_f64()
+    });
 
     // Tear down: senders first, then the readers (shutting their sockets wakes them).
     drop(round_txs);
@@ -380,7 +399,14 @@ fn load(clients: usize, stalled: bool) -> crate::Result<LoadResult> {
             latencies.extend(samples);
         }
     }
-    drop(stalled_stream);
+    if let Some(stream) = stalled_stream {
+        // Its departure makes the server log how many messages it dropped for it.
+        drop(stream);
+        let waiting = Instant::now();
+        while !server.stalled_left.load(Ordering::SeqCst) && waiting.elapsed() < SOCKET_TIMEOUT {
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
     let log = server.stop()?;
     latencies.sort_unstable();
     let percentile = |p: f64| -> f64 {
@@ -409,9 +435,10 @@ fn load(clients: usize, stalled: bool) -> crate::Result<LoadResult> {
                 line.strip_prefix("chat: stalled: ")?
                     .strip_suffix(" messages dropped")
             })
-            .unwrap_or("0");
+            .unwrap_or("?");
         format!(
-            "{dropped} dropped for it; its queue full at {full}; {gone}; run {:.1} s",
+            "{dropped} dropped for it; its queue full at {full}; {gone}; timed rounds from \
+             {timed_from:.1} s to {:.1} s",
             measured_for.as_secs_f64()
         )
     } else {
@@ -494,9 +521,18 @@ fn message_id(line: &[u8]) -> Option<usize> {
 /// Connects and names itself; returns once the server has said `Current clients: ...`, with
 /// the bytes read after that line (the start of what the reader thread must see).
 fn join(addr: SocketAddr, name: &str) -> crate::Result<(TcpStream, Vec<u8>)> {
+    let stream = TcpStream::connect_timeout(&addr, SOCKET_TIMEOUT)
+        .map_err(|err| format!("client {name} at {addr}: connect: {err}"))?;
+    join_on(stream, addr, name)
+}
+
+/// [`join`] over a stream already connected.
+fn join_on(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    name: &str,
+) -> crate::Result<(TcpStream, Vec<u8>)> {
     let fail = |what: &str, err: io::Error| format!("client {name} at {addr}: {what}: {err}");
-    let mut stream =
-        TcpStream::connect_timeout(&addr, SOCKET_TIMEOUT).map_err(|err| fail("connect", err))?;
     stream
         .set_read_timeout(Some(SOCKET_TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(SOCKET_TIMEOUT)))
@@ -536,19 +572,56 @@ fn join(addr: SocketAddr, name: &str) -> crate::Result<(TcpStream, Vec<u8>)> {
     }
 }
 
-/// SO_RCVBUF on a connected socket (std has no setter): the stalled client's window stays small.
-fn set_recv_buffer(stream: &TcpStream, bytes: libc::c_int) {
-    // SAFETY: setsockopt on a descriptor this stream owns, with a pointer to a live c_int and
-    // its exact size.
-    unsafe {
+/// A connection whose receive buffer is set to `bytes` before it connects, so the window it
+/// advertises is small from the first segment (std has no setter for SO_RCVBUF; set after the
+/// connect, the kernel has already offered a large window and keeps taking data, compacting
+/// its queue at a cost that is not the server's).
+fn connect_small_window(addr: SocketAddr, bytes: libc::c_int) -> crate::Result<TcpStream> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let SocketAddr::V4(v4) = addr else {
+        return Err(format!("{addr}: the stalled client speaks IPv4 only"));
+    };
+    // SAFETY: socket(2) takes no pointers; the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(format!("socket: {}", io::Error::last_os_error()));
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns; OwnedFd closes it on every path.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: a pointer to a live c_int and its exact size, on a descriptor we own.
+    let set = unsafe {
         libc::setsockopt(
-            stream.as_raw_fd(),
+            fd.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_RCVBUF,
             (&bytes as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
+        )
+    };
+    if set != 0 {
+        return Err(format!("SO_RCVBUF: {}", io::Error::last_os_error()));
     }
+    let sockaddr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*v4.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: a pointer to a live sockaddr_in and its exact size; a blocking connect to
+    // loopback, where a listening server answers at once.
+    let connected = unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&sockaddr as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if connected != 0 {
+        return Err(format!("connect {addr}: {}", io::Error::last_os_error()));
+    }
+    Ok(TcpStream::from(fd))
 }
 
 /// Raises this process's open-file limit to its hard limit (5,000 idle clients need 5,000
@@ -630,6 +703,10 @@ struct Server {
     child: Child,
     addr: SocketAddr,
     log: Option<JoinHandle<Log>>,
+    /// Set when the server logs that the client named `stalled` has a full queue.
+    stalled_full: Arc<AtomicBool>,
+    /// Set when the server logs that `stalled` has left.
+    stalled_left: Arc<AtomicBool>,
 }
 
 /// The server's log lines of interest, with the time each was read.
@@ -678,9 +755,19 @@ impl Server {
             return Err(format!("chat's first log line was {first:?}"));
         };
         // Drain the log (the server must never block on it); keep the interesting lines.
+        let stalled_full = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stalled_full);
+        let stalled_left = Arc::new(AtomicBool::new(false));
+        let left = Arc::clone(&stalled_left);
         let log = thread::spawn(move || {
             let mut lines = Vec::new();
             for line in stderr.lines().map_while(Result::ok) {
+                if line.starts_with("chat: stalled: queue full") {
+                    flag.store(true, Ordering::SeqCst);
+                }
+                if line == "chat: stalled has left" {
+                    left.store(true, Ordering::SeqCst);
+                }
                 if !line.ends_with(" has arrived") && !line.ends_with(" has left") {
                     lines.push((Instant::now(), line));
                 }
@@ -691,6 +778,8 @@ impl Server {
             child,
             addr,
             log: Some(log),
+            stalled_full,
+            stalled_left,
         })
     }
 
