@@ -24,7 +24,9 @@ use super::{Section, median, release_binary};
 /// Clients that send (the issue's closed loop: 10 senders, at most 64 messages in flight).
 const SENDERS: usize = 10;
 const IN_FLIGHT: usize = 64;
-/// Timed rounds per scenario, after one untimed warm-up round.
+/// Runs of each scenario, healthy and stalled alternated.
+const REPEATS: usize = 2;
+/// Timed rounds per run, after one untimed warm-up round.
 const ROUNDS: usize = 3;
 /// Deliveries (messages x receivers) per round, so a round takes about the same time at any
 /// client count.
@@ -68,29 +70,48 @@ pub fn run() -> crate::Result<Section> {
         ],
     );
     let mut rates = Vec::new();
-    for (clients, stalled) in [(100, false), (100, true), (1000, false), (1000, true)] {
-        eprintln!("xtask bench chat: {clients} clients, stalled client: {stalled}");
-        let result = load(clients, stalled)?;
-        eprintln!(
-            "xtask bench chat: {:.0} deliveries/s, p50 {:.1} ms, p99 {:.1} ms, rounds {} {}",
-            result.rate, result.p50_ms, result.p99_ms, result.rounds, result.dropped_note
-        );
-        rates.push(((clients, stalled), result.rate));
-        section.row(vec![
-            format!(
-                "{clients} clients{}",
-                if stalled { " + 1 never reading" } else { "" }
-            ),
-            format!("{:.0}", result.rate),
-            format!("{:.1} ms", result.p50_ms),
-            format!("{:.1} ms", result.p99_ms),
-            result.rounds,
-            if stalled {
-                result.dropped_note
-            } else {
-                "-".into()
-            },
-        ]);
+    for clients in [100, 1000] {
+        // Healthy and stalled alternate (AB BA), so drifting load on the machine weighs on both.
+        let mut runs: [Vec<LoadResult>; 2] = [Vec::new(), Vec::new()];
+        for repeat in 0..REPEATS {
+            for k in 0..2 {
+                let stalled = (k + repeat) % 2 == 1;
+                eprintln!("xtask bench chat: {clients} clients, stalled client: {stalled}");
+                let result = load(clients, stalled)?;
+                eprintln!(
+                    "xtask bench chat: {:.0} deliveries/s (rounds: {}) {}",
+                    median(&result.rates),
+                    result.rounds,
+                    result.dropped_note
+                );
+                runs[usize::from(stalled)].push(result);
+            }
+        }
+        for (stalled, results) in [false, true].into_iter().zip(runs) {
+            let round_rates: Vec<f64> = results.iter().flat_map(|r| r.rates.clone()).collect();
+            let mut latencies: Vec<u32> =
+                results.iter().flat_map(|r| r.latencies.clone()).collect();
+            latencies.sort_unstable();
+            let rate = median(&round_rates);
+            rates.push(((clients, stalled), rate));
+            let notes: Vec<String> = results.iter().map(|r| r.dropped_note.clone()).collect();
+            let rounds: Vec<String> = results.iter().map(|r| r.rounds.clone()).collect();
+            section.row(vec![
+                format!(
+                    "{clients} clients{}",
+                    if stalled { " + 1 never reading" } else { "" }
+                ),
+                format!("{rate:.0}"),
+                format!("{:.1} ms", percentile(&latencies, 0.50)),
+                format!("{:.1} ms", percentile(&latencies, 0.99)),
+                rounds.join(" + "),
+                if stalled {
+                    notes.join(" / ")
+                } else {
+                    "-".into()
+                },
+            ]);
+        }
     }
     eprintln!("xtask bench chat: {IDLE_CLIENTS} idle clients");
     let idle = idle_memory()?;
@@ -131,7 +152,7 @@ pub fn run() -> crate::Result<Section> {
     }
     section.note(format!(
         "{IDLE_CLIENTS} idle clients: {:.1} MB resident (target under 250 MB); the server exits \
-         {:.0} ms after SIGINT with them connected (SPEC: within a second), status {}.",
+         {:.0} ms after SIGINT with them connected (SPEC: within a second), {}.",
         idle.rss_kib as f64 / 1024.0,
         idle.exit_ms,
         idle.exit_status
@@ -139,7 +160,8 @@ pub fn run() -> crate::Result<Section> {
     section.note(format!(
         "Load generator: one reader thread per client in the bench process, sharing the 2 cores \
          with the server; lines of about 100 bytes; {DELIVERIES_PER_ROUND} deliveries per round, \
-         {ROUNDS} timed rounds after a warm-up; latency sampled on up to {LATENCY_SAMPLERS} \
+         {ROUNDS} timed rounds after a warm-up per run, {REPEATS} runs of each scenario \
+         alternated, medians over all their rounds; latency sampled on up to {LATENCY_SAMPLERS} \
          receivers; server flags `--queue 64 --idle-timeout 1h`; load average before: {load_before}. \
          Other work on the machine skews these figures: compare within one run."
     ));
@@ -148,9 +170,10 @@ pub fn run() -> crate::Result<Section> {
 
 /// What one scenario measured.
 struct LoadResult {
-    rate: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+    /// Deliveries per second of each timed round.
+    rates: Vec<f64>,
+    /// Delivery latencies sampled in the timed rounds, in microseconds.
+    latencies: Vec<u32>,
     /// "3" or "2 of 3 (one capped at 40 s: ...)".
     rounds: String,
     /// What the server logged about the stalled client.
@@ -408,14 +431,6 @@ fn load(clients: usize, stalled: bool) -> crate::Result<LoadResult> {
         }
     }
     let log = server.stop()?;
-    latencies.sort_unstable();
-    let percentile = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        let index = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        f64::from(latencies[index]) / 1000.0
-    };
     let dropped_note = if stalled {
         let since = |at: Instant| at.saturating_duration_since(measure_start).as_secs_f64();
         let full = log
@@ -444,16 +459,25 @@ fn load(clients: usize, stalled: bool) -> crate::Result<LoadResult> {
     } else {
         String::new()
     };
+    let rounds = match capped {
+        None => format!("{}", rates.len()),
+        Some(why) => format!("{} of {ROUNDS} ({why})", rates.len()),
+    };
     Ok(LoadResult {
-        rate: median(&rates),
-        p50_ms: percentile(0.50),
-        p99_ms: percentile(0.99),
-        rounds: match capped {
-            None => format!("{}", rates.len()),
-            Some(why) => format!("{} of {ROUNDS} ({why})", rates.len()),
-        },
+        rates,
+        latencies,
+        rounds,
         dropped_note,
     })
+}
+
+/// The `p` quantile of sorted microsecond samples, in milliseconds (NaN for none).
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    f64::from(sorted[index]) / 1000.0
 }
 
 /// One client's reader: counts each message's deliveries, frees a permit when the last healthy
