@@ -33,11 +33,16 @@
 //! - At `--max-clients` a newcomer is told the server is full and closed; a failed thread spawn
 //!   refuses that one connection instead of panicking.
 //! - Cancellation (Ctrl-C in `main`, any [`Done`] in tests) tells every client the server is
-//!   shutting down, closes every connection and returns once every thread has ended.
+//!   shutting down, closes every connection and returns once every thread has ended, within a
+//!   second whatever the clients do: a socket still busy `2 x shutdown_grace` after the signal
+//!   (a client that stopped reading) is cut.
+//! - The log goes through a thread of its own ([`log`]), so a stderr nobody reads never stalls
+//!   the broadcaster, and a closed stderr is no reason to panic.
 //!
 //! The protocol, line by line, is in the workspace's SPEC.md ("chat").
 
 mod lines;
+pub mod log;
 
 use std::io::{self, ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -50,6 +55,7 @@ use common::done::Done;
 use crossbeam_channel::{Receiver, Sender, bounded, select};
 
 use crate::lines::{Line, LineReader};
+use crate::log::Log;
 
 /// The stack of every connection thread: they hold little (their buffers are on the heap), and a
 /// small stack halves spawn time and keeps thousands of clients cheap (FIELD-NOTES.md).
@@ -64,15 +70,19 @@ const MAX_BATCH: usize = 256 << 10;
 /// A writer keeps a batch buffer of up to this capacity between wakes; a larger one (a burst, or
 /// the long `Current clients:` line of a crowded room) is given back.
 const BATCH_KEPT: usize = 4 << 10;
+/// The longest per-client queue: each client's queue is allocated whole when it joins.
+pub const MAX_QUEUE: usize = 65536;
 /// The name prompt. Every line the server sends ends in `\n`, the prompt included.
 const PROMPT: &str = "Enter your name:\n";
 
 /// How the server behaves; [`Config::default`] is the command line's defaults.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// A client that completes no line for this long is told so and disconnected (ex. 8.13).
+    /// A client that completes no line for this long is told so and disconnected (ex. 8.13). At
+    /// most a year.
     pub idle_timeout: Duration,
-    /// Messages waiting for one client; more are dropped for that client (ex. 8.15).
+    /// Messages waiting for one client; more are dropped for that client (ex. 8.15). At most
+    /// [`MAX_QUEUE`].
     pub queue: usize,
     /// The longest line, in bytes, that is broadcast; longer ones are dropped.
     pub max_line: usize,
@@ -81,8 +91,14 @@ pub struct Config {
     /// A client whose socket accepts nothing for this long is disconnected (10 s).
     pub write_timeout: Duration,
     /// At shutdown, how long a writer may take to deliver what is queued before its connection
-    /// is cut (so shutdown finishes within a second even with stalled clients).
+    /// is cut; any connection still busy after twice this is cut too (so shutdown finishes
+    /// within a second even with stalled clients). At most 10 s.
     pub shutdown_grace: Duration,
+    /// Write the log (arrivals, departures, drops, errors) to stderr, one `chat: ...` line each.
+    /// The binary does; the in-process tests turn it off to keep the test run's output tidy
+    /// (the test harness does not capture a thread's direct writes to stderr), and the tests of
+    /// the binary read it.
+    pub log: bool,
 }
 
 impl Default for Config {
@@ -94,6 +110,7 @@ impl Default for Config {
             max_clients: 4096,
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_millis(300),
+            log: true,
         }
     }
 }
@@ -131,17 +148,29 @@ pub enum Event {
 /// shutting down, closes every connection, and returns once every thread it started has ended.
 /// An error means the server could not start (its first threads could not be spawned).
 pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summary> {
+    // Out-of-range values are brought into range rather than trusted: a queue is allocated
+    // whole, and a deadline far in the future would overflow the clock's arithmetic.
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
     let config = Arc::new(Config {
-        queue: config.queue.max(1),
+        idle_timeout: config.idle_timeout.min(YEAR),
+        queue: config.queue.clamp(1, MAX_QUEUE),
         max_line: config.max_line.max(1),
+        write_timeout: config.write_timeout.min(YEAR),
+        shutdown_grace: config.shutdown_grace.min(Duration::from_secs(10)),
         ..config
     });
+    let (log, logger) = if config.log {
+        let (log, logger) = Log::start()?;
+        (log, Some(logger))
+    } else {
+        (Log::discard(), None)
+    };
     let (events_tx, events_rx) = bounded::<Event>(EVENT_QUEUE);
     let broadcaster = {
-        let done = done.clone();
+        let (done, log) = (done.clone(), log.clone());
         thread::Builder::new()
             .name("broadcaster".into())
-            .spawn(move || broadcaster(events_rx, done))?
+            .spawn(move || broadcaster(events_rx, done, log))?
     };
     // A blocked `accept` wakes when the listening socket is shut down (Linux), from the hook.
     let wake = listener.try_clone()?;
@@ -149,7 +178,10 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
         let _ = socket2::SockRef::from(&wake).shutdown(Shutdown::Both);
     });
     let live = Arc::new(AtomicUsize::new(0));
-    let mut conns: Vec<JoinHandle<()>> = Vec::new();
+    // Each connection thread holds a clone of `alive_tx` until it returns; all gone disconnects
+    // `alive_rx` (how the shutdown waits for them with a deadline).
+    let (alive_tx, alive_rx) = bounded::<()>(0);
+    let mut conns: Vec<(JoinHandle<()>, Arc<TcpStream>)> = Vec::new();
     let mut prune_at = 64;
     let mut connections = 0u64;
     let mut next_id = 0u64;
@@ -160,14 +192,14 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
             Err(err) => {
                 // Out of descriptors or a connection reset before accept: log, wait a little,
                 // and go on (a tight loop on EMFILE would spin).
-                common::exit::error("chat", format_args!("accept: {err}"));
+                log.line(format_args!("accept: {err}"));
                 done.wait_timeout(Duration::from_millis(20));
                 continue;
             }
         };
         connections += 1;
         if live.load(Ordering::SeqCst) >= config.max_clients {
-            eprintln!("chat: {peer} refused: server full");
+            log.line(format_args!("{peer} refused: server full"));
             refuse(
                 &conn,
                 &format!(
@@ -180,12 +212,14 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
         next_id += 1;
         let conn = Arc::new(conn);
         let spawned = {
-            let (conn, events, config, done, live) = (
+            let (conn, events, config, done, live, log, alive) = (
                 Arc::clone(&conn),
                 events_tx.clone(),
                 Arc::clone(&config),
                 done.clone(),
                 Arc::clone(&live),
+                log.clone(),
+                alive_tx.clone(),
             );
             live.fetch_add(1, Ordering::SeqCst);
             let id = next_id;
@@ -193,30 +227,53 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
                 .name("handle_conn".into())
                 .stack_size(STACK_SIZE)
                 .spawn(move || {
-                    handle_conn(&conn, peer, id, &events, &config, &done);
+                    let _alive = alive;
+                    handle_conn(&conn, peer, id, &events, &config, &done, &log);
                     live.fetch_sub(1, Ordering::SeqCst);
                 })
         };
         match spawned {
-            Ok(handle) => conns.push(handle),
+            Ok(handle) => conns.push((handle, conn)),
             Err(err) => {
                 live.fetch_sub(1, Ordering::SeqCst);
-                common::exit::error("chat", format_args!("{peer} refused: spawn: {err}"));
+                log.line(format_args!("{peer} refused: spawn: {err}"));
                 refuse(&conn, "Server busy; try again later\n");
             }
         }
         if conns.len() >= prune_at {
             // Reap finished connection threads now and then (amortised: the pass is linear).
-            conns.retain(|handle| !handle.is_finished());
+            conns.retain(|(handle, _)| !handle.is_finished());
             prune_at = (conns.len() * 2).max(64);
         }
     }
     drop(events_tx);
-    for handle in conns {
+    // Each connection thread delivers its farewell line and ends on its own, normally within
+    // `shutdown_grace`. Past twice that, a thread is blocked writing to a client that stopped
+    // reading (a prompt, a queued batch): cutting its socket fails the write and frees it.
+    drop(alive_tx);
+    let cut_at = Instant::now() + config.shutdown_grace * 2;
+    if alive_rx
+        .recv_deadline(cut_at)
+        .is_err_and(|err| err.is_timeout())
+    {
+        for (handle, conn) in &conns {
+            if !handle.is_finished() {
+                let _ = conn.shutdown(Shutdown::Both);
+            }
+        }
+    }
+    for (handle, _) in conns {
         let _ = handle.join();
     }
     let dropped = broadcaster.join().unwrap_or(0);
-    eprintln!("chat: shut down");
+    if dropped > 0 {
+        log.line(format_args!("{dropped} messages dropped for slow clients"));
+    }
+    log.line("shut down");
+    drop(log);
+    if let Some(logger) = logger {
+        logger.finish(config.shutdown_grace);
+    }
     Ok(Summary {
         connections,
         dropped,
@@ -244,12 +301,12 @@ impl Client {
     /// Queues `message` for this client or, if its queue is full, drops and counts it. Logs the
     /// first drop only (a stalled client would otherwise flood the log); the total is logged when
     /// the client leaves.
-    fn offer(&mut self, message: &Message) -> bool {
+    fn offer(&mut self, message: &Message, log: &Log) -> bool {
         match self.queue.try_send(Arc::clone(message)) {
             Ok(()) => true,
             Err(crossbeam_channel::TrySendError::Full(_)) => {
                 if self.dropped == 0 {
-                    eprintln!("chat: {}: queue full, dropping messages", self.name);
+                    log.line(format_args!("{}: queue full, dropping messages", self.name));
                 }
                 self.dropped += 1;
                 false
@@ -263,7 +320,7 @@ impl Client {
 /// Owns the set of clients (in arrival order) and relays every event to it: the book's
 /// `broadcaster`. Returns the number of messages dropped for full queues when `done` fires or
 /// every connection thread (and `run`) has gone.
-fn broadcaster(events: Receiver<Event>, done: Done) -> u64 {
+fn broadcaster(events: Receiver<Event>, done: Done, log: Log) -> u64 {
     let mut clients: Vec<Client> = Vec::new();
     let mut dropped = 0u64;
     loop {
@@ -277,7 +334,7 @@ fn broadcaster(events: Receiver<Event>, done: Done) -> u64 {
         match event {
             Event::Say(message) => {
                 for client in &mut clients {
-                    if !client.offer(&message) {
+                    if !client.offer(&message, &log) {
                         dropped += 1;
                     }
                 }
@@ -303,7 +360,7 @@ fn broadcaster(events: Receiver<Event>, done: Done) -> u64 {
                     format!("You are {name}\nCurrent clients: {others}\n").into();
                 let arrival: Message = format!("{name} has arrived\n").into();
                 for client in &mut clients {
-                    if !client.offer(&arrival) {
+                    if !client.offer(&arrival, &log) {
                         dropped += 1;
                     }
                 }
@@ -313,8 +370,8 @@ fn broadcaster(events: Receiver<Event>, done: Done) -> u64 {
                     queue,
                     dropped: 0,
                 };
-                client.offer(&welcome);
-                eprintln!("chat: {} has arrived", client.name);
+                client.offer(&welcome, &log);
+                log.line(format_args!("{} has arrived", client.name));
                 clients.push(client);
                 let _ = reply.send(true);
             }
@@ -324,12 +381,15 @@ fn broadcaster(events: Receiver<Event>, done: Done) -> u64 {
                 };
                 let gone = clients.remove(index);
                 if gone.dropped > 0 {
-                    eprintln!("chat: {}: {} messages dropped", gone.name, gone.dropped);
+                    log.line(format_args!(
+                        "{}: {} messages dropped",
+                        gone.name, gone.dropped
+                    ));
                 }
-                eprintln!("chat: {} has left", gone.name);
+                log.line(format_args!("{} has left", gone.name));
                 let departure: Message = format!("{} has left\n", gone.name).into();
                 for client in &mut clients {
-                    if !client.offer(&departure) {
+                    if !client.offer(&departure, &log) {
                         dropped += 1;
                     }
                 }
@@ -361,6 +421,7 @@ pub fn handle_conn(
     events: &Sender<Event>,
     config: &Config,
     done: &Done,
+    log: &Log,
 ) {
     // Cancellation wakes a blocked read by shutting the read side down (writes still work, for
     // the farewell line). The hook is unregistered when this function returns.
@@ -441,6 +502,7 @@ pub fn handle_conn(
     let writer = {
         let conn = Arc::clone(conn);
         let name = Arc::clone(&name);
+        let log = log.clone();
         let write_timeout = config.write_timeout;
         thread::Builder::new()
             .name("client_writer".into())
@@ -448,7 +510,7 @@ pub fn handle_conn(
             .spawn(move || {
                 let _finished = finished_tx;
                 if let Err(err) = client_writer(&conn, queue_rx, write_timeout) {
-                    eprintln!("chat: {name}: write failed, disconnecting: {err}");
+                    log.line(format_args!("{name}: write failed, disconnecting: {err}"));
                     // Wakes this client's reader, which then says Leave.
                     let _ = conn.shutdown(Shutdown::Both);
                 }
@@ -457,7 +519,7 @@ pub fn handle_conn(
     let writer = match writer {
         Ok(writer) => writer,
         Err(err) => {
-            common::exit::error("chat", format_args!("{name}: spawn writer: {err}"));
+            log.line(format_args!("{name}: spawn writer: {err}"));
             let _ = events.send(Event::Leave { id });
             let _ = write_line(conn, "Server busy; try again later\n");
             let _ = conn.shutdown(Shutdown::Both);
@@ -478,7 +540,14 @@ pub fn handle_conn(
                 }
             }
             Ok(Some(Line::TooLong)) => {
-                eprintln!("chat: {name}: line over {} bytes dropped", config.max_line);
+                // A dropped line is still a line: the client is active (as while naming).
+                deadline = Instant::now() + config.idle_timeout;
+                log.line(format_args!(
+                    "{name}: line over {} bytes dropped",
+                    config.max_line
+                ));
+                // Like any message, the notice is dropped if the client's queue is full (it is
+                // then not reading anyway); the log line above is the record.
                 let _ = queue_tx.try_send(Arc::clone(&too_long));
             }
             Ok(None) if done.cancelled() => break End::Shutdown,
@@ -487,8 +556,8 @@ pub fn handle_conn(
         }
     };
     match &end {
-        End::Idle => eprintln!("chat: {name} idle, disconnecting"),
-        End::Failed(err) => eprintln!("chat: {name}: read failed: {err}"),
+        End::Idle => log.line(format_args!("{name} idle, disconnecting")),
+        End::Failed(err) => log.line(format_args!("{name}: read failed: {err}")),
         End::Closed | End::Shutdown => {}
     }
     if !matches!(end, End::Shutdown) {
@@ -496,12 +565,16 @@ pub fn handle_conn(
         let _ = events.send(Event::Leave { id });
     }
     drop(queue_tx);
-    if matches!(end, End::Shutdown)
-        && finished_rx
+    // Wait for the writer to deliver what is queued (at most the 10 s stall limit). If the server
+    // shuts down meanwhile, or already has, the writer gets `shutdown_grace` more; one still
+    // blocked on a stalled client is then cut loose so shutdown stays prompt.
+    let writer_stuck = select! {
+        recv(finished_rx) -> _ => false,
+        recv(done.channel()) -> _ => finished_rx
             .recv_timeout(config.shutdown_grace)
-            .is_err_and(|err| err.is_timeout())
-    {
-        // A writer still blocked on a stalled client: cut it loose so shutdown stays prompt.
+            .is_err_and(|err| err.is_timeout()),
+    };
+    if writer_stuck {
         let _ = conn.shutdown(Shutdown::Both);
     }
     let _ = writer.join();

@@ -15,13 +15,14 @@ use clap::Parser;
 #[command(name = "chat", version)]
 struct Args {
     /// Address to listen on.
-    #[arg(long, default_value = "localhost:8000", value_name = "HOST:PORT")]
+    #[arg(long, default_value = "localhost:8000", value_parser = common::addr::parse, value_name = "HOST:PORT")]
     addr: String,
-    /// Disconnect a client that sends no line for this long (e.g. 300ms, 2s, 5m).
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    /// Disconnect a client that sends no line for this long (e.g. 300ms, 2s, 5m; at most 365d).
+    #[arg(long, default_value = "5m", value_parser = parse_idle_timeout, value_name = "DURATION")]
     idle_timeout: Duration,
-    /// Messages queued per client; beyond that, messages are dropped for that client only.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    /// Messages queued per client (at most 65536); beyond that, messages are dropped for that
+    /// client only.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=chat::MAX_QUEUE as i64), value_name = "N")]
     queue: u32,
     /// Longest line broadcast, in bytes; longer lines are dropped and the sender told.
     #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..), value_name = "BYTES")]
@@ -31,15 +32,22 @@ struct Args {
     max_clients: u32,
 }
 
+/// The idle timeout: a duration above zero and at most a year (a longer one means "never", and
+/// an unbounded one would overflow the clock's arithmetic).
+fn parse_idle_timeout(arg: &str) -> Result<Duration, String> {
+    const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+    let timeout = humantime::parse_duration(arg).map_err(|err| err.to_string())?;
+    if timeout.is_zero() {
+        Err("must be more than zero".into())
+    } else if timeout > MAX {
+        Err("must be at most 365d".into())
+    } else {
+        Ok(timeout)
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    if args.idle_timeout.is_zero() {
-        clap::Error::raw(
-            clap::error::ErrorKind::ValueValidation,
-            "--idle-timeout must be more than zero\n",
-        )
-        .exit();
-    }
     let listener = match TcpListener::bind(&args.addr) {
         Ok(listener) => listener,
         Err(err) => {
@@ -53,8 +61,8 @@ fn main() -> ExitCode {
         return ExitCode::from(common::exit::FAILURE as u8);
     }
     match listener.local_addr() {
-        Ok(addr) => eprintln!("chat: listening on {addr}"),
-        Err(err) => eprintln!("chat: listening on {}: {err}", args.addr),
+        Ok(addr) => common::exit::error("chat", format_args!("listening on {addr}")),
+        Err(err) => common::exit::error("chat", format_args!("listening on {}: {err}", args.addr)),
     }
     let config = chat::Config {
         idle_timeout: args.idle_timeout,
@@ -64,15 +72,7 @@ fn main() -> ExitCode {
         ..chat::Config::default()
     };
     match chat::run(listener, config, done) {
-        Ok(summary) => {
-            if summary.dropped > 0 {
-                eprintln!(
-                    "chat: {} messages dropped for slow clients",
-                    summary.dropped
-                );
-            }
-            ExitCode::SUCCESS
-        }
+        Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
             common::exit::error("chat", format_args!("serve: {err}"));
             ExitCode::from(common::exit::FAILURE as u8)

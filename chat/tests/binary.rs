@@ -1,5 +1,5 @@
-//! The real binary: flags, a session over its socket, bounded memory under a 10 MB line, and
-//! Ctrl-C (SIGINT) shutdown with status 0.
+//! The real binary: flags, a session over its socket, bounded memory under a 10 MB line,
+//! Ctrl-C (SIGINT) shutdown with status 0, and a stderr that is closed or never read.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -14,7 +14,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_chat");
 struct Chat {
     child: Child,
     addr: SocketAddr,
-    stderr: BufReader<std::process::ChildStderr>,
+    /// `None` once a test has closed it.
+    stderr: Option<BufReader<std::process::ChildStderr>>,
 }
 
 impl Chat {
@@ -27,11 +28,18 @@ impl Chat {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn chat");
+        // The first log line, read on a helper thread so that a silent server fails the test.
         let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut line = String::new();
-        stderr
-            .read_line(&mut line)
-            .expect("read the first log line");
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let read = stderr.read_line(&mut line);
+            let _ = tx.send((read, line, stderr));
+        });
+        let (read, line, stderr) = rx
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("{BIN} {args:?}: no log line within {PATIENCE:?}"));
+        read.expect("read the first log line");
         let addr = line
             .trim()
             .strip_prefix("chat: listening on ")
@@ -40,7 +48,7 @@ impl Chat {
         Chat {
             child,
             addr,
-            stderr,
+            stderr: Some(stderr),
         }
     }
 
@@ -65,7 +73,9 @@ impl Chat {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 let took = start.elapsed();
                 let mut log = String::new();
-                let _ = self.stderr.read_to_string(&mut log);
+                if let Some(stderr) = &mut self.stderr {
+                    let _ = stderr.read_to_string(&mut log);
+                }
                 return (status, took, log);
             }
             assert!(start.elapsed() < PATIENCE, "chat did not exit after SIGINT");
@@ -113,7 +123,12 @@ fn help_version_and_usage_errors() {
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("chat "));
     for bad in [
         &["--queue", "0"][..],
+        &["--queue", "4000000000"],
         &["--idle-timeout", "soon"],
+        &["--idle-timeout", "0s"],
+        &["--idle-timeout", "18446744073709551615s"],
+        &["--addr", "garbage"],
+        &["--addr", "127.0.0.1:99999"],
         &["--bogus"],
     ] {
         let out = Command::new(BIN).args(bad).output().expect("run chat");
@@ -174,23 +189,95 @@ fn the_binary_chats_bounds_memory_and_stops_on_sigint_with_status_0() {
     bob.send("bye");
     alice.expect("bob: bye");
     bob.expect("bob: bye");
+    drop(bob);
+    alice.expect("bob has left");
     let (status, took, log) = chat.interrupt();
     assert_eq!(status.code(), Some(0), "chat's log:\n{log}");
     assert!(
         took < Duration::from_secs(2),
         "exit took {took:?} (SPEC: within a second; 2 s leaves room for a loaded CI machine)"
     );
-    for client in [&mut alice, &mut bob] {
-        assert_eq!(
-            client.expect_closed(),
-            vec!["Server shutting down".to_string()]
-        );
-    }
+    assert_eq!(
+        alice.expect_closed(),
+        vec!["Server shutting down".to_string()]
+    );
     for expected in [
         "chat: alice has arrived",
         "chat: bob has arrived",
         "chat: alice: line over 8192 bytes dropped",
+        "chat: bob has left",
+        "chat: shut down",
     ] {
+        assert!(log.contains(expected), "log lacks {expected:?}:\n{log}");
+    }
+}
+
+#[test]
+fn a_closed_stderr_does_not_stop_the_server() {
+    let _lock = shared();
+    let mut chat = Chat::start(&[]);
+    // The read end of the server's stderr pipe closes: every log write now fails (EPIPE).
+    drop(chat.stderr.take());
+    let mut alice = join(chat.addr, "alice");
+    let mut bob = join(chat.addr, "bob");
+    alice.expect("bob has arrived");
+    bob.send("hello");
+    alice.expect("bob: hello");
+    bob.expect("bob: hello");
+    drop(bob);
+    alice.expect("bob has left");
+    let (status, took, _) = chat.interrupt();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(took < Duration::from_secs(2), "exit took {took:?}");
+    assert_eq!(
+        alice.expect_closed(),
+        vec!["Server shutting down".to_string()]
+    );
+}
+
+#[test]
+fn a_stderr_nobody_reads_stalls_no_one() {
+    let _lock = shared();
+    // stderr is a pipe this test never reads after the first line: once its 64 KiB are full,
+    // every write to it blocks.
+    let chat = Chat::start(&["--max-line", "16"]);
+    let mut watch = join(chat.addr, "watch");
+    let spam = join(chat.addr, "spam");
+    watch.expect("spam has arrived");
+    // 4,000 lines too long to broadcast, 4,000 log lines of about 40 bytes: the pipe fills.
+    // Then "done", broadcast once the server has read (and logged) all of them. (`spam` reads
+    // nothing: the notices for its dropped lines may fill its queue; `watch` sees "done".)
+    let flood = format!("{}\n", "x".repeat(17)).repeat(4000) + "done\n";
+    let mut writer = spam.stream.try_clone().expect("clone");
+    let sender = std::thread::spawn(move || writer.write_all(flood.as_bytes()));
+    watch.expect("spam: done");
+    sender
+        .join()
+        .expect("flood thread")
+        .expect("send the flood");
+    // The broadcaster logs every arrival: with a blocked log it would stop here.
+    let mut carol = join(chat.addr, "carol");
+    watch.expect("carol has arrived");
+    carol.send("still here");
+    carol.expect("carol: still here");
+    let (status, took, _) = chat.interrupt();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "exit took {took:?} with a blocked stderr"
+    );
+}
+
+#[test]
+fn an_idle_kick_is_logged() {
+    let _lock = shared();
+    let chat = Chat::start(&["--idle-timeout", "300ms"]);
+    let mut quiet = join(chat.addr, "quiet");
+    quiet.expect("Disconnected: no message for 300ms");
+    assert!(quiet.expect_closed().is_empty());
+    let (status, _, log) = chat.interrupt();
+    assert_eq!(status.code(), Some(0), "chat's log:\n{log}");
+    for expected in ["chat: quiet idle, disconnecting", "chat: quiet has left"] {
         assert!(log.contains(expected), "log lacks {expected:?}:\n{log}");
     }
 }

@@ -1,10 +1,11 @@
 //! Shutdown by the injected done signal, and no thread left behind by clients that vanish.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
+use std::net::Shutdown;
 use std::time::Duration;
 
 use crate::util::{
-    Server, config, connection_threads, eventually, exclusive, shared, thread_count,
+    PATIENCE, Server, config, connection_threads, eventually, exclusive, shared, thread_count,
 };
 
 #[test]
@@ -36,25 +37,103 @@ fn done_tells_every_client_closes_them_and_returns_within_a_second() {
 #[test]
 fn done_returns_promptly_even_with_a_stalled_client() {
     let _lock = shared();
-    let server = Server::start(chat::Config {
-        write_timeout: Duration::from_secs(10),
-        ..config()
-    });
+    let server = with_the_real_stall_limit();
     let (stalled, _) = server.join("stalled");
     let (mut loud, _) = server.join("loud");
-    // Fill the stalled client's socket buffers and queue: its writer blocks in `write`.
+    stall(&mut loud);
+    let summary = stop_promptly(server);
+    assert!(summary.dropped > 0, "{summary:?}");
+    drop(stalled);
+}
+
+/// A server whose stall limit is the real 10 s (the tests' default is 2 s), so that a shutdown
+/// waiting on it would show.
+fn with_the_real_stall_limit() -> Server {
+    Server::start(chat::Config {
+        write_timeout: Duration::from_secs(10),
+        ..config()
+    })
+}
+
+/// Stops the server and checks that `run` returned within 2 s (SPEC: 1 s; the rest is room for
+/// a loaded CI machine).
+fn stop_promptly(server: Server) -> chat::Summary {
+    let (summary, took) = server.stop();
+    assert!(
+        took < Duration::from_secs(2),
+        "run took {took:?} to return (SPEC: 1 s; the stall limit is 10 s)"
+    );
+    summary
+}
+
+/// Fills a client's socket buffers and queue so that its writer blocks in `write`: `loud` sends
+/// long lines (and reads each back) while `stalled` reads nothing.
+fn stall(loud: &mut crate::util::Client) {
     let line = format!("{}\n", "y".repeat(4000));
     for _ in 0..2000 {
         loud.stream.write_all(line.as_bytes()).expect("send");
         loud.line();
     }
-    let (summary, took) = server.stop();
-    assert!(
-        took < Duration::from_secs(2),
-        "run took {took:?} to return (SPEC: 1 s; 2 s for a loaded CI machine)"
+}
+
+#[test]
+fn done_returns_promptly_when_a_stalled_client_has_half_closed() {
+    let _lock = shared();
+    let server = with_the_real_stall_limit();
+    let (stalled, _) = server.join("stalled");
+    let (mut loud, _) = server.join("loud");
+    stall(&mut loud);
+    // Its reader sees end of file and leaves; its writer is still blocked on the full socket.
+    stalled
+        .stream
+        .shutdown(Shutdown::Write)
+        .expect("half-close");
+    loud.expect("stalled has left");
+    stop_promptly(server);
+}
+
+#[test]
+fn done_returns_promptly_with_a_client_stalled_while_naming() {
+    let _lock = shared();
+    let server = with_the_real_stall_limit();
+    let (_alice, _) = server.join("alice");
+    // A client that offers a taken name over and over and reads none of the answers: the
+    // answers fill its socket buffers, the server blocks writing one and stops reading. This
+    // client sees that as its sends making no progress at all for a second (while the server
+    // still reads, it takes thousands of names a second). That is the state to shut down from.
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket
+        .connect_timeout(&server.addr.into(), PATIENCE)
+        .expect("connect");
+    let mut naming = std::net::TcpStream::from(socket);
+    naming
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .expect("write timeout");
+    let names = "alice\n".repeat(1000);
+    let mut sent = 0;
+    let mut still = 0;
+    for _ in 0..10_000 {
+        match naming.write(&names.as_bytes()[sent..]) {
+            Ok(n) => {
+                sent = (sent + n) % names.len();
+                still = 0;
+            }
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                still += 1;
+                if still == 5 {
+                    break;
+                }
+            }
+            Err(err) => panic!("send names: {err}"),
+        }
+    }
+    assert_eq!(
+        still, 5,
+        "the server kept reading names it could not answer"
     );
-    assert!(summary.dropped > 0, "{summary:?}");
-    drop(stalled);
+    stop_promptly(server);
 }
 
 #[test]

@@ -54,6 +54,24 @@ fn a_taken_name_is_refused_and_asked_again() {
 }
 
 #[test]
+fn a_name_longer_than_max_line_is_refused_and_asked_again() {
+    let _lock = shared();
+    let server = Server::start(chat::Config {
+        max_line: 16,
+        ..config()
+    });
+    let mut client = server.connect();
+    client.expect("Enter your name:");
+    client.send(&"n".repeat(40));
+    client.expect("Name too long; try a shorter one");
+    client.expect("Enter your name:");
+    client.send("short");
+    client.expect("You are short");
+    client.expect("Current clients: none");
+    server.stop();
+}
+
+#[test]
 fn names_are_cleaned_truncated_and_default_to_the_address() {
     let _lock = shared();
     let server = Server::start(config());

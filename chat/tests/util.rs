@@ -32,6 +32,7 @@ pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
 pub fn config() -> chat::Config {
     chat::Config {
         write_timeout: Duration::from_secs(2),
+        log: false,
         ..chat::Config::default()
     }
 }

@@ -7,7 +7,7 @@
 //!   stops quietly with status 0, as ripgrep does.
 
 use std::fmt::Display;
-use std::io;
+use std::io::{self, Write};
 
 /// Everything worked.
 pub const SUCCESS: i32 = 0;
@@ -19,8 +19,11 @@ pub const USAGE: i32 = 2;
 pub const CANCELLED: i32 = 130;
 
 /// Prints the one-line error `PROGRAM: MESSAGE` on stderr. Build the message as `what: why`.
+///
+/// Never panics: unlike `eprintln!`, which panics when stderr is a closed pipe
+/// (`prog 2>&1 | head -1`), a failed write to stderr is ignored (there is nowhere left to say it).
 pub fn error(program: &str, message: impl Display) {
-    eprintln!("{program}: {message}");
+    let _ = writeln!(io::stderr().lock(), "{program}: {message}");
 }
 
 /// True for the error a write to a closed pipe gives (Rust ignores SIGPIPE, so it is an error,

@@ -11,10 +11,12 @@
 //!   from standard input.
 //! - [`exit`]: the conventions every binary shares: exit codes, the one-line error format, and
 //!   a closed standard output treated as a normal end.
+//! - [`addr`]: a `HOST:PORT` argument checked while the command line is parsed.
 //!
 //! Library code never installs a signal handler; it takes a [`done::Done`] as a parameter, so
 //! tests inject their own.
 
+pub mod addr;
 pub mod cancel;
 pub mod done;
 pub mod exit;

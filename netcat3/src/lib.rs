@@ -127,21 +127,6 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Checks a command-line address: `HOST:PORT` with a numeric port, or `:PORT` for localhost.
-/// Returns the address to dial. (clap turns an `Err` into a usage error, exit 2.)
-pub fn parse_addr(arg: &str) -> Result<String, String> {
-    let Some((host, port)) = arg.rsplit_once(':') else {
-        return Err("expected HOST:PORT (for example localhost:8000)".into());
-    };
-    if port.parse::<u16>().is_err() {
-        return Err(format!("{port:?} is not a port number (0-65535)"));
-    }
-    if host.is_empty() {
-        return Ok(format!("localhost:{port}"));
-    }
-    Ok(arg.to_owned())
-}
-
 /// The whole program: dials `addr`, then runs a [`session`] between it and the process's
 /// standard input and output.
 pub fn run(addr: &str, done: &Done) -> Result<(), Error> {
@@ -364,21 +349,6 @@ fn is_connection_error(err: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parse_addr_accepts_host_port_and_bare_port() {
-        assert_eq!(parse_addr("localhost:8000").unwrap(), "localhost:8000");
-        assert_eq!(parse_addr("[::1]:7").unwrap(), "[::1]:7");
-        assert_eq!(parse_addr(":9000").unwrap(), "localhost:9000");
-    }
-
-    #[test]
-    fn parse_addr_rejects_malformed_addresses() {
-        assert!(parse_addr("localhost").is_err());
-        assert!(parse_addr("localhost:http").is_err());
-        assert!(parse_addr("localhost:65536").is_err());
-        assert!(parse_addr("").is_err());
-    }
 
     #[test]
     fn errors_read_as_what_colon_why() {

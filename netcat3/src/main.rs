@@ -15,7 +15,7 @@ struct Args {
     #[arg(
         value_name = "HOST:PORT",
         default_value = netcat3::DEFAULT_ADDR,
-        value_parser = netcat3::parse_addr,
+        value_parser = common::addr::parse,
     )]
     addr: String,
 }

@@ -134,6 +134,40 @@ fn refused_connection_is_one_line_and_exit_1() {
 }
 
 #[test]
+fn an_unwritable_stderr_still_exits_1_not_a_panic() {
+    // `eprintln!` panics when stderr fails (here: the full device), which the release profile
+    // turns into an abort (status 134); the error line is best effort, the status is not.
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("open /dev/full");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netcat3"))
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(full)
+        .spawn()
+        .expect("run netcat3");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("netcat3 did not exit within {TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(status.code(), Some(1), "{status:?}");
+}
+
+#[test]
 fn unresolvable_host_is_one_line_and_exit_1() {
     // `.invalid` never resolves (RFC 2606), with or without a network.
     let done = spawn(&["no-such-host.invalid:8000"], Some(Stdio::null())).finish(TIMEOUT);

@@ -1,0 +1,115 @@
+//! The server's log on stderr (SPEC.md, chat, item 12: arrivals, departures, drops and errors,
+//! one line each), written by a thread of its own.
+//!
+//! Why a thread: a write to stderr blocks when stderr is a pipe nobody reads, and the Go
+//! original's `log.Print` in the broadcaster would then stall the whole room. Here the
+//! broadcaster and the connection threads only `try_send` a line into a bounded queue; the
+//! logger thread does the writing. When the queue is full, lines are dropped and counted, and the
+//! count is logged once stderr takes lines again. A closed stderr (`chat 2>&1 | head -1`) is not
+//! an error either: `eprintln!` would panic there, this logger ignores it.
+
+use std::fmt::Display;
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+
+/// Lines waiting for stderr; more are dropped (and counted).
+const BACKLOG: usize = 4096;
+
+/// A handle to the log: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct Log {
+    /// `None` for a log that discards everything.
+    lines: Option<Sender<String>>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// The logger thread, and how to wait for it.
+pub struct Logger {
+    thread: JoinHandle<()>,
+    /// Disconnected when the thread has written everything and returned.
+    finished: Receiver<()>,
+}
+
+impl Log {
+    /// A log that writes nothing and starts no thread (`Config::log` off).
+    pub fn discard() -> Log {
+        Log {
+            lines: None,
+            dropped: Arc::default(),
+        }
+    }
+
+    /// Starts the logger thread. Every line is written as `chat: LINE`.
+    pub fn start() -> io::Result<(Log, Logger)> {
+        let (lines_tx, lines_rx) = bounded::<String>(BACKLOG);
+        let (finished_tx, finished_rx) = bounded::<()>(0);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let thread = {
+            let dropped = Arc::clone(&dropped);
+            thread::Builder::new()
+                .name("log".into())
+                .stack_size(64 << 10)
+                .spawn(move || {
+                    let _finished = finished_tx;
+                    for line in lines_rx {
+                        let mut stderr = io::stderr().lock();
+                        let missed = dropped.swap(0, Ordering::Relaxed);
+                        if missed > 0 {
+                            let _ = writeln!(
+                                stderr,
+                                "chat: {missed} log lines dropped (stderr was not keeping up)"
+                            );
+                        }
+                        let _ = writeln!(stderr, "chat: {line}");
+                    }
+                    let missed = dropped.swap(0, Ordering::Relaxed);
+                    if missed > 0 {
+                        let _ = writeln!(
+                            io::stderr(),
+                            "chat: {missed} log lines dropped (stderr was not keeping up)"
+                        );
+                    }
+                })?
+        };
+        let log = Log {
+            lines: Some(lines_tx),
+            dropped,
+        };
+        let logger = Logger {
+            thread,
+            finished: finished_rx,
+        };
+        Ok((log, logger))
+    }
+
+    /// Logs one line (without the `chat: ` prefix), or drops and counts it if the backlog is
+    /// full. Never blocks.
+    pub fn line(&self, text: impl Display) {
+        if let Some(lines) = &self.lines
+            && lines.try_send(text.to_string()).is_err()
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Logger {
+    /// Waits at most `limit` for the logger to write what is queued and end; call it once every
+    /// [`Log`] handle is gone. Returns false if stderr is blocked (a pipe nobody reads): the
+    /// thread is then left blocked in its write rather than holding up the shutdown, and ends
+    /// when the write does or with the process.
+    pub fn finish(self, limit: Duration) -> bool {
+        match self.finished.recv_timeout(limit) {
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = self.thread.join();
+                true
+            }
+            Ok(()) | Err(RecvTimeoutError::Timeout) => false,
+        }
+    }
+}
