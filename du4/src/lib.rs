@@ -29,11 +29,19 @@
 //!   and the exit status is 1 at the end (as GNU du does). The book prints and carries on too,
 //!   but exits 0.
 //! - **End of file on stdin does not cancel** (the Go du4 stops at once under `< /dev/null`).
-//! - Sizes are each entry's own `lstat` size (apparent size); symlinks are never followed, not
-//!   even as roots; directories themselves add nothing; a root that is not a directory counts as
-//!   one file. `--dedup-links` counts each (device, inode) of a multiply linked file once, like
-//!   GNU du; without it every path counts, as in the book. A directory that is its own ancestor
-//!   (a bind-mount loop) is reported and not entered.
+//! - Sizes are each entry's own `lstat` size (apparent size), summed in 128 bits so that sparse
+//!   files of exabytes cannot wrap the total; symlinks are never followed, not even as roots;
+//!   directories themselves add nothing; a root that is not a directory counts as one file.
+//!   `--dedup-links` counts each (device, inode) of a multiply linked file once, like GNU du;
+//!   without it every path counts, as in the book. With several roots, `--dedup-links` also
+//!   remembers every inode (directories included), as GNU du does, so a repeated or overlapping
+//!   root is counted once: only then does memory grow with the number of files. A directory that
+//!   is its own ancestor (a bind-mount loop) is reported and not entered.
+//! - A name that is not UTF-8 is not an error: it is counted like any other (du counts bytes, not
+//!   names). Where a path is printed (an error line, a `--per-root` line) it is shown as
+//!   `Path::display` shows it (invalid bytes as U+FFFD), with control characters escaped (`\n`)
+//!   so that each report stays one line.
+//! - SIGTERM and SIGHUP cancel like Ctrl-C (exit 130), through `ctrlc`'s `termination` feature.
 //!
 //! Default thread count: [`DEFAULT_THREADS`], the fastest measured on the 2-core CI machine, warm
 //! cache, over the benchmark's 200,000-file tree (`cargo xtask bench du4`, release build, median
@@ -106,11 +114,12 @@ pub enum Outcome {
     Cancelled,
 }
 
-/// A file count and its bytes.
+/// A file count and its bytes. Bytes are summed in 128 bits: apparent sizes of sparse files can
+/// add up past `u64::MAX` (four files of 4 EiB do), and a total must never wrap.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
     pub files: u64,
-    pub bytes: u64,
+    pub bytes: u128,
 }
 
 impl Totals {
@@ -170,10 +179,14 @@ pub fn run(
 
     // Roots first, on this thread: a root that is not a directory counts as one file.
     let seen = config.dedup_links.then(|| Mutex::new(HashSet::new()));
+    // With several roots, `--dedup-links` remembers every inode, directories included, as GNU du
+    // does: roots that repeat or overlap are then counted once.
+    let every_inode = config.dedup_links && roots.len() > 1;
     let mut root_dirs = Vec::new();
     for (index, root) in roots.iter().enumerate() {
         match fs::symlink_metadata(root) {
-            Err(err) => report_error(errors, &format!("{}: {err}", root.display())),
+            Err(err) => report_error(errors, &format!("{}: {err}", shown(root))),
+            Ok(meta) if meta.is_dir() && !first_sight(seen.as_ref(), every_inode, &meta) => {}
             Ok(meta) if meta.is_dir() => root_dirs.push(Dir {
                 path: root.clone(),
                 root: index,
@@ -183,10 +196,10 @@ pub fn run(
                 }),
             }),
             Ok(meta) => {
-                if first_sight(seen.as_ref(), &meta) {
+                if first_sight(seen.as_ref(), every_inode, &meta) {
                     per_root[index].add(Totals {
                         files: 1,
-                        bytes: meta.len(),
+                        bytes: meta.len().into(),
                     });
                 }
             }
@@ -203,6 +216,7 @@ pub fn run(
         walked,
         stop,
         seen,
+        every_inode,
         threads,
     };
     let (sizes_tx, sizes) = crossbeam_channel::bounded::<Report>(1024);
@@ -293,7 +307,7 @@ fn write_totals(
     }
     if config.per_root {
         for (root, totals) in roots.iter().zip(per_root) {
-            writeln!(out, "{}  {}", totals.line(config.bytes), root.display())?;
+            writeln!(out, "{}  {}", totals.line(config.bytes), shown(root))?;
         }
         if last {
             writeln!(out, "{}  total", all.line(config.bytes))?;
@@ -360,6 +374,8 @@ struct Walk {
     stop: Done,
     /// `--dedup-links`: the (device, inode) pairs of multiply linked files already counted.
     seen: Option<Mutex<HashSet<(u64, u64)>>>,
+    /// `--dedup-links` with several roots: `seen` holds every inode, directories included.
+    every_inode: bool,
     threads: usize,
 }
 
@@ -406,7 +422,7 @@ fn walker(walk: &Walk, sizes: Sender<Report>) {
 fn walk_dir(dir: &Dir, walk: &Walk, stack: &mut VecDeque<Dir>, sizes: &Sender<Report>) {
     let mut totals = Totals::default();
     let report = |path: &Path, why: &dyn std::fmt::Display| {
-        let _ = sizes.send(Report::Error(format!("{}: {why}", path.display())));
+        let _ = sizes.send(Report::Error(format!("{}: {why}", shown(path))));
     };
     for entry in dirents(&dir.path, sizes) {
         if walk.stop.cancelled() {
@@ -436,6 +452,10 @@ fn walk_dir(dir: &Dir, walk: &Walk, stack: &mut VecDeque<Dir>, sizes: &Sender<Re
                 );
                 continue;
             }
+            if walk.every_inode && !first_sight(walk.seen.as_ref(), true, &meta) {
+                // Already walked from another root: counted there.
+                continue;
+            }
             walk.pending.fetch_add(1, Ordering::AcqRel);
             stack.push_back(Dir {
                 path: entry.path(),
@@ -445,9 +465,9 @@ fn walk_dir(dir: &Dir, walk: &Walk, stack: &mut VecDeque<Dir>, sizes: &Sender<Re
                     parent: Some(Arc::clone(&dir.lineage)),
                 }),
             });
-        } else if first_sight(walk.seen.as_ref(), &meta) {
+        } else if first_sight(walk.seen.as_ref(), walk.every_inode, &meta) {
             totals.files += 1;
-            totals.bytes += meta.len();
+            totals.bytes += u128::from(meta.len());
         }
     }
     if totals.files > 0 {
@@ -462,7 +482,7 @@ fn walk_dir(dir: &Dir, walk: &Walk, stack: &mut VecDeque<Dir>, sizes: &Sender<Re
 /// Stops at the first error of the listing itself, which would only repeat.
 fn dirents<'a>(path: &'a Path, sizes: &'a Sender<Report>) -> impl Iterator<Item = DirEntry> + 'a {
     let report = move |err: io::Error| {
-        let _ = sizes.send(Report::Error(format!("{}: {err}", path.display())));
+        let _ = sizes.send(Report::Error(format!("{}: {err}", shown(path))));
     };
     let entries = fs::read_dir(path).map_err(report).ok();
     entries
@@ -471,15 +491,39 @@ fn dirents<'a>(path: &'a Path, sizes: &'a Sender<Report>) -> impl Iterator<Item 
         .map_while(move |entry| entry.map_err(report).ok())
 }
 
-/// Whether a file should be counted: always, unless `--dedup-links` has seen its inode already.
-fn first_sight(seen: Option<&Mutex<HashSet<(u64, u64)>>>, meta: &Metadata) -> bool {
+/// Whether a file should be counted (or a directory entered): always, unless `--dedup-links` has
+/// seen its inode already. Only multiply linked files are remembered, or every inode when
+/// `every_inode` (several roots).
+fn first_sight(
+    seen: Option<&Mutex<HashSet<(u64, u64)>>>,
+    every_inode: bool,
+    meta: &Metadata,
+) -> bool {
     match seen {
-        Some(seen) if meta.nlink() > 1 => seen
+        Some(seen) if every_inode || meta.nlink() > 1 => seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert((meta.dev(), meta.ino())),
         _ => true,
     }
+}
+
+/// A path as error lines print it: `Path::display` (lossy for names that are not UTF-8), with
+/// control characters escaped (`\n`, `\t`, `\u{1b}`) so that every error stays one line.
+fn shown(path: &Path) -> String {
+    let text = path.display().to_string();
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -524,6 +568,22 @@ mod tests {
                 .unwrap()
                 .ends_with("\n3 files  35 bytes  total\n")
         );
+    }
+
+    #[test]
+    fn totals_do_not_wrap_past_u64() {
+        let mut totals = Totals {
+            files: 1,
+            bytes: u64::MAX.into(),
+        };
+        totals.add(Totals { files: 1, bytes: 1 });
+        assert_eq!(totals.line(true), "2 files  18446744073709551616 bytes");
+    }
+
+    #[test]
+    fn shown_paths_stay_on_one_line() {
+        assert_eq!(shown(Path::new("a/b c")), "a/b c");
+        assert_eq!(shown(Path::new("x\ny\tz")), "x\\ny\\tz");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use common::exit;
 #[command(version)]
 struct Args {
     /// Directories (or files) to measure.
-    #[arg(default_value = ".")]
+    #[arg(default_value = ".", value_name = "ROOT")]
     roots: Vec<PathBuf>,
     /// Print exact bytes instead of GB.
     #[arg(short, long)]

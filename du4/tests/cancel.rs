@@ -1,6 +1,7 @@
 //! Cancellation and the ends of a run: a byte on stdin and SIGINT stop a long walk (exit 130,
 //! no total line, `du4: cancelled`); stdin at /dev/null does not cancel; `-v` prints running
-//! totals on a slow walk; a closed stdout (`| head -c1`) ends du4 quietly.
+//! totals on a slow walk, per root under `--per-root`, then the final lines; a closed stdout
+//! (`| head -c1`) ends du4 quietly.
 
 use std::io::Write;
 use std::process::{Child, Stdio};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::{
     BIG_DIRS, BIG_FILES_PER_DIR, big_tree, bytes_line, describe, du4, du4_run, lines,
-    long_walk_roots, read_all, wait_deadline,
+    long_walk_roots, read_all, run, wait_deadline,
 };
 
 /// Copies of the big tree given as roots: a walk of a million entries, seconds long even in a
@@ -146,6 +147,43 @@ fn verbose_prints_running_totals_on_a_slow_walk() {
         "{report}"
     );
     assert_eq!(status.and_then(|s| s.code()), Some(130), "{report}");
+}
+
+#[test]
+fn verbose_per_root_prints_running_blocks_then_the_final_one_with_its_total() {
+    // A walk of 40 copies of the big tree on one thread lasts seconds, so at least one tick
+    // comes before the end; each tick prints one running line per root and no total.
+    let copies = 40;
+    let roots = long_walk_roots(copies);
+    let out = run(du4()
+        .args(["-v", "-b", "--per-root", "-j", "1"])
+        .args(&roots)
+        .stdin(Stdio::null()));
+    out.expect_code(0);
+    let per_root = BIG_DIRS * BIG_FILES_PER_DIR + 1;
+    let root_line = |files: u64| format!("{}  {}", bytes_line(files, 0), roots[0].display());
+    let lines = out.stdout_lines();
+    let (running, last) = lines.split_at(lines.len().saturating_sub(copies + 1));
+    let mut final_block = vec![root_line(per_root); copies];
+    final_block.push(format!(
+        "{}  total",
+        bytes_line(per_root * copies as u64, 0)
+    ));
+    assert_eq!(last, final_block, "\n{out}");
+    assert!(
+        !running.is_empty() && running.len() % copies == 0,
+        "expected whole running blocks of {copies} lines before the final one\n{out}"
+    );
+    for line in running {
+        let files: u64 = line
+            .split_once(" files  ")
+            .and_then(|(files, _)| files.parse().ok())
+            .unwrap_or_else(|| panic!("bad running line {line:?}\n{out}"));
+        assert!(
+            files <= per_root && !line.ends_with("total"),
+            "{line:?}\n{out}"
+        );
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Totals: every kind of entry counted as SPEC.md says, checked against hand-computed figures and
-//! an independent count; hard links with and without `--dedup-links`; roots that are files or
-//! symlinks; `--per-root` order; the default root; any thread count.
+//! an independent count; hard links with and without `--dedup-links` (and repeated roots);
+//! totals past `u64::MAX`; roots that are files or symlinks; `--per-root` order; the default
+//! root; any thread count.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -84,6 +85,53 @@ fn dedup_links_counts_an_inode_once() {
     assert_eq!(
         out.stdout_lines(),
         [bytes_line(expected.0, expected.1)],
+        "\n{out}"
+    );
+}
+
+#[test]
+fn dedup_links_counts_a_repeated_or_overlapping_root_once() {
+    let tree = sample_tree();
+    let root = tree.path().as_os_str();
+    let expected = independent_count(tree.path(), true);
+    let inner = tree.path().join("a");
+    for roots in [vec![root, root], vec![root, inner.as_os_str()]] {
+        let out = run(du4()
+            .args(["-b", "--dedup-links"])
+            .args(&roots)
+            .stdin(std::process::Stdio::null()));
+        out.expect_code(0);
+        assert_eq!(
+            out.stdout_lines(),
+            [bytes_line(expected.0, expected.1)],
+            "\n{out}"
+        );
+    }
+    // Without it, every path counts, as in the book: the repeated root twice.
+    let out = du4_run([OsStr::new("-b"), root, root]);
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout_lines(),
+        [bytes_line(2 * FILES, 2 * BYTES)],
+        "\n{out}"
+    );
+}
+
+#[test]
+fn apparent_sizes_past_u64_max_add_up_exactly() {
+    // Four sparse files of 4 EiB: 2^64 bytes in all, one more than u64 holds. tmpfs allows
+    // such sizes (most disk file systems stop at a few TiB).
+    let tmp = tempfile::tempdir_in("/dev/shm").expect("a temp dir on tmpfs (/dev/shm)");
+    for name in ["a", "b", "c", "d"] {
+        let file = fs::File::create(tmp.path().join(name)).unwrap();
+        file.set_len(1 << 62)
+            .expect("a sparse file of 4 EiB on tmpfs");
+    }
+    let out = du4_run([OsStr::new("-b"), tmp.path().as_os_str()]);
+    out.expect_code(0);
+    assert_eq!(
+        out.stdout_lines(),
+        ["4 files  18446744073709551616 bytes"],
         "\n{out}"
     );
 }
