@@ -1,17 +1,19 @@
 //! `cargo xtask demo`: the chapter tour, offline, in a few seconds.
 //!
 //! Every program of the chapter runs the way the book runs it, against real local things: du4
-//! over this repository, the chat server with two netcat3 clients typing to each other, the
+//! over this repository, the chat server with two netcat3 clients typing to each other (and, on a
+//! second server with a 1 s idle timeout, a third one that stays silent and is disconnected), the
 //! crawler over a generated local site ([`common::site`]), mirrored-fetch over three local mirrors
 //! of different speeds, and a cancellation shown live with its measured latency. Each step is
-//! headed by its book section and checks what it shows (an independent count, the exact
-//! transcript, the exact URL set, the winning body byte for byte, the exit codes); the tour goes
-//! on after a failed step and exits non-zero at the end if any step misbehaved. The test
-//! `xtask/tests/demo.rs` runs it in CI.
+//! headed by its book section and checks what it shows (an independent count, every terminal's
+//! whole transcript line by line, the exact URL set, the winning body byte for byte, the exit
+//! codes); the tour goes on after a failed step and exits non-zero at the end if any step
+//! misbehaved. The test `xtask/tests/demo.rs` runs it in CI.
 //!
 //! It builds the programs first (`cargo build`, dev profile) and runs them from the directory of
-//! its own executable, `target/debug/`. `--no-build` skips the build (the test uses it: `cargo
-//! test --workspace` has built every binary already).
+//! its own executable, `target/debug/`. `--no-build` skips the build, for when they are built
+//! already (the test does not use it: `cargo test -p xtask` alone builds none of them). The tour
+//! times itself, the build not counted, and counts a tour over a minute as a failure (SPEC.md).
 
 mod proc;
 
@@ -38,6 +40,12 @@ const PROGRAMS: [&str; 5] = ["du4", "chat", "netcat3", "crawler", "mirrored-fetc
 /// A bound for anything that should take well under a second, generous for a loaded CI machine.
 const PROMPTLY: Duration = Duration::from_secs(10);
 
+/// How often `du4 -v` prints its running totals (`du4::TICK`, the book's 500 ms ticker).
+const DU4_TICK: Duration = Duration::from_millis(500);
+
+/// The longest the tour may take, the build not counted (SPEC.md: "in under a minute").
+const TOUR_LIMIT: Duration = Duration::from_secs(60);
+
 /// One step of the tour: the book section, what it shows, and the code that shows it.
 struct Step {
     section: &'static str,
@@ -48,12 +56,12 @@ struct Step {
 const STEPS: [Step; 5] = [
     Step {
         section: "8.8-8.9, ex. 8.9",
-        title: "du4: disk usage in parallel, with progress and per-root totals",
+        title: "du4: disk usage in parallel, -v running totals, per-root totals",
         run: du4,
     },
     Step {
         section: "8.4.1, 8.10, ex. 8.12-8.14",
-        title: "chat with two netcat3 clients",
+        title: "chat with two netcat3 clients, and a third one kicked for idling",
         run: chat,
     },
     Step {
@@ -76,7 +84,12 @@ const STEPS: [Step; 5] = [
 pub fn run(args: DemoArgs) -> crate::Result {
     let bins = Bins::locate()?;
     if !args.no_build {
+        let began = Instant::now();
         build()?;
+        println!(
+            "Built the chapter's programs in {:.1} s (not part of the tour).",
+            began.elapsed().as_secs_f64()
+        );
     }
     for program in PROGRAMS {
         let path = bins.path(program);
@@ -100,7 +113,15 @@ pub fn run(args: DemoArgs) -> crate::Result {
             }
         }
     }
-    println!("\nThe tour took {:.1} s.", started.elapsed().as_secs_f64());
+    let took = started.elapsed();
+    println!(
+        "\nThe tour took {:.1} s (the build not counted; it must take under {} s).",
+        took.as_secs_f64(),
+        TOUR_LIMIT.as_secs()
+    );
+    if took >= TOUR_LIMIT {
+        failed.push("the whole tour (over a minute)");
+    }
     if failed.is_empty() {
         println!("Every step behaved as the book describes.");
         Ok(())
@@ -153,8 +174,15 @@ fn show_command(line: &str) {
     println!("$ {line}");
 }
 
-/// Shows a program's output, indented under its command; a long output shows its first and
-/// last lines.
+/// Shows a program's output, indented under its command, every line of it.
+fn show_all(text: &str) {
+    for line in text.lines() {
+        println!("    {line}");
+    }
+}
+
+/// Shows a program's output, indented under its command; a long output (a crawl, du4's running
+/// totals) shows its first and last lines.
 fn show_output(text: &str) {
     const HEAD: usize = 6;
     const TAIL: usize = 2;
@@ -190,7 +218,9 @@ fn du4(bins: &Bins) -> crate::Result {
     let du4 = bins.path("du4");
 
     show_command("du4 -v .");
+    let began = Instant::now();
     let (code, stdout, stderr) = proc::run(&du4, &["-v", "."], &root, Duration::from_secs(120))?;
+    let ran_ms = began.elapsed().as_millis();
     show_output(&stdout);
     show_output(&stderr);
     // Exit 1 means some entry could not be read (a build running beside us can remove files
@@ -198,10 +228,36 @@ fn du4(bins: &Bins) -> crate::Result {
     check(code == 0 || code == 1, || {
         format!("du4 exited with {code}: {stderr}")
     })?;
-    let last = stdout.lines().last().unwrap_or_default();
-    check(parse_total(last, "GB").is_some(), || {
-        format!("the last line {last:?} is not the book's `N files  X.Y GB`")
+    // Every line is a total in the book's `N files  X.Y GB`: the running ones (one per tick of
+    // the 500 ms ticker) and then the final one; the file counts only grow.
+    let mut file_counts = Vec::new();
+    for line in stdout.lines() {
+        let (files, _) = parse_total(line, "GB")
+            .ok_or_else(|| format!("the line {line:?} is not the book's `N files  X.Y GB`"))?;
+        file_counts.push(files);
+    }
+    check(!file_counts.is_empty(), || "du4 printed nothing".into())?;
+    check(file_counts.is_sorted(), || {
+        format!("the running file counts went down: {file_counts:?}")
     })?;
+    // The ticker lives inside the process, so it cannot tick more often than every 500 ms of
+    // the process's whole run (measured here, from its start to its exit).
+    let running = file_counts.len() - 1;
+    let ticks = ran_ms / DU4_TICK.as_millis();
+    check(running as u128 <= ticks, || {
+        format!("{running} running totals in {ran_ms} ms: more than one per 500 ms tick")
+    })?;
+    if running == 0 {
+        remark(&format!(
+            "du4 ran {ran_ms} ms from start to exit: the walk ended before the first 500 ms tick, \
+             so -v printed no running total, only the final one"
+        ));
+    } else {
+        remark(&format!(
+            "du4 ran {ran_ms} ms from start to exit: -v printed {running} running total(s), one \
+             per 500 ms tick, then the final one"
+        ));
+    }
 
     let roots = [
         "common",
@@ -324,29 +380,85 @@ impl Terminal {
     }
 
     /// Waits for netcat3 to exit 0 (the server closed the connection); the rest of its output
-    /// goes to the screen.
-    fn closed(&mut self) -> crate::Result {
+    /// goes to the screen. Returns when its output ended.
+    fn closed(&mut self) -> crate::Result<Instant> {
         self.netcat3.expect_exit(0, PROMPTLY)?;
-        let (rest, _) = self.netcat3.stdout.finish(PROMPTLY)?;
+        let (rest, ended) = self.netcat3.stdout.finish(PROMPTLY)?;
         self.screen.push_str(&rest);
-        Ok(())
+        Ok(ended)
     }
 
-    fn show(&self, how: &str) {
-        show_command(&format!("netcat3 {how}    ({}'s terminal)", self.name));
-        show_output(&self.screen);
+    /// Prints the whole terminal under the command that opened it.
+    fn show(&self, addr: &str, note: &str) {
+        show_command(&format!(
+            "netcat3 {addr}    ({}'s terminal{note})",
+            self.name
+        ));
+        show_all(&self.screen);
+    }
+
+    /// Checks the terminal line by line: exactly these lines, nothing more.
+    fn check(&self, want: &[Shows]) -> crate::Result {
+        let got: Vec<&str> = self.screen.lines().collect();
+        let fits = got.len() == want.len() && got.iter().zip(want).all(|(line, w)| w.fits(line));
+        check(fits, || {
+            format!("{}'s terminal shows {got:?}, expected {want:?}", self.name)
+        })
     }
 }
 
-fn chat(bins: &Bins) -> crate::Result {
-    let mut server = Proc::spawn(
+/// A line a terminal should show: this exact text, or, for wordings SPEC.md leaves to the server
+/// (the name prompt, a refusal, a farewell), a line containing this.
+#[derive(Debug)]
+enum Shows {
+    Line(&'static str),
+    LineWith(&'static str),
+}
+
+impl Shows {
+    fn fits(&self, line: &str) -> bool {
+        match self {
+            Shows::Line(text) => line == *text,
+            Shows::LineWith(part) => line.contains(part),
+        }
+    }
+}
+
+/// Checks that a chat server's log (after its `listening on` line) has lines containing these,
+/// in this order; other lines may come between.
+fn check_log(log: &str, want: &[&str]) -> crate::Result {
+    let mut lines = log.lines();
+    for part in want {
+        check(
+            lines.any(|line| line.starts_with("chat: ") && line.contains(part)),
+            || format!("the server's log has no line with {part:?} where expected: {log:?}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Starts a chat server on a free loopback port; returns it and the address it listens on.
+fn start_chat(bins: &Bins, idle_timeout: &str) -> crate::Result<(Proc, String)> {
+    let server = Proc::spawn(
         &bins.path("chat"),
-        &["--addr", "127.0.0.1:0", "--idle-timeout", "1m"],
+        &["--addr", "127.0.0.1:0", "--idle-timeout", idle_timeout],
         &workspace_root(),
         "chat",
     )?;
     server.stderr.expect("chat: listening on ", PROMPTLY)?;
     let addr = server.stderr.expect("\n", PROMPTLY)?.trim().to_string();
+    Ok((server, addr))
+}
+
+fn chat(bins: &Bins) -> crate::Result {
+    two_clients(bins)?;
+    idle_kick(bins)
+}
+
+/// The book's session: alice and bob join, talk, bob leaves, the server is stopped.
+fn two_clients(bins: &Bins) -> crate::Result {
+    use Shows::{Line, LineWith};
+    let (mut server, addr) = start_chat(bins, "1m")?;
 
     let mut alice = Terminal::open(bins, &addr, "alice")?;
     alice.expect("name")?;
@@ -389,12 +501,84 @@ fn chat(bins: &Bins) -> crate::Result {
     let (log, _) = server.stderr.finish(PROMPTLY)?;
 
     show_command("chat --addr 127.0.0.1:0 --idle-timeout 1m    (the server's log, stderr)");
-    show_output(&format!("chat: listening on {addr}\n{log}"));
-    alice.show(&addr);
-    bob.show(&addr);
+    show_all(&format!("chat: listening on {addr}\n{log}"));
+    alice.show(&addr, "");
+    bob.show(&addr, "");
+    check_log(
+        &log,
+        &["alice has arrived", "bob has arrived", "bob has left"],
+    )?;
+    alice.check(&[
+        LineWith("name"),
+        Line("alice"),
+        Line("You are alice"),
+        Line("Current clients: none"),
+        Line("bob has arrived"),
+        Line("Hi bob!"),
+        Line("alice: Hi bob!"),
+        Line("bob: Hello alice."),
+        Line("bob has left"),
+        LineWith("shutting down"),
+    ])?;
+    bob.check(&[
+        LineWith("name"),
+        Line("alice"),
+        LineWith("taken"),
+        LineWith("name"),
+        Line("bob"),
+        Line("You are bob"),
+        Line("Current clients: alice"),
+        Line("alice: Hi bob!"),
+        Line("Hello alice."),
+        Line("bob: Hello alice."),
+    ])?;
     remark(&format!(
         "bob typed Ctrl-D (netcat3 half-closed and left); the server got Ctrl-C and everyone was \
          told and disconnected within {shutdown_ms} ms"
+    ));
+    Ok(())
+}
+
+/// Ex. 8.13 on a server of its own, so that alice and bob's script never races a short timeout:
+/// carol names herself and then types nothing.
+fn idle_kick(bins: &Bins) -> crate::Result {
+    use Shows::{Line, LineWith};
+    const IDLE: Duration = Duration::from_secs(1);
+    let (mut server, addr) = start_chat(bins, "1s")?;
+
+    let mut carol = Terminal::open(bins, &addr, "carol")?;
+    carol.expect("name")?;
+    carol.expect("\n")?;
+    carol.type_line("carol")?;
+    // The server's idle clock restarts when it reads her name, which is after this.
+    let named = Instant::now();
+    carol.expect("You are carol\n")?;
+    carol.expect("Current clients: none\n")?;
+    let kicked = carol.closed()?;
+    let silent = kicked.saturating_duration_since(named);
+
+    interrupt(&server)?;
+    server.expect_exit(0, PROMPTLY)?;
+    let (log, _) = server.stderr.finish(PROMPTLY)?;
+
+    show_command("chat --addr 127.0.0.1:0 --idle-timeout 1s    (a second server's log, stderr)");
+    show_all(&format!("chat: listening on {addr}\n{log}"));
+    carol.show(&addr, ", silent once named");
+    check_log(&log, &["carol has arrived", "carol idle", "carol has left"])?;
+    carol.check(&[
+        LineWith("name"),
+        Line("carol"),
+        Line("You are carol"),
+        Line("Current clients: none"),
+        LineWith("no message for 1s"),
+    ])?;
+    check(silent >= IDLE, || {
+        format!("carol was disconnected {silent:?} after naming herself, before the 1s timeout")
+    })?;
+    remark(&format!(
+        "carol was told why and disconnected {} ms after she named herself (the idle timeout is \
+         1 s), and her netcat3 exited 0 by itself",
+        silent.as_millis()
     ));
     Ok(())
 }
