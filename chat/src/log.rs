@@ -56,8 +56,7 @@ impl Log {
                 .stack_size(64 << 10)
                 .spawn(move || {
                     let _finished = finished_tx;
-                    for line in lines_rx {
-                        let mut stderr = io::stderr().lock();
+                    let missed = |stderr: &mut dyn Write| {
                         let missed = dropped.swap(0, Ordering::Relaxed);
                         if missed > 0 {
                             let _ = writeln!(
@@ -65,15 +64,13 @@ impl Log {
                                 "chat: {missed} log lines dropped (stderr was not keeping up)"
                             );
                         }
+                    };
+                    for line in lines_rx {
+                        let mut stderr = io::stderr().lock();
+                        missed(&mut stderr);
                         let _ = writeln!(stderr, "chat: {line}");
                     }
-                    let missed = dropped.swap(0, Ordering::Relaxed);
-                    if missed > 0 {
-                        let _ = writeln!(
-                            io::stderr(),
-                            "chat: {missed} log lines dropped (stderr was not keeping up)"
-                        );
-                    }
+                    missed(&mut io::stderr());
                 })?
         };
         let log = Log {
