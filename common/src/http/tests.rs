@@ -86,20 +86,26 @@ impl Drop for Server {
     }
 }
 
-/// Reads a request head (up to the blank line); false if the peer closed first.
-fn read_head(stream: &mut TcpStream) -> bool {
+/// Reads a request head (up to the blank line, byte by byte so nothing after it is consumed);
+/// `None` if the peer closed first.
+fn request_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
         match stream.read(&mut byte) {
             Ok(1) => head.push(byte[0]),
-            _ => return false,
+            _ => return None,
         }
         if head.len() > 64 << 10 {
-            return false;
+            return None;
         }
     }
-    true
+    Some(head)
+}
+
+/// Reads a request head; false if the peer closed first.
+fn read_head(stream: &mut TcpStream) -> bool {
+    request_head(stream).is_some()
 }
 
 /// Waits for the peer to close: `Closed` if a read returns end of file or a reset, `StillOpen`
@@ -209,14 +215,9 @@ fn non_2xx_status_is_ok_with_that_status() {
 #[test]
 fn redirects_are_followed_and_the_final_url_reported() {
     let server = Server::start(|mut stream| {
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
-            match stream.read(&mut byte) {
-                Ok(1) => head.push(byte[0]),
-                _ => return,
-            }
-        }
+        let Some(head) = request_head(&mut stream) else {
+            return;
+        };
         let response: &[u8] = if head.starts_with(b"GET /start ") {
             b"HTTP/1.1 301 Moved\r\nLocation: /middle\r\nContent-Length: 0\r\n\
               Connection: close\r\n\r\n"
@@ -706,4 +707,76 @@ fn max_redirects_zero_returns_the_redirect_itself() {
     let response = client.get(&url).expect("the 302 itself");
     assert_eq!(response.status, 302);
     assert_eq!(response.url, url);
+    // As sent: resolving it is the caller's business.
+    assert_eq!(response.location.as_deref(), Some("/elsewhere"));
+}
+
+#[test]
+fn location_is_none_without_the_header_and_lossy_when_not_utf8() {
+    let (_canceller, client) = client(Options {
+        max_redirects: 0,
+        ..Options::default()
+    });
+    let server = answering("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let response = client.get(&server.url("/")).expect("get");
+    assert_eq!(response.location, None);
+    // A Latin-1 byte where UTF-8 was due (seen in the wild).
+    let server = answering(
+        &b"HTTP/1.1 302 Found\r\nLocation: /caf\xe9\r\nContent-Length: 0\r\n\
+           Connection: close\r\n\r\n"[..],
+    );
+    let response = client.get(&server.url("/")).expect("get");
+    assert_eq!(response.location.as_deref(), Some("/caf\u{fffd}"));
+}
+
+/// A keep-alive server (no `Connection: close`) that answers one request per connection and
+/// closes a connection the moment a second request arrives on it, unanswered: the worst case of
+/// a server's idle timeout racing a client that reuses the connection. It reports, per
+/// connection, how many requests arrived on it. `/r` redirects to `/t`.
+fn closing_keep_alive_server(requests: Sender<usize>) -> Server {
+    Server::start(move |mut stream| {
+        let mut count = 0;
+        while let Some(head) = request_head(&mut stream) {
+            count += 1;
+            if count > 1 {
+                break;
+            }
+            let response: &[u8] = if head.starts_with(b"GET /r ") {
+                b"HTTP/1.1 302 Found\r\nLocation: /t\r\nContent-Length: 0\r\n\r\n"
+            } else {
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+            };
+            if stream.write_all(response).is_err() {
+                break;
+            }
+        }
+        let _ = requests.send(count);
+    })
+}
+
+#[test]
+fn every_request_has_its_own_connection_so_a_keep_alive_close_fails_nothing() {
+    let (requests_tx, requests) = bounded(16);
+    let server = closing_keep_alive_server(requests_tx);
+    let (_canceller, client) = client(Options::default());
+    // A redirect to the same server, then two plain requests: each on a fresh connection.
+    let response = client
+        .get(&server.url("/r"))
+        .expect("the redirect and its target");
+    assert_eq!(response.url, server.url("/t"));
+    assert_eq!(response.read_body().expect("body"), b"ok");
+    for _ in 0..2 {
+        let response = client.get(&server.url("/t")).expect("a second request");
+        assert_eq!(response.read_body().expect("body"), b"ok");
+    }
+    // Four connections (the redirect, its target, two more), one request each, and each closed
+    // by the client (the server handles them in turn, so a kept one would stall the next).
+    let per_connection: Vec<usize> = (0..4)
+        .map(|_| {
+            requests
+                .recv_timeout(PATIENCE)
+                .expect("the server did not report a connection")
+        })
+        .collect();
+    assert_eq!(per_connection, [1, 1, 1, 1]);
 }
