@@ -1,9 +1,9 @@
 //! A concurrent web crawler: the book's section 8.6 (`crawl3`), with its exercises 8.6 (a depth
 //! limit) and 8.10 (cancellation), from *The Go Programming Language* (Donovan and Kernighan).
 //!
-//! Run it as `crawler [--depth N] [--concurrency N] [--same-host] URL...`; it prints each URL
-//! once, when it starts fetching it, and fetch errors on stderr as `crawler: URL: why`. A byte on
-//! stdin or Ctrl-C cancels.
+//! Run it as `crawler [--depth N] [--concurrency N] [--same-host] URL...`; it prints each URL it
+//! requests once, when it starts fetching it (a redirect's target included), and fetch errors on
+//! stderr as `crawler: URL: why`. A byte on stdin or Ctrl-C cancels.
 //!
 //! # Design (the book's bounded crawler)
 //! - A fixed pool of `--concurrency` [`worker`] threads (default 20, the book's) receives
@@ -14,10 +14,17 @@
 //!   signal, whichever is ready first (one `Select`). Because it never blocks on a send while a
 //!   worker blocks on a report, the bounded channels cannot deadlock; the work list itself is
 //!   bounded by the number of distinct URLs found.
+//! - Redirects go through the coordinator too. The HTTP client follows none
+//!   (`max_redirects` 0): a worker reports a 3xx ([`REDIRECT_STATUSES`]) as
+//!   [`Report::Redirected`], its `Location` resolved against the URL requested, and the
+//!   coordinator queues that target like a link, but at the same depth (a redirect is the same
+//!   page, not a level deeper) and ahead of other work. So every URL the crawler requests,
+//!   redirect hops included, passes the one `seen` set: each is requested at most once, and a
+//!   page reached both through a redirect and by a link is fetched once.
 //! - Termination, which the book's `crawl3` lacks: the coordinator counts tasks handed out and
 //!   not yet reported; when that is zero and the work list is empty the crawl is over.
 //! - Depth (ex. 8.6): start URLs are depth 0; a page at the depth limit is fetched (and printed)
-//!   but its body is not even read.
+//!   but its body is not even read. A redirect at the limit is still followed to its page.
 //! - Cancellation (ex. 8.10): the workers' [`Client`] closes every in-flight connection the moment
 //!   the done signal fires (connecting, waiting for headers or reading a body); the coordinator
 //!   sees the same signal in its `Select` and stops handing out work.
@@ -26,11 +33,36 @@
 //! - It ends by itself (exit 0, or 1 if any fetch failed); `crawl3` never returns.
 //! - Links are taken only from `text/html` answers with a 2xx status; a non-2xx status is a fetch
 //!   error, as in the book's `links.Extract` (reported `HTTP status 404`).
-//! - A URL reached through a redirect is marked seen under its final URL too (not printed), so a
-//!   link to that final URL does not fetch the same page again.
+//! - Redirects. Go's `http.Get` follows up to 10 redirects inside one fetch, out of sight of the
+//!   book's `seen` map: a page linked directly and through a redirect is fetched twice, and a
+//!   redirect hop is never printed. Here each hop is a request of its own, printed when it
+//!   starts like any other, and requested at most once; a redirect to a URL already seen is not
+//!   followed again (that page is fetched on its own). A chain that comes back to one of its own
+//!   URLs is a fetch error of the URL that closes it, `redirect loop back to URL`; a chain of
+//!   ever new URLs is given up after [`MAX_REDIRECTS`] (10, Go's limit) with `stopped after 10
+//!   redirects`. Links of the page a chain ends at resolve against that page's own URL.
+//! - A redirect whose target is not `http` or `https` (`file:`, `mailto:`, `javascript:`...) is
+//!   a fetch error, `redirect to URL, not an http or https URL`, and nothing is requested; a 3xx
+//!   other than those five, or one without a `Location`, is a fetch error like a 404.
 //! - `--same-host` compares host *and port* (Go's `url.Host`), so two servers on one machine count
-//!   as two hosts.
+//!   as two hosts. It applies to redirects as to links: a redirect to another host is not
+//!   followed, and silently so, as a link there is not. A start URL that redirects to another
+//!   host (`http:` to `https:` is another port) therefore ends the crawl there; start from the
+//!   URL it redirects to.
 //! - Bodies are cut at `--max-body` bytes and every request has a `--timeout`.
+//!
+//! # Known limits
+//! - Parsing time. html5ever's tree builder is quadratic in the nesting depth of a page: 20,000
+//!   nested `<div>` (under 100 KiB) take 1 to 2 s to parse, 40,000 about 6 to 7 s (measured
+//!   with an optimised build), and the default `--max-body` (10 MiB) admits far deeper pages.
+//!   `--timeout` covers the request, not the parsing after it, so one hostile page can hold a
+//!   worker that long (the others go on). A cancel still ends the crawl at once: the coordinator
+//!   stops, and a worker still parsing after 15 ms is left to finish with the process. A
+//!   smaller `--max-body` bounds the depth, hence the time.
+//! - Names are resolved by the system resolver, which neither a cancel nor `--timeout` can
+//!   interrupt (see [`common::http`]): a lookup runs to its own limits.
+//! - No connection is reused between requests (see [`common::http`]): each page costs a TCP
+//!   (and TLS) handshake.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Write};
@@ -91,7 +123,11 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Task {
     pub url: Url,
+    /// Links followed from a start URL (start URLs are 0). A redirect does not count: its
+    /// target is the same page, at the same depth.
     pub depth: usize,
+    /// The URLs whose redirects led here, first to last; empty for a start URL or a link.
+    pub redirected_from: Vec<Url>,
 }
 
 /// What a worker sends back for each task (one report per task, except after a cancel).
@@ -99,16 +135,23 @@ pub struct Task {
 pub enum Report {
     /// Fetched with a 2xx status; `links` are empty unless the page is HTML below the depth
     /// limit.
-    Fetched {
-        depth: usize,
-        url: Url,
-        /// Where the redirects, if any, ended.
-        final_url: Url,
-        links: Vec<Url>,
-    },
-    /// The fetch failed: connect, I/O, timeout, too many redirects, or a non-2xx status.
+    Fetched { task: Task, links: Vec<Url> },
+    /// A redirect ([`REDIRECT_STATUSES`]) to `location`: its `Location` resolved against the
+    /// task's URL, fragment removed, `http` or `https`. The coordinator decides whether to
+    /// follow it.
+    Redirected { task: Task, location: Url },
+    /// The fetch failed: connect, I/O, timeout, a status that is neither 2xx nor a usable
+    /// redirect.
     Failed { url: Url, why: String },
 }
+
+/// The statuses followed as redirects, as Go's client and ureq do; any other 3xx is a fetch
+/// error like a 4xx.
+pub const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
+
+/// Redirects followed in a row before a chain is given up (Go's client's limit, and
+/// `common::http`'s default).
+pub const MAX_REDIRECTS: usize = 10;
 
 /// Parses a start URL from the command line: absolute, `http` or `https`, fragment removed.
 pub fn parse_start_url(text: &str) -> Result<Url, String> {
@@ -141,7 +184,8 @@ pub fn run(
         Options {
             timeout: config.timeout,
             max_body: config.max_body,
-            ..Options::default()
+            // Redirects go through the coordinator's `seen` set: the client follows none.
+            max_redirects: 0,
         },
     );
     let (tasks, incoming) = bounded::<Task>(0);
@@ -211,23 +255,22 @@ fn coordinate(
     out: &mut dyn Write,
     errors: &mut dyn Write,
 ) -> io::Result<Outcome> {
-    let hosts: HashSet<String> = start.iter().map(host_and_port).collect();
-    let mut seen: HashSet<Url> = HashSet::new();
-    let mut frontier: VecDeque<Task> = VecDeque::new();
+    let mut work = Work {
+        hosts: config
+            .same_host
+            .then(|| start.iter().map(host_and_port).collect()),
+        seen: HashSet::new(),
+        frontier: VecDeque::new(),
+    };
     for url in start {
-        if seen.insert(url.clone()) {
-            frontier.push_back(Task {
-                url: url.clone(),
-                depth: 0,
-            });
-        }
+        work.add(url.clone(), 0, Vec::new());
     }
     let (mut pending, mut fetched, mut failed) = (0usize, 0usize, 0usize);
-    while pending > 0 || !frontier.is_empty() {
+    while pending > 0 || !work.frontier.is_empty() {
         let mut select = Select::new();
         let cancel_op = select.recv(done.channel());
         let report_op = select.recv(reports);
-        if !frontier.is_empty() {
+        if !work.frontier.is_empty() {
             select.send(tasks);
         }
         let op = select.select();
@@ -241,36 +284,13 @@ fn coordinate(
                 return Err(io::Error::other("every worker stopped"));
             };
             pending -= 1;
-            match report {
-                Report::Fetched {
-                    depth,
-                    url,
-                    final_url,
-                    links,
-                } => {
-                    if final_url != url {
-                        seen.insert(final_url);
-                    }
-                    for link in links {
-                        if config.same_host && !hosts.contains(&host_and_port(&link)) {
-                            continue;
-                        }
-                        if seen.insert(link.clone()) {
-                            frontier.push_back(Task {
-                                url: link,
-                                depth: depth + 1,
-                            });
-                        }
-                    }
-                }
-                Report::Failed { url, why } => {
-                    failed += 1;
-                    let _ = writeln!(errors, "crawler: {url}: {why}");
-                }
+            if let Err((url, why)) = work.take(report) {
+                failed += 1;
+                let _ = writeln!(errors, "crawler: {url}: {why}");
             }
             continue;
         }
-        let Some(task) = frontier.pop_front() else {
+        let Some(task) = work.frontier.pop_front() else {
             unreachable!("the send operation is offered only with work to hand out")
         };
         let line = task.url.to_string();
@@ -284,6 +304,78 @@ fn coordinate(
     }
     out.flush()?;
     Ok(Outcome::Finished { fetched, failed })
+}
+
+/// What the coordinator alone owns: every URL ever queued, and those not yet handed out.
+struct Work {
+    /// `host:port` of the start URLs with `--same-host`; `None`: any host.
+    hosts: Option<HashSet<String>>,
+    seen: HashSet<Url>,
+    frontier: VecDeque<Task>,
+}
+
+impl Work {
+    /// Queues `url` unless it was seen already or is on a host not followed.
+    fn add(&mut self, url: Url, depth: usize, redirected_from: Vec<Url>) {
+        if !self.allowed(&url) || !self.seen.insert(url.clone()) {
+            return;
+        }
+        let task = Task {
+            url,
+            depth,
+            redirected_from,
+        };
+        // A redirect's target is the page its chain is fetching: finish that first.
+        if task.redirected_from.is_empty() {
+            self.frontier.push_back(task);
+        } else {
+            self.frontier.push_front(task);
+        }
+    }
+
+    fn allowed(&self, url: &Url) -> bool {
+        self.hosts
+            .as_ref()
+            .is_none_or(|hosts| hosts.contains(&host_and_port(url)))
+    }
+
+    /// Takes a worker's report: queues its links or its redirect's target; a fetch error, a
+    /// redirect loop or too long a chain comes back as the URL and why, for the error stream.
+    fn take(&mut self, report: Report) -> Result<(), (Url, String)> {
+        match report {
+            Report::Fetched { task, links } => {
+                for link in links {
+                    self.add(link, task.depth + 1, Vec::new());
+                }
+                Ok(())
+            }
+            Report::Redirected { task, location } => {
+                if !self.allowed(&location) {
+                    // Like a link to another host: not followed.
+                    return Ok(());
+                }
+                if location == task.url || task.redirected_from.contains(&location) {
+                    return Err((task.url, format!("redirect loop back to {location}")));
+                }
+                if self.seen.contains(&location) {
+                    // That page is fetched on its own (or was): not again.
+                    return Ok(());
+                }
+                if task.redirected_from.len() >= MAX_REDIRECTS {
+                    return Err((task.url, format!("stopped after {MAX_REDIRECTS} redirects")));
+                }
+                let Task {
+                    url,
+                    depth,
+                    mut redirected_from,
+                } = task;
+                redirected_from.push(url);
+                self.add(location, depth, redirected_from);
+                Ok(())
+            }
+            Report::Failed { url, why } => Err((url, why)),
+        }
+    }
 }
 
 /// `host:port` of a URL (the port spelled out even when it is the scheme's default).
@@ -303,22 +395,26 @@ pub fn worker(
     reports: &Sender<Report>,
     max_depth: Option<usize>,
 ) {
-    for Task { url, depth } in tasks {
-        let follow = max_depth.is_none_or(|max| depth < max);
-        let report = match fetch(client, &url, follow) {
-            Ok((final_url, links)) => Report::Fetched {
-                depth,
-                url,
-                final_url,
-                links,
-            },
+    for task in tasks {
+        let follow = max_depth.is_none_or(|max| task.depth < max);
+        let report = match fetch(client, &task.url, follow) {
+            Ok(Page::Links(links)) => Report::Fetched { task, links },
+            Ok(Page::Redirect(location)) => Report::Redirected { task, location },
             Err(Failure::Cancelled) => return,
-            Err(Failure::Failed(why)) => Report::Failed { url, why },
+            Err(Failure::Failed(why)) => Report::Failed { url: task.url, why },
         };
         if reports.send(report).is_err() {
             return;
         }
     }
+}
+
+/// What one fetch found.
+enum Page {
+    /// A 2xx answer and the links to follow (none for a page at the depth limit or not HTML).
+    Links(Vec<Url>),
+    /// A redirect to this URL.
+    Redirect(Url),
 }
 
 enum Failure {
@@ -336,17 +432,38 @@ impl From<common::http::Error> for Failure {
     }
 }
 
-/// Fetches `url`: its final URL and, if `follow` and it is an HTML page, its links.
-fn fetch(client: &Client, url: &Url, follow: bool) -> Result<(Url, Vec<Url>), Failure> {
+/// Fetches `url` (no redirect followed): its redirect, or if `follow` and it is an HTML page,
+/// its links, resolved against `url`, which is the final URL.
+fn fetch(client: &Client, url: &Url, follow: bool) -> Result<Page, Failure> {
     let response = client.get(url)?;
+    if REDIRECT_STATUSES.contains(&response.status) {
+        return redirect_target(url, response.status, response.location.as_deref())
+            .map(Page::Redirect)
+            .map_err(Failure::Failed);
+    }
     if !(200..300).contains(&response.status) {
         return Err(Failure::Failed(format!("HTTP status {}", response.status)));
     }
-    let final_url = response.url.clone();
     if !follow || !response.is_html() {
-        return Ok((final_url, Vec::new()));
+        return Ok(Page::Links(Vec::new()));
     }
     let body = response.read_body()?;
-    let links = common::links::extract(&final_url, &String::from_utf8_lossy(&body));
-    Ok((final_url, links))
+    let links = common::links::extract(url, &String::from_utf8_lossy(&body));
+    Ok(Page::Links(links))
+}
+
+/// Where a redirect from `url` points: its `Location` resolved against `url`, without a
+/// fragment; an error unless that is an `http` or `https` URL.
+fn redirect_target(url: &Url, status: u16, location: Option<&str>) -> Result<Url, String> {
+    let Some(location) = location else {
+        return Err(format!("HTTP status {status} without a Location header"));
+    };
+    let mut target = url
+        .join(location.trim())
+        .map_err(|err| format!("redirect to {location:?}: {err}"))?;
+    if !matches!(target.scheme(), "http" | "https") {
+        return Err(format!("redirect to {target}, not an http or https URL"));
+    }
+    target.set_fragment(None);
+    Ok(target)
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::site::{Site, SiteOptions};
 use socket2::{Domain, Socket, Type};
 
-use crate::util::{crawler, describe, finish, lines};
+use crate::util::{crawler, describe, finish, full_crawl, lines};
 
 /// Generous: "it happens", on a loaded CI machine. The benchmark measures the real latency.
 const CANCEL_BOUND: Duration = Duration::from_secs(2);
@@ -236,9 +236,25 @@ fn end_of_file_on_stdin_is_not_a_cancel() {
     drop(child.stdin.take());
     let run = finish(child, text, Duration::from_secs(60));
     run.expect_code(1);
-    assert_eq!(
-        run.stdout.lines().count(),
-        Site::generated_crawl(20).len(),
-        "{run}"
-    );
+    assert_eq!(run.stdout.lines().count(), full_crawl(20).len(), "{run}");
+}
+
+#[test]
+fn a_byte_cancels_while_a_deeply_nested_page_is_parsed() {
+    // 40,000 nested elements: html5ever takes seconds over them (quadratic in the depth), and
+    // `--timeout` does not cover parsing; a cancel still ends the crawl at once.
+    let html = format!("{}<a href=\"/never\">x</a>", "<div>".repeat(40_000));
+    let site = Site::new()
+        .page("/", &html)
+        .start("127.0.0.1:0", SiteOptions::default())
+        .unwrap();
+    let (mut child, text) = start(&[&site.url("/")]);
+    // The page has been answered (the crawler reads it, then parses it).
+    let (stats, answered) = site.wait_stats(Duration::from_secs(30), |s| {
+        s.requests == 1 && s.in_flight == 0
+    });
+    assert!(answered, "{stats:?}");
+    let sent = send_byte(&mut child);
+    expect_cancelled(child, text, sent);
+    assert_eq!(site.stats().requests, 1);
 }

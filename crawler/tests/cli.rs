@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::site::{Site, SiteOptions};
 
-use crate::util::{crawl, crawler, describe, finish};
+use crate::util::{background, crawl, crawler, describe, finish};
 
 #[test]
 fn help_and_version() {
@@ -83,12 +83,19 @@ fn closed_stdout_ends_the_crawl_quietly() {
         .stderr(Stdio::piped());
     let text = describe(&command);
     let mut child = command.spawn().unwrap();
-    // Read one line, then close the pipe (`crawler URL | head -1`).
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    assert_eq!(first.trim_end(), site.url("/"), "{text}");
-    drop(stdout);
+    // Read one line, then close the pipe (`crawler URL | head -1`), on a thread, so that a
+    // crawler printing nothing fails the test instead of blocking it.
+    let stdout = child.stdout.take().unwrap();
+    let first = background(move || {
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first).map(|_| first)
+    });
+    let Some(first) = first.wait_for(Duration::from_secs(30)) else {
+        let _ = child.kill();
+        let run = finish(child, text, Duration::from_secs(10));
+        panic!("no line within 30 s\n{run}");
+    };
+    assert_eq!(first.unwrap().trim_end(), site.url("/"), "{text}");
     let run = finish(child, text, Duration::from_secs(60));
     run.expect_code(0);
     assert!(run.stderr.is_empty(), "{run}");

@@ -1,7 +1,8 @@
 //! What a crawl fetches: exact URL sets by depth over the generated site, each URL once (client
-//! and server side), `--same-host` across two servers, the concurrency limit as the server counts
-//! it, relative links, redirects, `<base href>`, fragments, non-HTML, 404, malformed HTML,
-//! `--max-body`, `--timeout`, and the crawl ending by itself.
+//! and server side), `--same-host` across two servers (for links and redirects), the concurrency
+//! limit as the server counts it, relative links, redirects, `<base href>`, fragments, non-HTML,
+//! 404, malformed HTML, `--max-body`, `--timeout`, and the crawl ending by itself. (Redirects in
+//! depth: `redirect.rs`.)
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use common::site::{EXTERNAL_LINK, Resource, Site, SiteHandle, SiteOptions};
 
-use crate::util::{crawl, set};
+use crate::util::{background, crawl, full_crawl, set};
 
 fn generated(pages: usize, latency: Duration) -> SiteHandle {
     Site::generated(pages)
@@ -24,13 +25,15 @@ fn generated(pages: usize, latency: Duration) -> SiteHandle {
         .unwrap()
 }
 
-/// What `--depth 1` fetches from the generated site's index (the external link included).
+/// What `--depth 1` fetches from the generated site's index (the external link included, and
+/// `/landing/`: `/redirect`'s target is the same page, at the same depth).
 fn depth_one() -> BTreeSet<String> {
     set([
         "/",
         "/page/0",
         "/page/1",
         "/redirect",
+        "/landing/",
         "/files/notes.txt",
         "/missing",
         "/based/",
@@ -104,19 +107,19 @@ fn unlimited_crawl_fetches_every_page_once_and_ends_by_itself() {
     let prefix = site.url("");
     let run = crawl(&["--same-host", &site.url("/")]);
     run.expect_code(1);
-    let expected: BTreeSet<String> = Site::generated_crawl(120).into_iter().collect();
+    let expected = full_crawl(120);
     assert_eq!(run.fetched(&prefix), expected, "{run}");
-    // Server side: every path requested exactly once (the redirect's target once, through it).
+    // Server side: every path requested exactly once, and exactly the printed ones (the
+    // redirect's target included).
     let stats = site.stats();
     for (path, count) in &stats.by_path {
         assert_eq!(*count, 1, "{path} requested {count} times\n{run}");
     }
     assert_eq!(
-        stats.requests,
-        expected.len() as u64 + 1,
+        stats.by_path.keys().cloned().collect::<BTreeSet<_>>(),
+        expected,
         "{stats:?}\n{run}"
     );
-    assert!(stats.by_path.contains_key("/landing/"), "{stats:?}");
     // Links in a text file and in a 404 page are not followed.
     assert!(
         !stats.by_path.keys().any(|path| path.starts_with("/never")),
@@ -133,7 +136,11 @@ fn never_more_requests_in_flight_than_the_concurrency() {
     assert!(stats.max_in_flight <= 5, "{stats:?}\n{run}");
     // The limit is also used: a wide tree keeps more than one worker busy.
     assert!(stats.max_in_flight >= 2, "{stats:?}\n{run}");
-    assert_eq!(stats.requests, Site::generated_crawl(300).len() as u64 + 1);
+    assert_eq!(
+        stats.requests,
+        full_crawl(300).len() as u64,
+        "{stats:?}\n{run}"
+    );
 }
 
 #[test]
@@ -142,10 +149,7 @@ fn concurrency_one_fetches_one_at_a_time() {
     let run = crawl(&["-c", "1", "--same-host", &site.url("/")]);
     run.expect_code(1);
     assert_eq!(site.stats().max_in_flight, 1, "{run}");
-    assert_eq!(
-        run.fetched(&site.url("")).len(),
-        Site::generated_crawl(40).len()
-    );
+    assert_eq!(run.fetched(&site.url("")), full_crawl(40), "{run}");
 }
 
 #[test]
@@ -155,24 +159,28 @@ fn same_host_keeps_to_the_start_hosts_and_ports() {
         .page("/deeper", "end")
         .start("127.0.0.1:0", SiteOptions::default())
         .unwrap();
+    // The other server is reached by a link and by a redirect.
     let home = Site::new()
         .page(
             "/",
             &format!(
-                "<a href=\"/a\">a</a><a href=\"{}\">other port</a>",
+                "<a href=\"/a\">a</a><a href=\"{}\">other port</a><a href=\"/away\">r</a>",
                 other.url("/elsewhere")
             ),
         )
         .page("/a", "<a href=\"/\">home</a>")
+        .with("/away", Resource::redirect(&other.url("/elsewhere")))
         .start("127.0.0.1:0", SiteOptions::default())
         .unwrap();
     let run = crawl(&["--same-host", &home.url("/")]);
     run.expect_code(0);
     assert_eq!(
         run.fetched(""),
-        set([home.url("/"), home.url("/a")]),
+        set([home.url("/"), home.url("/a"), home.url("/away")]),
         "{run}"
     );
+    assert!(run.stderr.is_empty(), "{run}");
+    // Neither the link nor the redirect was followed.
     assert_eq!(other.stats().requests, 0);
 
     let run = crawl(&[&home.url("/")]);
@@ -182,15 +190,17 @@ fn same_host_keeps_to_the_start_hosts_and_ports() {
         set([
             home.url("/"),
             home.url("/a"),
+            home.url("/away"),
             other.url("/elsewhere"),
             other.url("/deeper")
         ]),
         "{run}"
     );
+    assert_eq!(other.stats().by_path.get("/elsewhere"), Some(&1));
     // Both start hosts count: with two start URLs, links to either are followed.
     let run = crawl(&["--same-host", &home.url("/"), &other.url("/elsewhere")]);
     run.expect_code(0);
-    assert_eq!(run.fetched("").len(), 4, "{run}");
+    assert_eq!(run.fetched("").len(), 5, "{run}");
 }
 
 #[test]
@@ -232,6 +242,7 @@ fn relative_links_fragments_redirects_and_base_resolve_like_a_browser() {
             "/dir/b.html",
             "/top.html",
             "/go",
+            "/moved/here/",
             "/moved/here/sub.html",
             "/based/x/",
             "/elsewhere/y.html",
@@ -300,7 +311,7 @@ fn timeout_fails_a_silent_server_and_the_crawl_still_ends() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     // Accepts one connection and answers nothing until the client gives up.
-    let server = std::thread::spawn(move || {
+    let server = background(move || {
         let (mut stream, _) = listener.accept().unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -319,7 +330,7 @@ fn timeout_fails_a_silent_server_and_the_crawl_still_ends() {
     assert!(errors[0].starts_with(&format!("crawler: {url}: ")), "{run}");
     assert!(errors[0].contains("timed out"), "{run}");
     // The server saw the request and then the close.
-    let read = server.join().unwrap();
+    let read = server.wait(Duration::from_secs(10), "the silent server");
     assert!(read.as_ref().is_ok_and(|&n| n > 0), "{read:?}");
 }
 

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use common::site::{Site, SiteOptions};
 use crawler::{Config, Outcome, parse_start_url};
 
+use crate::util::{background, full_crawl};
+
 #[test]
 fn run_reports_what_it_fetched_and_failed() {
     let site = Site::generated(15)
@@ -20,7 +22,7 @@ fn run_reports_what_it_fetched_and_failed() {
     let (mut out, mut errors) = (Vec::new(), Vec::new());
     let start = [parse_start_url(&site.url("/")).unwrap()];
     let outcome = crawler::run(&start, &config, &done, &mut out, &mut errors).unwrap();
-    let expected = Site::generated_crawl(15).len();
+    let expected = full_crawl(15).len();
     assert_eq!(
         outcome,
         Outcome::Finished {
@@ -48,7 +50,7 @@ fn a_cancel_from_another_thread_ends_run_at_once() {
         .unwrap();
     let (canceller, done) = common::done::new();
     let start = [parse_start_url(&site.url("/")).unwrap()];
-    let crawl = std::thread::spawn(move || {
+    let crawl = background(move || {
         let (mut out, mut errors) = (Vec::new(), Vec::new());
         let outcome = crawler::run(&start, &Config::default(), &done, &mut out, &mut errors);
         (outcome.unwrap(), String::from_utf8(errors).unwrap())
@@ -57,7 +59,7 @@ fn a_cancel_from_another_thread_ends_run_at_once() {
     assert!(ready, "{stats:?}");
     let cancelled_at = Instant::now();
     canceller.cancel();
-    let (outcome, errors) = crawl.join().unwrap();
+    let (outcome, errors) = crawl.wait(Duration::from_secs(10), "the cancelled run");
     assert!(
         cancelled_at.elapsed() < Duration::from_secs(2),
         "{:?}",

@@ -5,4 +5,5 @@ mod cancel;
 mod cli;
 mod crawl;
 mod library;
+mod redirect;
 mod util;

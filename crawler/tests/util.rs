@@ -4,10 +4,13 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
+use std::panic::{self, AssertUnwindSafe};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use common::site::Site;
 
 /// The most any crawler run may take in a test before it counts as hung.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -155,4 +158,44 @@ pub fn wait_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 /// A sorted set of strings, for comparing URL sets.
 pub fn set<I: IntoIterator<Item = S>, S: Into<String>>(items: I) -> BTreeSet<String> {
     items.into_iter().map(Into::into).collect()
+}
+
+/// What a complete `--same-host` crawl of [`Site::generated`]`(pages)` from `/` prints and
+/// requests: [`Site::generated_crawl`] and `/landing/`, the target of `/redirect`, which the
+/// crawler requests (and prints) itself.
+pub fn full_crawl(pages: usize) -> BTreeSet<String> {
+    let mut paths: BTreeSet<String> = Site::generated_crawl(pages).into_iter().collect();
+    paths.insert("/landing/".to_string());
+    paths
+}
+
+/// A thread whose result a test waits for with a deadline, so that a hang (a server's
+/// `accept` that never returns, a crawl that never ends) fails the test instead of stalling it.
+pub struct Background<T>(mpsc::Receiver<thread::Result<T>>);
+
+/// Runs `work` on a thread of its own (see [`Background`]).
+pub fn background<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Background<T> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(panic::catch_unwind(AssertUnwindSafe(work)));
+    });
+    Background(rx)
+}
+
+impl<T> Background<T> {
+    /// The thread's result, or `None` if it has not finished within `limit` (the thread is
+    /// then left behind: the test is failing anyway). A panic in the thread is passed on.
+    pub fn wait_for(self, limit: Duration) -> Option<T> {
+        match self.0.recv_timeout(limit) {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(payload)) => panic::resume_unwind(payload),
+            Err(_) => None,
+        }
+    }
+
+    /// The thread's result; fails the test, naming `what`, if it has not come within `limit`.
+    pub fn wait(self, limit: Duration, what: &str) -> T {
+        self.wait_for(limit)
+            .unwrap_or_else(|| panic!("{what} did not finish within {limit:?}"))
+    }
 }
