@@ -37,9 +37,15 @@
 //! }); // every thread is joined here
 //! ```
 //!
-//! Rust adds two guarantees Go leaves to discipline: [`std::thread::scope`] joins every mirror
-//! thread before `run` returns (no thread outlives `main`), and that join cannot hang, because
-//! each loser is cancelled the moment the winner is chosen (and every request has a timeout).
+//! Rust adds a guarantee Go leaves to discipline: [`std::thread::scope`] joins every mirror
+//! thread before `run` returns (no thread outlives `main`). That join does not wait for the
+//! losers' servers: each loser is cancelled the moment the winner is chosen, wherever its request
+//! is (connecting, waiting for headers, reading a body), and every request has a `--timeout`.
+//! One step escapes both: a DNS lookup, which neither a cancel nor `--timeout` interrupts (see
+//! [`common::http`]). A loser still resolving its host name when the winner's body is written
+//! delays `run`'s return until its lookup ends, within the system resolver's own limits (by
+//! default 5 s per try, 2 tries per server in `/etc/resolv.conf`); its request then fails at
+//! once. Mirrors given as IP addresses have no lookup.
 //!
 //! # Differences from the Go original
 //!
@@ -47,7 +53,10 @@
 //!   never win (a fast `500` from a broken mirror is no answer).
 //! - The losers are cancelled (exercise 8.11), not left to finish in the background.
 //! - DNS lookups cannot be interrupted (see [`common::http`]); a mirror stuck resolving finishes
-//!   its lookup before it sees the cancel.
+//!   its lookup before it sees the cancel (see above).
+//! - Redirects are followed as Go's client does (up to 10; too many is that mirror's failure),
+//!   each hop on a connection of its own ([`common::http`] reuses none); the win is reported
+//!   under the URL given.
 
 use std::io::{self, Read, Write};
 use std::thread;

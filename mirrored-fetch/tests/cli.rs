@@ -5,7 +5,9 @@ use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::util::{binary_body, describe, mirror, mirrored_fetch, run, wait_deadline};
+use crate::util::{
+    PATIENCE, binary_body, describe, mirror, mirrored_fetch, on_thread, run, wait_deadline,
+};
 
 #[test]
 fn usage_errors_exit_2() {
@@ -49,11 +51,21 @@ fn a_closed_stdout_ends_quietly() {
     let text = describe(&command);
     let mut child = command.spawn().expect("spawn");
     let mut stdout = child.stdout.take().expect("stdout");
-    let mut first = [0u8; 10];
-    stdout.read_exact(&mut first).expect("the first bytes");
+    // Like `| head -c 10`: the reader takes the first bytes and goes away (on a thread, so that
+    // a program writing nothing fails the test instead of blocking it).
+    let first = on_thread(move || {
+        let mut first = [0u8; 10];
+        stdout.read_exact(&mut first).map(|()| first)
+    });
+    let first = match first.recv_timeout(PATIENCE) {
+        Ok(first) => first.expect("the first bytes"),
+        Err(why) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{text}: no first bytes within {PATIENCE:?} ({why})");
+        }
+    };
     assert_eq!(first[..], body[..10]);
-    // Like `| head -c 10`: the reader goes away.
-    drop(stdout);
     let mut stderr = child.stderr.take().expect("stderr");
     let started = Instant::now();
     let status = wait_deadline(&mut child, Duration::from_secs(60));

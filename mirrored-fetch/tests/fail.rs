@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::{
     NEVER, PATIENCE, binary_body, expect_aborted, failing_mirror, finish, mirror, mirrored_fetch,
-    run, spawn,
+    on_thread, run, spawn,
 };
 
 #[test]
@@ -90,7 +90,7 @@ fn a_winner_whose_body_breaks_off_exits_1() {
     // The only mirror promises 1000 bytes, sends 10 and closes.
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server = std::thread::spawn(move || {
+    let server = on_thread(move || {
         let (mut stream, _) = listener.accept().expect("accept");
         stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
         let mut head = Vec::new();
@@ -105,7 +105,9 @@ fn a_winner_whose_body_breaks_off_exits_1() {
     });
     let url = format!("http://{addr}/f");
     let run = run(&[&url]);
-    server.join().expect("server thread");
+    server
+        .recv_timeout(PATIENCE)
+        .unwrap_or_else(|why| panic!("the server was not asked: {why}\n{run}"));
     run.expect_code(1);
     assert_eq!(run.stdout, b"0123456789", "{run}");
     let lines: Vec<&str> = run.stderr.lines().collect();

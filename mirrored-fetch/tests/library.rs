@@ -1,13 +1,12 @@
 //! The library's `run` called directly, with the done signal injected (as `main` does with
 //! Ctrl-C's): a cancel ends every request and the run reports `Cancelled`.
 
-use std::thread;
 use std::time::{Duration, Instant};
 
 use mirrored_fetch::{Config, Outcome};
 use url::Url;
 
-use crate::util::{NEVER, PATIENCE, binary_body, expect_aborted_by, mirror};
+use crate::util::{NEVER, PATIENCE, binary_body, expect_aborted_by, mirror, on_thread};
 
 #[test]
 fn the_done_signal_cancels_every_request() {
@@ -21,11 +20,10 @@ fn the_done_signal_cancels_every_request() {
         timeout: Duration::from_secs(60),
     };
     let (canceller, done) = common::done::new();
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    let runner = thread::spawn(move || {
+    let runner = on_thread(move || {
         let (mut out, mut err) = (Vec::new(), Vec::new());
         let outcome = mirrored_fetch::run(&config, &done, &mut out, &mut err);
-        let _ = tx.send((outcome.map_err(|e| e.to_string()), out, err, Instant::now()));
+        (outcome.map_err(|e| e.to_string()), out, err, Instant::now())
     });
     for mirror in &mirrors {
         let (stats, ok) = mirror.wait_stats(PATIENCE, |stats| stats.requests == 1);
@@ -33,7 +31,7 @@ fn the_done_signal_cancels_every_request() {
     }
     let cancelled_at = Instant::now();
     canceller.cancel();
-    let (outcome, out, err, returned_at) = rx.recv_timeout(PATIENCE).expect("run hung");
+    let (outcome, out, err, returned_at) = runner.recv_timeout(PATIENCE).expect("run hung");
     assert!(
         matches!(outcome, Ok(Outcome::Cancelled)),
         "{outcome:?}; stderr: {}",
@@ -44,7 +42,6 @@ fn the_done_signal_cancels_every_request() {
     for mirror in &mirrors {
         expect_aborted_by(mirror, "the cancelled run");
     }
-    runner.join().expect("runner");
 }
 
 #[test]
@@ -61,9 +58,14 @@ fn the_winner_is_reported_with_its_body() {
         timeout: Duration::from_secs(60),
     };
     let (_canceller, done) = common::done::new();
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let outcome = mirrored_fetch::run(&config, &done, &mut out, &mut err).expect("run");
-    match outcome {
+    // On a thread, so that a run that never returns fails the test instead of stalling it.
+    let runner = on_thread(move || {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let outcome = mirrored_fetch::run(&config, &done, &mut out, &mut err);
+        (outcome.map_err(|e| e.to_string()), out, err)
+    });
+    let (outcome, out, err) = runner.recv_timeout(PATIENCE).expect("run hung");
+    match outcome.expect("run") {
         Outcome::Won { url, bytes, .. } => {
             assert_eq!(url, urls[1]);
             assert_eq!(bytes, body.len() as u64);

@@ -168,11 +168,23 @@ pub fn finish(mut child: Child, command: String, started: Instant) -> Run {
 
 /// Reads a pipe to its end on a thread; the bytes arrive on the returned channel.
 pub fn read_all(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
+    on_thread(move || {
         let mut bytes = Vec::new();
         let _ = pipe.read_to_end(&mut bytes);
-        let _ = tx.send(bytes);
+        bytes
+    })
+}
+
+/// Runs `work` on a thread of its own; its result arrives on the returned channel, which the
+/// test reads with `recv_timeout`, so that a blocking step (an `accept` nobody connects to, a
+/// read nothing is written for, a run that never returns) fails the test instead of stalling
+/// it. A panic in `work` disconnects the channel.
+pub fn on_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> mpsc::Receiver<T> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(work());
     });
     rx
 }

@@ -1,7 +1,10 @@
 //! Who wins: the fastest 2xx mirror, byte for byte, with every other request cancelled (its
-//! server sees the connection close); errors and non-2xx answers never win.
+//! server sees the connection close); errors and non-2xx answers never win; redirects are
+//! followed.
 
 use std::time::Duration;
+
+use common::site::{Resource, Site, SiteOptions};
 
 use crate::util::{NEVER, binary_body, expect_aborted, failing_mirror, mirror, run};
 
@@ -86,4 +89,29 @@ fn one_mirror_is_simply_fetched() {
     run.expect_code(0);
     assert!(run.stdout == body, "the body differs\n{run}");
     assert!(won_after(&run.stderr, &url).is_some(), "{run}");
+}
+
+#[test]
+fn a_mirror_that_redirects_is_followed_to_its_file() {
+    let body = binary_body(5000);
+    // Two hops on the same server (each on a connection of its own), then the file.
+    let redirecting = Site::new()
+        .with("/latest", Resource::redirect("/v2/file"))
+        .with("/v2/file", Resource::redirect("file.bin"))
+        .with(
+            "/v2/file.bin",
+            Resource::ok("application/octet-stream", body.clone()),
+        )
+        .start("127.0.0.1:0", SiteOptions::default())
+        .expect("start a mirror");
+    let stuck = mirror(&body, NEVER);
+    let urls = [stuck.url("/f"), redirecting.url("/latest")];
+    let run = run(&urls);
+    run.expect_code(0);
+    assert!(run.stdout == body, "the body differs\n{run}");
+    // The win is reported under the URL asked for.
+    assert!(won_after(&run.stderr, &urls[1]).is_some(), "{run}");
+    let stats = redirecting.stats();
+    assert_eq!(stats.requests, 3, "{stats:?}");
+    expect_aborted(&stuck, &run);
 }
