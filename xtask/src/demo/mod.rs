@@ -630,6 +630,7 @@ fn crawler(bins: &Bins) -> crate::Result {
         "/page/0",
         "/page/1",
         "/redirect",
+        "/landing/",
         "/files/notes.txt",
         "/missing",
         "/based/",
@@ -643,7 +644,10 @@ fn crawler(bins: &Bins) -> crate::Result {
     check(printed == expected, || {
         format!("depth 1 fetched {printed:?}, expected {expected:?}")
     })?;
-    remark("the start page (depth 0) and the pages it links to (depth 1), each once");
+    remark(
+        "the start page (depth 0) and the pages it links to (depth 1), each once; /landing/ is \
+         where /redirect leads: the same page, at the same depth, requested by the crawler itself",
+    );
 
     show_command(&format!("crawler --same-host {start}"));
     let (code, stdout, _stderr) = proc::run(
