@@ -1,6 +1,7 @@
-//! Errors: an unreadable directory (made real for root by dropping root with `setpriv`) and a
-//! missing root are reported in one line each, the walk goes on, and the exit status is 1; so is
-//! a failed write of the totals (stdout on `/dev/full`).
+//! Errors: an unreadable directory (made real for root by dropping root with `setpriv`), a
+//! missing root and a bind-mount loop (made with `unshare`) are reported in one line each, the
+//! walk goes on, and the exit status is 1; so is a failed write of the totals (stdout on
+//! `/dev/full`).
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -117,5 +118,33 @@ fn a_failed_write_of_the_totals_is_one_line_and_status_one() {
     assert_eq!(
         stderr, "du4: writing the totals: No space left on device (os error 28)\n",
         "{report}"
+    );
+}
+
+#[test]
+fn a_bind_mount_loop_is_reported_once_and_not_entered() {
+    // A directory mounted onto its own subdirectory, in a private mount namespace (`unshare`,
+    // util-linux; `--map-root-user` lets a non-root user do it too): `x/sub` is `x` again.
+    let tmp = tempfile::tempdir().unwrap();
+    let x = tmp.path().join("x");
+    fs::create_dir_all(x.join("sub")).unwrap();
+    fs::write(x.join("f"), b"abc").unwrap();
+    let out = run(Command::new("unshare")
+        .args(["--mount", "--map-root-user", "sh", "-c"])
+        .arg(r#"mount --bind "$1" "$1/sub" && exec "$2" -b "$1""#)
+        .arg("sh")
+        .arg(&x)
+        .arg(env!("CARGO_BIN_EXE_du4"))
+        .stdin(Stdio::null()));
+    out.expect_code(1);
+    assert_eq!(out.stdout_lines(), [bytes_line(1, 3)], "\n{out}");
+    let expected = format!(
+        "du4: {}: not entered: the same directory as one of its ancestors (a loop)",
+        x.join("sub").display()
+    );
+    assert_eq!(
+        out.stderr.lines().collect::<Vec<_>>(),
+        [expected],
+        "\n{out}"
     );
 }
