@@ -71,3 +71,21 @@ pub fn workspace_root() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or(manifest_dir)
 }
+
+/// Runs `cargo ARGS` in the workspace root, with the cargo that runs xtask (`$CARGO`); an error
+/// names the command line. Every cargo xtask starts (ci's checks, the builds of demo and bench)
+/// goes through here.
+pub fn cargo(args: &[&str]) -> Result {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let line = args.join(" ");
+    let status = std::process::Command::new(cargo)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .map_err(|err| format!("cargo {line}: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`cargo {line}` failed ({status})"))
+    }
+}

@@ -137,21 +137,11 @@ pub fn bench_dir() -> PathBuf {
 
 /// Builds the release binaries of the named packages (every benchmark is named after its package).
 fn build_release(packages: &[&str]) -> crate::Result {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command.args(["build", "--release"]);
+    let mut args = vec!["build", "--release"];
     for package in packages {
-        command.args(["--package", package]);
+        args.extend(["--package", package]);
     }
-    let status = command
-        .current_dir(workspace_root())
-        .status()
-        .map_err(|err| format!("cargo build: {err}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("cargo build --release failed ({status})"))
-    }
+    crate::cargo(&args)
 }
 
 /// The release build of one of the workspace's binaries.

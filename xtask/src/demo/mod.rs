@@ -19,7 +19,6 @@ mod proc;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::site::{EXTERNAL_LINK, Site, SiteHandle, SiteOptions};
@@ -132,21 +131,11 @@ pub fn run(args: DemoArgs) -> crate::Result {
 
 /// Builds the chapter's programs (dev profile, like `cargo run -p NAME`).
 fn build() -> crate::Result {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command.args(["build", "--quiet"]);
+    let mut args = vec!["build", "--quiet"];
     for program in PROGRAMS {
-        command.args(["--package", program]);
+        args.extend(["--package", program]);
     }
-    let status = command
-        .current_dir(workspace_root())
-        .status()
-        .map_err(|err| format!("cargo build: {err}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("cargo build failed ({status})"))
-    }
+    crate::cargo(&args)
 }
 
 /// Where the programs are: the directory of this executable (`target/debug`).
