@@ -15,7 +15,8 @@
 //! looks like a link, a 404 with a link in its body, a page with `<base href>`, malformed markup,
 //! fragments, a `mailto:` link, and an external link to `127.0.0.2:1` (loopback, a port nothing
 //! serves, so following it fails fast without leaving the machine).
-//! [`Site::generated_crawl`] lists what a complete same-host crawl from `/` fetches.
+//! [`Site::generated_crawl`] lists what a complete same-host crawl from `/` fetches,
+//! [`Site::generated_depth_one`] what one to depth 1 fetches.
 //!
 //! Design: one accept thread and a fixed pool of [`SiteOptions::workers`] connection threads fed
 //! through a bounded channel; one request per connection (`Connection: close`), so there is no
@@ -220,6 +221,28 @@ impl Site {
         .iter()
         .map(|path| path.to_string())
         .chain((0..pages).map(|i| format!("/page/{i}")))
+        .collect();
+        paths.sort();
+        paths
+    }
+
+    /// The paths a same-host crawl of [`Site::generated`]`(pages)` from `/` fetches at depth 1,
+    /// sorted: the index and what it links to on this site, `/landing/` included (the target of
+    /// `/redirect`: the same page, at the same depth, requested by the crawler itself). The index
+    /// also links to [`EXTERNAL_LINK`], on another host.
+    pub fn generated_depth_one(pages: usize) -> Vec<String> {
+        let mut paths: Vec<String> = [
+            "/",
+            "/redirect",
+            "/landing/",
+            "/files/notes.txt",
+            "/missing",
+            "/based/",
+            "/malformed",
+        ]
+        .iter()
+        .map(|path| path.to_string())
+        .chain((0..pages.min(2)).map(|i| format!("/page/{i}")))
         .collect();
         paths.sort();
         paths
@@ -861,6 +884,24 @@ mod tests {
         let mut rest = Vec::new();
         let read = waiting.read_to_end(&mut rest);
         assert!(read.is_err() || rest.is_empty(), "{read:?} {rest:?}");
+    }
+
+    #[test]
+    fn generated_depth_one_is_the_index_links_on_this_site() {
+        let site = Site::generated(30);
+        let index = String::from_utf8_lossy(&site.resource("/").body).into_owned();
+        let crawl = Site::generated_crawl(30);
+        let paths = Site::generated_depth_one(30);
+        assert_eq!(paths.len(), 9);
+        for path in &paths {
+            assert!(crawl.contains(path), "{path}");
+            // The index itself, the redirect's target, and /page/1 (linked relatively, as
+            // "page/1#intro") aside, the index links to each by its absolute path.
+            if !["/", "/landing/", "/page/1"].contains(&path.as_str()) {
+                assert!(index.contains(&format!("href=\"{path}\"")), "{path}");
+            }
+        }
+        assert_eq!(Site::generated_depth_one(1).len(), 8);
     }
 
     #[test]

@@ -614,21 +614,11 @@ fn crawler(bins: &Bins) -> crate::Result {
     check(code == 1, || {
         format!("crawler exited with {code}, expected 1")
     })?;
-    let expected: BTreeSet<String> = [
-        "/",
-        "/page/0",
-        "/page/1",
-        "/redirect",
-        "/landing/",
-        "/files/notes.txt",
-        "/missing",
-        "/based/",
-        "/malformed",
-    ]
-    .iter()
-    .map(|path| site.url(path))
-    .chain([EXTERNAL_LINK.to_string()])
-    .collect();
+    let expected: BTreeSet<String> = Site::generated_depth_one(PAGES)
+        .iter()
+        .map(|path| site.url(path))
+        .chain([EXTERNAL_LINK.to_string()])
+        .collect();
     let printed = printed_once(&stdout)?;
     check(printed == expected, || {
         format!("depth 1 fetched {printed:?}, expected {expected:?}")
