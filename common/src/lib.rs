@@ -13,11 +13,15 @@
 //!   a closed standard output treated as a normal end.
 //! - [`addr`]: a `HOST:PORT` argument checked while the command line is parsed.
 //!
+//! And for the tests and tools around them: [`site`], a generated web site served on loopback,
+//! and [`child`], running a program with every wait bounded.
+//!
 //! Library code never installs a signal handler; it takes a [`done::Done`] as a parameter, so
 //! tests inject their own.
 
 pub mod addr;
 pub mod cancel;
+pub mod child;
 pub mod done;
 pub mod exit;
 #[cfg(feature = "http")]

@@ -11,24 +11,14 @@ use std::time::{Duration, Instant};
 use common::site::{Site, SiteOptions};
 use socket2::{Domain, Socket, Type};
 
-use crate::util::{crawler, describe, finish, full_crawl, lines};
+use crate::util::{Run, crawler, full_crawl, lines, spawn};
 
 /// Generous: "it happens", on a loaded CI machine. The benchmark measures the real latency.
 const CANCEL_BOUND: Duration = Duration::from_secs(2);
 
 /// Starts the crawler with a piped stdin (nothing written yet).
 fn start(args: &[&str]) -> (Child, String) {
-    let mut command = crawler();
-    command
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let text = describe(&command);
-    let child = command
-        .spawn()
-        .unwrap_or_else(|err| panic!("{text}: {err}"));
-    (child, text)
+    spawn(crawler().args(args), Stdio::piped())
 }
 
 /// Writes one byte to the child's stdin; returns when it was written.
@@ -43,7 +33,7 @@ fn send_byte(child: &mut Child) -> Instant {
 
 /// Waits for the cancelled child: exit 130, `crawler: cancelled`, within [`CANCEL_BOUND`].
 fn expect_cancelled(child: Child, text: String, sent: Instant) {
-    let run = finish(child, text, Duration::from_secs(30));
+    let run = Run::finish(child, text, Duration::from_secs(30));
     let elapsed = sent.elapsed();
     run.expect_code(130);
     assert!(elapsed < CANCEL_BOUND, "took {elapsed:?} to exit\n{run}");
@@ -234,7 +224,7 @@ fn end_of_file_on_stdin_is_not_a_cancel() {
         .unwrap();
     let (mut child, text) = start(&["--same-host", &site.url("/")]);
     drop(child.stdin.take());
-    let run = finish(child, text, Duration::from_secs(60));
+    let run = Run::finish(child, text, Duration::from_secs(60));
     run.expect_code(1);
     assert_eq!(run.stdout.lines().count(), full_crawl(20).len(), "{run}");
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::site::{Site, SiteOptions};
 
-use crate::util::{background, crawl, crawler, describe, finish};
+use crate::util::{Run, background, crawl, crawler, describe};
 
 #[test]
 fn help_and_version() {
@@ -92,11 +92,11 @@ fn closed_stdout_ends_the_crawl_quietly() {
     });
     let Some(first) = first.wait_for(Duration::from_secs(30)) else {
         let _ = child.kill();
-        let run = finish(child, text, Duration::from_secs(10));
+        let run = Run::finish(child, text, Duration::from_secs(10));
         panic!("no line within 30 s\n{run}");
     };
     assert_eq!(first.unwrap().trim_end(), site.url("/"), "{text}");
-    let run = finish(child, text, Duration::from_secs(60));
+    let run = Run::finish(child, text, Duration::from_secs(60));
     run.expect_code(0);
     assert!(run.stderr.is_empty(), "{run}");
     assert!(site.stats().requests < 2000, "{:?}", site.stats());

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::site::{EXTERNAL_LINK, Resource, Site, SiteHandle, SiteOptions};
 
-use crate::util::{background, crawl, full_crawl, set};
+use crate::util::{Fetched, background, crawl, full_crawl, set};
 
 fn generated(pages: usize, latency: Duration) -> SiteHandle {
     Site::generated(pages)

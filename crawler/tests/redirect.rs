@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::site::{Resource, Site, SiteHandle, SiteOptions};
 
-use crate::util::{crawl, set};
+use crate::util::{Fetched, crawl, set};
 
 fn serve(site: Site) -> SiteHandle {
     site.start("127.0.0.1:0", SiteOptions::default()).unwrap()

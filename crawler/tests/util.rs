@@ -2,13 +2,11 @@
 //! a form that explains a failure (the command, its status, stdout and stderr).
 
 use std::collections::BTreeSet;
-use std::fmt;
-use std::io::{BufRead, BufReader, Read};
 use std::panic::{self, AssertUnwindSafe};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::site::Site;
 
@@ -19,37 +17,16 @@ pub fn crawler() -> Command {
     Command::new(env!("CARGO_BIN_EXE_crawler"))
 }
 
-/// A finished run: everything needed to explain a failure.
-pub struct Run {
-    pub command: String,
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
+pub use common::child::{Run, describe, lines, spawn};
 
-impl fmt::Display for Run {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "command: {}\nstatus: {}\n--- stdout ---\n{}--- stderr ---\n{}",
-            self.command, self.status, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Run {
-    /// Asserts the exit code, printing the whole run if it differs.
-    pub fn expect_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.status.code(),
-            Some(code),
-            "unexpected exit status\n{self}"
-        );
-        self
-    }
-
+/// What a crawl printed, as [`Fetched::fetched`] reads it.
+pub trait Fetched {
     /// The printed URLs with `prefix` (a site's `http://ADDR`) cut off, checked to be distinct.
-    pub fn fetched(&self, prefix: &str) -> BTreeSet<String> {
+    fn fetched(&self, prefix: &str) -> BTreeSet<String>;
+}
+
+impl Fetched for Run {
+    fn fetched(&self, prefix: &str) -> BTreeSet<String> {
         let mut set = BTreeSet::new();
         for line in self.stdout.lines() {
             let short = line.strip_prefix(prefix).unwrap_or(line).to_string();
@@ -57,102 +34,11 @@ impl Run {
         }
         set
     }
-
-    pub fn stderr_lines(&self) -> Vec<&str> {
-        self.stderr.lines().collect()
-    }
-}
-
-pub fn describe(command: &Command) -> String {
-    let mut text = command.get_program().to_string_lossy().into_owned();
-    for arg in command.get_args() {
-        text.push(' ');
-        text.push_str(&arg.to_string_lossy());
-    }
-    text
 }
 
 /// Runs the crawler with `args`, stdin at /dev/null (end of file is not a cancel), to its end.
 pub fn crawl<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
-    let mut command = crawler();
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let text = describe(&command);
-    let child = command
-        .spawn()
-        .unwrap_or_else(|err| panic!("{text}: {err}"));
-    finish(child, text, DEADLINE)
-}
-
-/// Collects a spawned child's piped stdout and stderr (those not taken already) and waits for
-/// it, killing it (and failing) after `limit`.
-pub fn finish(mut child: Child, command: String, limit: Duration) -> Run {
-    let stdout = child.stdout.take().map(read_all);
-    let stderr = child.stderr.take().map(read_all);
-    let status = wait_deadline(&mut child, limit);
-    let collect = |reader: Option<mpsc::Receiver<String>>| {
-        reader
-            .and_then(|rx| rx.recv_timeout(Duration::from_secs(10)).ok())
-            .unwrap_or_default()
-    };
-    let stdout = collect(stdout);
-    let stderr = collect(stderr);
-    match status {
-        Some(status) => Run {
-            command,
-            status,
-            stdout,
-            stderr,
-        },
-        None => panic!(
-            "command did not finish within {limit:?}: {command}\n--- stdout ---\n{stdout}--- stderr ---\n{stderr}"
-        ),
-    }
-}
-
-/// Reads a pipe to its end on a thread; the text arrives on the returned channel.
-pub fn read_all(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
-    });
-    rx
-}
-
-/// Reads lines from a pipe on a thread, each sent on the returned channel as it arrives (so a
-/// test can wait for one with a timeout).
-pub fn lines(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { return };
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-/// Waits for `child` at most `limit`; on timeout kills and reaps it and returns `None`.
-pub fn wait_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if start.elapsed() < limit => thread::sleep(Duration::from_millis(1)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
+    Run::of(crawler().args(args).stdin(Stdio::null()), DEADLINE)
 }
 
 /// A sorted set of strings, for comparing URL sets.

@@ -60,6 +60,7 @@ fn expect_cancelled(
     let stdout = stdout
         .recv_timeout(Duration::from_secs(10))
         .unwrap_or_default();
+    let stdout = String::from_utf8_lossy(&stdout);
     let rest = rest_of(&stderr);
     let report = format!(
         "command: {text}\nstatus: {status:?}\nstdout: {stdout:?}\nstderr after start: {rest:?}"
@@ -212,6 +213,7 @@ fn a_closed_stdout_ends_quietly() {
     let stderr = stderr
         .recv_timeout(Duration::from_secs(10))
         .unwrap_or_default();
+    let stderr = String::from_utf8_lossy(&stderr);
     let head_out = head_out
         .recv_timeout(Duration::from_secs(10))
         .unwrap_or_default();

@@ -107,12 +107,9 @@ fn a_failed_write_of_the_totals_is_one_line_and_status_one() {
         .stdin(Stdio::null())
         .stderr(Stdio::piped());
     let text = crate::util::describe(&command);
-    let mut child = command.stdout(full).spawn().unwrap();
-    let stderr = crate::util::read_all(child.stderr.take().unwrap());
-    let status = crate::util::wait_deadline(&mut child, crate::util::DEADLINE);
-    let stderr = stderr
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .unwrap_or_default();
+    let child = command.stdout(full).spawn().unwrap();
+    let ended = common::child::finish(child, crate::util::DEADLINE);
+    let (status, stderr) = (ended.status, String::from_utf8_lossy(&ended.stderr));
     let report = format!("command: {text} > /dev/full\nstatus: {status:?}\nstderr: {stderr}");
     assert_eq!(status.and_then(|s| s.code()), Some(1), "{report}");
     assert_eq!(

@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::util::{
@@ -64,7 +65,7 @@ fn ctrl_c_cancels_every_request_and_exits_130() {
     let mirrors = [mirror(&body, NEVER), mirror(&body, NEVER)];
     let mut command = mirrored_fetch();
     command.args(mirrors.iter().map(|mirror| mirror.url("/f")));
-    let (child, text) = spawn(&mut command);
+    let (child, text) = spawn(&mut command, Stdio::null());
     // Both requests are in flight (so the Ctrl-C handler, installed before them, is too).
     for mirror in &mirrors {
         let (stats, ok) = mirror.wait_stats(PATIENCE, |stats| stats.requests == 1);

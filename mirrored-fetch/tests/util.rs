@@ -2,10 +2,7 @@
 //! `mirrored-fetch` binary with a deadline, and describe a run when an assertion fails.
 
 use std::fmt;
-use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use common::site::{Resource, Site, SiteHandle, SiteOptions, SiteStats};
@@ -108,99 +105,34 @@ impl Run {
     }
 }
 
-pub fn describe(command: &Command) -> String {
-    let mut text = command.get_program().to_string_lossy().into_owned();
-    for arg in command.get_args() {
-        text.push(' ');
-        text.push_str(&arg.to_string_lossy());
-    }
-    text
-}
+pub use common::child::{describe, on_thread, spawn, wait_deadline};
 
 /// Runs mirrored-fetch with `args` (stdin at /dev/null) to completion within [`DEADLINE`].
 pub fn run<S: AsRef<str>>(args: &[S]) -> Run {
-    let mut command = mirrored_fetch();
-    command.args(args.iter().map(AsRef::as_ref));
-    let (child, text) = spawn(&mut command);
-    finish(child, text, Instant::now())
-}
-
-/// Spawns `command` with stdin at /dev/null and stdout, stderr piped.
-pub fn spawn(command: &mut Command) -> (Child, String) {
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let text = describe(command);
-    let child = command
-        .spawn()
-        .unwrap_or_else(|err| panic!("{text}: {err}"));
-    (child, text)
+    let started = Instant::now();
+    let (child, text) = spawn(
+        mirrored_fetch().args(args.iter().map(AsRef::as_ref)),
+        Stdio::null(),
+    );
+    finish(child, text, started)
 }
 
 /// Collects a spawned child's output and waits for it, killing it (and failing) after
-/// [`DEADLINE`].
-pub fn finish(mut child: Child, command: String, started: Instant) -> Run {
-    let stdout = child.stdout.take().map(read_all);
-    let stderr = child.stderr.take().map(read_all);
-    let status = wait_deadline(&mut child, DEADLINE);
+/// [`DEADLINE`]; `took` counts from `started`.
+pub fn finish(child: Child, command: String, started: Instant) -> Run {
+    let ended = common::child::finish(child, DEADLINE);
     let took = started.elapsed();
-    let collect = |reader: Option<mpsc::Receiver<Vec<u8>>>| {
-        reader
-            .and_then(|rx| rx.recv_timeout(PATIENCE).ok())
-            .unwrap_or_default()
-    };
-    let stdout = collect(stdout);
-    let stderr = String::from_utf8_lossy(&collect(stderr)).into_owned();
-    match status {
+    let stderr = String::from_utf8_lossy(&ended.stderr).into_owned();
+    match ended.status {
         Some(status) => Run {
             command,
             status,
-            stdout,
+            stdout: ended.stdout,
             stderr,
             took,
         },
         None => panic!(
             "command did not finish within {DEADLINE:?}: {command}\n--- stderr ---\n{stderr}"
         ),
-    }
-}
-
-/// Reads a pipe to its end on a thread; the bytes arrive on the returned channel.
-pub fn read_all(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
-    on_thread(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        bytes
-    })
-}
-
-/// Runs `work` on a thread of its own; its result arrives on the returned channel, which the
-/// test reads with `recv_timeout`, so that a blocking step (an `accept` nobody connects to, a
-/// read nothing is written for, a run that never returns) fails the test instead of stalling
-/// it. A panic in `work` disconnects the channel.
-pub fn on_thread<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> mpsc::Receiver<T> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(work());
-    });
-    rx
-}
-
-/// Waits for `child` at most `limit`; on timeout kills and reaps it and returns `None`.
-pub fn wait_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if start.elapsed() < limit => thread::sleep(Duration::from_millis(2)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
     }
 }

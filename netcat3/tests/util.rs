@@ -4,10 +4,11 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use common::child::read_all;
 
 /// Generous: the whole suite runs in parallel on a loaded 2-core machine.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -111,11 +112,11 @@ fn start(mut command: Command, stdin_piped: bool, collect_stdout: bool) -> Runni
         None
     };
     let stdout = if collect_stdout {
-        child.stdout.take().map(collect)
+        child.stdout.take().map(read_all)
     } else {
         None
     };
-    let stderr = collect(child.stderr.take().expect("stderr is piped"));
+    let stderr = read_all(child.stderr.take().expect("stderr is piped"));
     Running {
         command: described,
         child,
@@ -124,17 +125,6 @@ fn start(mut command: Command, stdin_piped: bool, collect_stdout: bool) -> Runni
         stdout,
         stderr,
     }
-}
-
-/// Reads a stream to its end on a thread; the bytes arrive on the returned channel.
-fn collect(mut stream: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = stream.read_to_end(&mut bytes);
-        let _ = tx.send(bytes);
-    });
-    rx
 }
 
 impl Running {
