@@ -41,19 +41,24 @@
 //!
 //! The protocol, line by line, is in the workspace's SPEC.md ("chat").
 
+mod limits;
 mod lines;
 pub mod log;
 
+pub use limits::listen;
+
+use std::collections::HashMap;
 use std::io::{self, ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::done::Done;
 use crossbeam_channel::{Receiver, Sender, bounded, select};
 
+use crate::limits::Reserve;
 use crate::lines::{Line, LineReader};
 use crate::log::Log;
 
@@ -86,7 +91,8 @@ pub struct Config {
     pub queue: usize,
     /// The longest line, in bytes, that is broadcast; longer ones are dropped.
     pub max_line: usize,
-    /// Connections (named or still naming) served at once; more are refused.
+    /// Connections (named or still naming) served at once; more are refused. Never more than
+    /// the process's limits allow (the default, `usize::MAX`, means just that).
     pub max_clients: usize,
     /// A client whose socket accepts nothing for this long is disconnected (10 s).
     pub write_timeout: Duration,
@@ -107,7 +113,7 @@ impl Default for Config {
             idle_timeout: Duration::from_secs(300),
             queue: 64,
             max_line: 8192,
-            max_clients: 4096,
+            max_clients: usize::MAX,
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_millis(300),
             log: true,
@@ -177,42 +183,60 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
     let _wake_accept = done.on_cancel(move || {
         let _ = socket2::SockRef::from(&wake).shutdown(Shutdown::Both);
     });
+    let max_clients = client_limit(&config, &log);
     let live = Arc::new(AtomicUsize::new(0));
     // Each connection thread holds a clone of `alive_tx` until it returns; all gone disconnects
     // `alive_rx` (how the shutdown waits for them with a deadline).
     let (alive_tx, alive_rx) = bounded::<()>(0);
-    let mut conns: Vec<(JoinHandle<()>, Arc<TcpStream>)> = Vec::new();
-    let mut prune_at = 64;
+    // Each connection thread says its id here as it ends, so that it is joined and forgotten
+    // soon; its socket is only held weakly, so it closes the moment the connection ends.
+    let (ended_tx, ended_rx) = crossbeam_channel::unbounded::<u64>();
+    let mut conns: HashMap<u64, (JoinHandle<()>, Weak<TcpStream>)> = HashMap::new();
+    let mut reserve = Reserve::new();
     let mut connections = 0u64;
     let mut next_id = 0u64;
     while !done.cancelled() {
+        for id in ended_rx.try_iter() {
+            if let Some((handle, _)) = conns.remove(&id) {
+                let _ = handle.join();
+            }
+        }
         let (conn, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(_) if done.cancelled() => break,
+            Err(err) if limits::out_of_descriptors(&err) => {
+                // Accept the waiting connection with the reserve descriptor and refuse it, so
+                // the queue moves instead of `accept` failing forever.
+                connections += 1;
+                match reserve.refuse_one(|| listener.accept(), FULL) {
+                    Some(peer) => log.line(format_args!("{peer} refused: {err}")),
+                    None => {
+                        done.wait_timeout(Duration::from_millis(20));
+                    }
+                }
+                continue;
+            }
             Err(err) => {
-                // Out of descriptors or a connection reset before accept: log, wait a little,
-                // and go on (a tight loop on EMFILE would spin).
+                // A connection reset before accept, or worse: log, wait a little, and go on
+                // (a tight loop on a persistent error would spin).
                 log.line(format_args!("accept: {err}"));
                 done.wait_timeout(Duration::from_millis(20));
                 continue;
             }
         };
         connections += 1;
-        if live.load(Ordering::SeqCst) >= config.max_clients {
+        if live.load(Ordering::SeqCst) >= max_clients {
             log.line(format_args!("{peer} refused: server full"));
-            refuse(
+            limits::refuse(
                 &conn,
-                &format!(
-                    "Server full ({} clients); try again later\n",
-                    config.max_clients
-                ),
+                &format!("Server full ({max_clients} clients); try again later\n"),
             );
             continue;
         }
         next_id += 1;
         let conn = Arc::new(conn);
         let spawned = {
-            let (conn, events, config, done, live, log, alive) = (
+            let (conn, events, config, done, live, log, alive, ended) = (
                 Arc::clone(&conn),
                 events_tx.clone(),
                 Arc::clone(&config),
@@ -220,6 +244,7 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
                 Arc::clone(&live),
                 log.clone(),
                 alive_tx.clone(),
+                ended_tx.clone(),
             );
             live.fetch_add(1, Ordering::SeqCst);
             let id = next_id;
@@ -229,21 +254,20 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
                 .spawn(move || {
                     let _alive = alive;
                     handle_conn(&conn, peer, id, &events, &config, &done, &log);
+                    drop(conn);
                     live.fetch_sub(1, Ordering::SeqCst);
+                    let _ = ended.send(id);
                 })
         };
         match spawned {
-            Ok(handle) => conns.push((handle, conn)),
+            Ok(handle) => {
+                conns.insert(next_id, (handle, Arc::downgrade(&conn)));
+            }
             Err(err) => {
                 live.fetch_sub(1, Ordering::SeqCst);
                 log.line(format_args!("{peer} refused: spawn: {err}"));
-                refuse(&conn, "Server busy; try again later\n");
+                limits::refuse(&conn, "Server busy; try again later\n");
             }
-        }
-        if conns.len() >= prune_at {
-            // Reap finished connection threads now and then (amortised: the pass is linear).
-            conns.retain(|(handle, _)| !handle.is_finished());
-            prune_at = (conns.len() * 2).max(64);
         }
     }
     drop(events_tx);
@@ -256,13 +280,13 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
         .recv_deadline(cut_at)
         .is_err_and(|err| err.is_timeout())
     {
-        for (handle, conn) in &conns {
-            if !handle.is_finished() {
+        for (handle, conn) in conns.values() {
+            if let Some(conn) = conn.upgrade().filter(|_| !handle.is_finished()) {
                 let _ = conn.shutdown(Shutdown::Both);
             }
         }
     }
-    for (handle, _) in conns {
+    for (_, (handle, _)) in conns {
         let _ = handle.join();
     }
     let dropped = broadcaster.join().unwrap_or(0);
@@ -280,11 +304,26 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
     })
 }
 
-/// Tells a refused connection why in one line, without ever blocking, and closes it.
-fn refuse(conn: &TcpStream, why: &str) {
-    let _ = conn.set_nonblocking(true);
-    let _ = (&*conn).write(why.as_bytes());
-    let _ = conn.shutdown(Shutdown::Both);
+/// What a newcomer is told when no descriptor is left for it.
+const FULL: &str = "Server full; try again later\n";
+
+/// The most clients served at once: `--max-clients`, but never more than the process's limits
+/// allow (a thread that cannot start must never take the server down). Logged at start-up.
+fn client_limit(config: &Config, log: &Log) -> usize {
+    let capacity = limits::capacity(2);
+    if config.max_clients <= capacity.clients {
+        log.line(format_args!(
+            "serving at most {} clients (--max-clients)",
+            config.max_clients
+        ));
+        config.max_clients
+    } else {
+        log.line(format_args!(
+            "serving at most {} clients (the limit of this process's {})",
+            capacity.clients, capacity.bound_by
+        ));
+        capacity.clients
+    }
 }
 
 /// A client as the broadcaster sees it.

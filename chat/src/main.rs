@@ -3,7 +3,6 @@
 //! Parses the flags, binds the address, cancels on Ctrl-C, and serves until then. A Ctrl-C is
 //! the normal way to stop a server, so it exits 0 (SPEC.md, chat, item 11).
 
-use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -27,9 +26,10 @@ struct Args {
     /// Longest line broadcast, in bytes; longer lines are dropped and the sender told.
     #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..), value_name = "BYTES")]
     max_line: u32,
-    /// Connections served at once; further ones are told the server is full.
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
-    max_clients: u32,
+    /// Connections served at once; further ones are told the server is full [default: as many
+    /// as the process's limits allow, said in the start-up log]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    max_clients: Option<u32>,
 }
 
 /// The idle timeout: a duration above zero and at most a year (a longer one means "never", and
@@ -48,7 +48,7 @@ fn parse_idle_timeout(arg: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let listener = match TcpListener::bind(&args.addr) {
+    let listener = match chat::listen(&args.addr) {
         Ok(listener) => listener,
         Err(err) => {
             common::exit::error("chat", format_args!("{}: {err}", args.addr));
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
         idle_timeout: args.idle_timeout,
         queue: args.queue as usize,
         max_line: args.max_line as usize,
-        max_clients: args.max_clients as usize,
+        max_clients: args.max_clients.map_or(usize::MAX, |n| n as usize),
         ..chat::Config::default()
     };
     match chat::run(listener, config, done) {
