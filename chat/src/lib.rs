@@ -3,8 +3,8 @@
 //! (slow clients must not delay the others).
 //!
 //! Run it with `cargo run -p chat` and talk to it with `cargo run -p netcat3` from two other
-//! terminals. `--help` lists the flags (`--addr`, `--idle-timeout`, `--queue`, `--max-line`,
-//! `--max-clients`).
+//! terminals. `--help` lists the flags (`--addr`, `--idle-timeout`, `--max-backlog`,
+//! `--max-backlog-total`, `--max-line`, `--max-clients`).
 //!
 //! The book's shape, kept visible, with Rust threads for goroutines and bounded
 //! `crossbeam-channel` channels for Go channels:
@@ -18,10 +18,11 @@
 //!
 //! Where it deliberately differs from the Go original, and why:
 //!
-//! - Each client's outgoing queue is bounded (`--queue`) and the broadcaster only ever
-//!   `try_send`s to it: when a client's queue is full the message is dropped for that client
-//!   alone and counted (exercise 8.15). The Go original's broadcaster blocks on the slowest
-//!   client, so one client that stops reading stalls the whole room.
+//! - Each client's backlog is bounded in bytes (`--max-backlog`, and all of them together by
+//!   `--max-backlog-total`) and the broadcaster never blocks on it ([`backlog`]): a client that
+//!   reads never loses a line, one that does not has messages dropped for it alone, counted, and
+//!   is told how many once it catches up (exercise 8.15). The Go original's broadcaster blocks
+//!   on the slowest client, so one client that stops reading stalls the whole room.
 //! - `client_writer` drains everything queued and writes it in one `write` per wake. One write
 //!   per message is the original's throughput bottleneck.
 //! - A client that does not take a batch within 10 s is disconnected (the socket's write
@@ -41,6 +42,7 @@
 //!
 //! The protocol, line by line, is in the workspace's SPEC.md ("chat").
 
+pub mod backlog;
 mod limits;
 mod lines;
 pub mod log;
@@ -58,6 +60,7 @@ use std::time::{Duration, Instant};
 use common::done::Done;
 use crossbeam_channel::{Receiver, Sender, bounded, select};
 
+use crate::backlog::{Backlog, Bounds, Counts, Drain};
 use crate::limits::Reserve;
 use crate::lines::{Line, LineReader};
 use crate::log::Log;
@@ -75,8 +78,6 @@ const MAX_BATCH: usize = 256 << 10;
 /// A writer keeps a batch buffer of up to this capacity between wakes; a larger one (a burst, or
 /// the long `Current clients:` line of a crowded room) is given back.
 const BATCH_KEPT: usize = 4 << 10;
-/// The longest per-client queue: each client's queue is allocated whole when it joins.
-pub const MAX_QUEUE: usize = 65536;
 /// The name prompt. Every line the server sends ends in `\n`, the prompt included.
 const PROMPT: &str = "Enter your name:\n";
 
@@ -86,9 +87,11 @@ pub struct Config {
     /// A client that completes no line for this long is told so and disconnected (ex. 8.13). At
     /// most a year.
     pub idle_timeout: Duration,
-    /// Messages waiting for one client; more are dropped for that client (ex. 8.15). At most
-    /// [`MAX_QUEUE`].
-    pub queue: usize,
+    /// Bytes held for one client beyond what its socket took; more are dropped for that client
+    /// (ex. 8.15), and it is told how many once it catches up.
+    pub max_backlog: usize,
+    /// Bytes held for all clients together; past it, the largest backlogs drop first.
+    pub max_backlog_total: usize,
     /// The longest line, in bytes, that is broadcast; longer ones are dropped.
     pub max_line: usize,
     /// Connections (named or still naming) served at once; more are refused. Never more than
@@ -111,7 +114,8 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             idle_timeout: Duration::from_secs(300),
-            queue: 64,
+            max_backlog: 1 << 20,
+            max_backlog_total: 256 << 20,
             max_line: 8192,
             max_clients: usize::MAX,
             write_timeout: Duration::from_secs(10),
@@ -126,7 +130,7 @@ impl Default for Config {
 pub struct Summary {
     /// Connections accepted (refused ones included).
     pub connections: u64,
-    /// Messages dropped because a client's queue was full, summed over clients.
+    /// Messages dropped because a client's backlog was full, summed over clients.
     pub dropped: u64,
 }
 
@@ -141,8 +145,7 @@ pub enum Event {
     Join {
         id: u64,
         name: Arc<str>,
-        queue: Sender<Message>,
-        reply: Sender<bool>,
+        reply: Sender<Option<Joined>>,
     },
     /// A line to broadcast to everyone, the sender included, already formatted.
     Say(Message),
@@ -150,16 +153,23 @@ pub enum Event {
     Leave { id: u64 },
 }
 
+/// The broadcaster's answer to a join whose name was free: the client's queue, and its two
+/// ends of the backlog's accounting.
+pub struct Joined {
+    queue: Receiver<Message>,
+    drain: Drain,
+    own: Backlog,
+}
+
 /// Serves chat clients on `listener` until `done` fires, then tells every client the server is
 /// shutting down, closes every connection, and returns once every thread it started has ended.
 /// An error means the server could not start (its first threads could not be spawned).
 pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summary> {
-    // Out-of-range values are brought into range rather than trusted: a queue is allocated
-    // whole, and a deadline far in the future would overflow the clock's arithmetic.
+    // Out-of-range values are brought into range rather than trusted: a deadline far in the
+    // future would overflow the clock's arithmetic.
     const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
     let config = Arc::new(Config {
         idle_timeout: config.idle_timeout.min(YEAR),
-        queue: config.queue.clamp(1, MAX_QUEUE),
         max_line: config.max_line.max(1),
         write_timeout: config.write_timeout.min(YEAR),
         shutdown_grace: config.shutdown_grace.min(Duration::from_secs(10)),
@@ -174,9 +184,10 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
     let (events_tx, events_rx) = bounded::<Event>(EVENT_QUEUE);
     let broadcaster = {
         let (done, log) = (done.clone(), log.clone());
-        thread::Builder::new()
-            .name("broadcaster".into())
-            .spawn(move || broadcaster(events_rx, done, log))?
+        thread::Builder::new().name("broadcaster".into()).spawn({
+            let config = Arc::clone(&config);
+            move || broadcaster(events_rx, &config, done, log)
+        })?
     };
     // A blocked `accept` wakes when the listening socket is shut down (Linux), from the hook.
     let wake = listener.try_clone()?;
@@ -330,39 +341,44 @@ fn client_limit(config: &Config, log: &Log) -> usize {
 struct Client {
     id: u64,
     name: Arc<str>,
-    /// The client's outgoing queue (bounded); only ever `try_send`: the broadcaster never blocks.
-    queue: Sender<Message>,
-    /// Messages dropped for this client because its queue was full.
+    /// The client's outgoing queue, bounded in bytes; the broadcaster never blocks on it.
+    backlog: Backlog,
+    /// Messages dropped for this client because its backlog was full.
     dropped: u64,
 }
 
 impl Client {
-    /// Queues `message` for this client or, if its queue is full, drops and counts it. Logs the
-    /// first drop only (a stalled client would otherwise flood the log); the total is logged when
-    /// the client leaves.
-    fn offer(&mut self, message: &Message, log: &Log) -> bool {
-        match self.queue.try_send(Arc::clone(message)) {
-            Ok(()) => true,
-            Err(crossbeam_channel::TrySendError::Full(_)) => {
-                if self.dropped == 0 {
-                    log.line(format_args!("{}: queue full, dropping messages", self.name));
-                }
-                self.dropped += 1;
-                false
-            }
-            // Its writer has already stopped (a failed write); its reader will say Leave.
-            Err(crossbeam_channel::TrySendError::Disconnected(_)) => true,
+    /// Queues `message` for this client or, if its backlog is full, drops and counts it. Logs
+    /// the first drop only (a stalled client would otherwise flood the log); the total is logged
+    /// when the client leaves.
+    fn offer(&mut self, message: &Message, bounds: Bounds, log: &Log) -> bool {
+        if self.backlog.offer(message, bounds) {
+            return true;
         }
+        if self.dropped == 0 {
+            log.line(format_args!(
+                "{}: backlog full, dropping messages",
+                self.name
+            ));
+        }
+        self.dropped += 1;
+        false
     }
 }
 
 /// Owns the set of clients (in arrival order) and relays every event to it: the book's
 /// `broadcaster`. Returns the number of messages dropped for full queues when `done` fires or
 /// every connection thread (and `run`) has gone.
-fn broadcaster(events: Receiver<Event>, done: Done, log: Log) -> u64 {
+fn broadcaster(events: Receiver<Event>, config: &Config, done: Done, log: Log) -> u64 {
     let mut clients: Vec<Client> = Vec::new();
     let mut dropped = 0u64;
+    let total = Arc::new(AtomicUsize::new(0));
     loop {
+        let bounds = Bounds {
+            per_client: config.max_backlog,
+            total: config.max_backlog_total,
+            clients: clients.len(),
+        };
         let event = select! {
             recv(events) -> event => match event {
                 Ok(event) => event,
@@ -373,19 +389,14 @@ fn broadcaster(events: Receiver<Event>, done: Done, log: Log) -> u64 {
         match event {
             Event::Say(message) => {
                 for client in &mut clients {
-                    if !client.offer(&message, &log) {
+                    if !client.offer(&message, bounds, &log) {
                         dropped += 1;
                     }
                 }
             }
-            Event::Join {
-                id,
-                name,
-                queue,
-                reply,
-            } => {
+            Event::Join { id, name, reply } => {
                 if clients.iter().any(|client| client.name == name) {
-                    let _ = reply.send(false);
+                    let _ = reply.send(None);
                     continue;
                 }
                 let others = if clients.is_empty() {
@@ -399,20 +410,28 @@ fn broadcaster(events: Receiver<Event>, done: Done, log: Log) -> u64 {
                     format!("You are {name}\nCurrent clients: {others}\n").into();
                 let arrival: Message = format!("{name} has arrived\n").into();
                 for client in &mut clients {
-                    if !client.offer(&arrival, &log) {
+                    if !client.offer(&arrival, bounds, &log) {
                         dropped += 1;
                     }
                 }
+                let (queue_tx, queue_rx) = crossbeam_channel::unbounded();
+                let counts = Arc::new(Counts::default());
+                let backlog = Backlog::new(queue_tx, Arc::clone(&counts), Arc::clone(&total));
+                let joined = Joined {
+                    queue: queue_rx,
+                    drain: Drain::new(counts, Arc::clone(&total)),
+                    own: backlog.clone(),
+                };
                 let mut client = Client {
                     id,
                     name,
-                    queue,
+                    backlog,
                     dropped: 0,
                 };
-                client.offer(&welcome, &log);
+                client.offer(&welcome, bounds, &log);
                 log.line(format_args!("{} has arrived", client.name));
                 clients.push(client);
-                let _ = reply.send(true);
+                let _ = reply.send(Some(joined));
             }
             Event::Leave { id } => {
                 let Some(index) = clients.iter().position(|client| client.id == id) else {
@@ -428,7 +447,7 @@ fn broadcaster(events: Receiver<Event>, done: Done, log: Log) -> u64 {
                 log.line(format_args!("{} has left", gone.name));
                 let departure: Message = format!("{} has left\n", gone.name).into();
                 for client in &mut clients {
-                    if !client.offer(&departure, &log) {
+                    if !client.offer(&departure, bounds, &log) {
                         dropped += 1;
                     }
                 }
@@ -500,13 +519,11 @@ pub fn handle_conn(
             }
         };
         deadline = Instant::now() + config.idle_timeout;
-        let (queue_tx, queue_rx) = bounded::<Message>(config.queue);
-        let (reply_tx, reply_rx) = bounded::<bool>(1);
+        let (reply_tx, reply_rx) = bounded::<Option<Joined>>(1);
         let name: Arc<str> = name.into();
         let join = Event::Join {
             id,
             name: Arc::clone(&name),
-            queue: queue_tx.clone(),
             reply: reply_tx,
         };
         if events.send(join).is_err() {
@@ -521,8 +538,8 @@ pub fn handle_conn(
             recv(done.channel()) -> _ => None,
         };
         match reply {
-            Some(true) => break Some((name, queue_tx, queue_rx)),
-            Some(false) => {
+            Some(Some(joined)) => break Some((name, joined)),
+            Some(None) => {
                 let _ = write_line(conn, &format!("Name {name} is taken; choose another\n"));
             }
             None => {
@@ -531,7 +548,7 @@ pub fn handle_conn(
             }
         }
     };
-    let Some((name, queue_tx, queue_rx)) = joined else {
+    let Some((name, Joined { queue, drain, own })) = joined else {
         let _ = conn.shutdown(Shutdown::Both);
         return;
     };
@@ -548,7 +565,7 @@ pub fn handle_conn(
             .stack_size(STACK_SIZE)
             .spawn(move || {
                 let _finished = finished_tx;
-                if let Err(err) = client_writer(&conn, queue_rx, write_timeout) {
+                if let Err(err) = client_writer(&conn, queue, &drain, write_timeout) {
                     log.line(format_args!("{name}: write failed, disconnecting: {err}"));
                     // Wakes this client's reader, which then says Leave.
                     let _ = conn.shutdown(Shutdown::Both);
@@ -566,6 +583,11 @@ pub fn handle_conn(
         }
     };
 
+    let own_bounds = Bounds {
+        per_client: config.max_backlog,
+        total: config.max_backlog_total,
+        clients: 1,
+    };
     let too_long: Message =
         format!("Line too long (over {} bytes); dropped\n", config.max_line).into();
     let end = loop {
@@ -585,9 +607,9 @@ pub fn handle_conn(
                     "{name}: line over {} bytes dropped",
                     config.max_line
                 ));
-                // Like any message, the notice is dropped if the client's queue is full (it is
-                // then not reading anyway); the log line above is the record.
-                let _ = queue_tx.try_send(Arc::clone(&too_long));
+                // Like any message, the notice is dropped if the client's backlog is full (it
+                // is then not reading anyway); the log line above is the record.
+                own.offer(&too_long, own_bounds);
             }
             Ok(None) if done.cancelled() => break End::Shutdown,
             Ok(None) => break End::Closed,
@@ -603,7 +625,7 @@ pub fn handle_conn(
         // (At shutdown nobody needs to hear who left: everyone is told the server is stopping.)
         let _ = events.send(Event::Leave { id });
     }
-    drop(queue_tx);
+    drop(own);
     // Wait for the writer to deliver what is queued (at most the 10 s stall limit). If the server
     // shuts down meanwhile, or already has, the writer gets `shutdown_grace` more; one still
     // blocked on a stalled client is then cut loose so shutdown stays prompt.
@@ -659,12 +681,14 @@ fn write_line(mut conn: &TcpStream, line: &str) -> io::Result<()> {
 
 /// Writes everything queued for one client: the book's `clientWriter`, batched. Each wake drains
 /// the whole queue into one buffer and writes it with one `write` (more only if the socket takes
-/// part of it), so a burst of N messages costs one system call instead of N. Returns when the
-/// queue is disconnected (the client left and the broadcaster dropped it) or a write fails; a
-/// batch the client does not take within `stall` fails with `TimedOut` (exercise 8.15).
+/// part of it), so a burst of N messages costs one system call instead of N. Once the queue is
+/// empty, a client that missed messages is told how many. Returns when the queue is disconnected
+/// (the client left and the broadcaster dropped it) or a write fails; a batch the client does
+/// not take within `stall` fails with `TimedOut` (exercise 8.15).
 pub fn client_writer(
     conn: &TcpStream,
     queue: Receiver<Message>,
+    drain: &Drain,
     stall: Duration,
 ) -> io::Result<()> {
     let mut batch: Vec<u8> = Vec::with_capacity(BATCH_KEPT);
@@ -677,7 +701,15 @@ pub fn client_writer(
                 Err(_) => break,
             }
         }
-        write_batch(conn, &batch, stall)?;
+        let written = write_batch(conn, &batch, stall);
+        drain.written(batch.len());
+        written?;
+        // Drops happen while a write waits on a full socket: told once the queue is empty.
+        if queue.is_empty()
+            && let Some(notice) = drain.caught_up()
+        {
+            write_batch(conn, notice.as_bytes(), stall)?;
+        }
         if batch.capacity() > BATCH_KEPT {
             // Give back a burst's (or a long welcome's) buffer: idle clients stay cheap.
             batch = Vec::with_capacity(BATCH_KEPT);

@@ -19,10 +19,13 @@ struct Args {
     /// Disconnect a client that sends no line for this long (e.g. 300ms, 2s, 5m; at most 365d).
     #[arg(long, default_value = "5m", value_parser = parse_idle_timeout, value_name = "DURATION")]
     idle_timeout: Duration,
-    /// Messages queued per client (at most 65536); beyond that, messages are dropped for that
-    /// client only.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=chat::MAX_QUEUE as i64), value_name = "N")]
-    queue: u32,
+    /// Bytes held for one client that is not reading (e.g. 64KiB, 1MiB); beyond that, messages
+    /// are dropped for that client only, and it is told how many once it reads again.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "BYTES")]
+    max_backlog: usize,
+    /// Bytes held for all clients together; past it, the largest backlogs drop first.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
+    max_backlog_total: usize,
     /// Longest line broadcast, in bytes; longer lines are dropped and the sender told.
     #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..), value_name = "BYTES")]
     max_line: u32,
@@ -46,6 +49,28 @@ fn parse_idle_timeout(arg: &str) -> Result<Duration, String> {
     }
 }
 
+/// A size in bytes: a number with an optional unit, `B`, `KiB`, `MiB`, `GiB` (or `K`, `M`,
+/// `G`, also powers of 1024); at least 1 byte, at most 1 TiB.
+fn parse_size(arg: &str) -> Result<usize, String> {
+    let digits = arg.find(|c: char| !c.is_ascii_digit()).unwrap_or(arg.len());
+    let (number, unit) = arg.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{arg:?} is not a size such as 4096, 64KiB or 1MiB"))?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "K" | "KiB" | "k" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        other => return Err(format!("unknown unit {other:?} (B, KiB, MiB, GiB)")),
+    };
+    match number.checked_shl(shift).filter(|&n| n >> shift == number) {
+        Some(0) => Err("must be at least 1 byte".into()),
+        Some(bytes) if bytes <= 1 << 40 => Ok(bytes as usize),
+        _ => Err("must be at most 1TiB".into()),
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let listener = match chat::listen(&args.addr) {
@@ -66,7 +91,8 @@ fn main() -> ExitCode {
     }
     let config = chat::Config {
         idle_timeout: args.idle_timeout,
-        queue: args.queue as usize,
+        max_backlog: args.max_backlog,
+        max_backlog_total: args.max_backlog_total,
         max_line: args.max_line as usize,
         max_clients: args.max_clients.map_or(usize::MAX, |n| n as usize),
         ..chat::Config::default()

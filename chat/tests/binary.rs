@@ -142,7 +142,8 @@ fn help_version_and_usage_errors() {
     for flag in [
         "--addr",
         "--idle-timeout",
-        "--queue",
+        "--max-backlog",
+        "--max-backlog-total",
         "--max-line",
         "--max-clients",
     ] {
@@ -155,8 +156,12 @@ fn help_version_and_usage_errors() {
     assert!(version.status.success());
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("chat "));
     for bad in [
-        &["--queue", "0"][..],
-        &["--queue", "4000000000"],
+        &["--max-backlog", "0"][..],
+        &["--max-backlog", "lots"],
+        &["--max-backlog", "2TiB"],
+        &["--max-backlog-total", "99999999999999999999GiB"],
+        &["--max-backlog-total", "1MB"],
+        &["--max-clients", "0"],
         &["--idle-timeout", "soon"],
         &["--idle-timeout", "0s"],
         &["--idle-timeout", "18446744073709551615s"],

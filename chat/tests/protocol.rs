@@ -99,11 +99,7 @@ fn names_are_cleaned_truncated_and_default_to_the_address() {
 #[test]
 fn three_clients_see_every_message_in_one_total_order() {
     let _lock = shared();
-    // Queues large enough that no line is dropped (dropping is for clients that fall behind).
-    let server = Server::start(chat::Config {
-        queue: 1024,
-        ..config()
-    });
+    let server = Server::start(config());
     let names = ["ann", "ben", "cat"];
     let mut clients: Vec<_> = names.iter().map(|name| server.join(name).0).collect();
     // Drain the arrival notices so that only messages follow.
