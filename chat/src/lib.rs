@@ -30,7 +30,10 @@
 //! - Lines are read through a bounded buffer: a line longer than `--max-line` is dropped (the
 //!   sender is told) without being stored, and the connection stays. Invalid UTF-8 becomes
 //!   U+FFFD instead of travelling as raw bytes.
-//! - Names must be unique (exercise 8.14): a taken name is refused and the server asks again.
+//! - Names must be unique (exercise 8.14): a taken name, or a look-alike of one, is refused and
+//!   the server asks again; so is a name that would make lines ambiguous ([`text`]).
+//! - Message text is cleaned of control characters, shown visibly ([`text::clean_message`]), so
+//!   no client can clear others' screens or fake another sender.
 //! - At `--max-clients` a newcomer is told the server is full and closed; a failed thread spawn
 //!   refuses that one connection instead of panicking.
 //! - Cancellation (Ctrl-C in `main`, any [`Done`] in tests) tells every client the server is
@@ -46,6 +49,7 @@ pub mod backlog;
 mod limits;
 mod lines;
 pub mod log;
+pub mod text;
 
 pub use limits::listen;
 
@@ -68,8 +72,6 @@ use crate::log::Log;
 /// The stack of every connection thread: they hold little (their buffers are on the heap), and a
 /// small stack halves spawn time and keeps thousands of clients cheap (FIELD-NOTES.md).
 const STACK_SIZE: usize = 64 << 10;
-/// Longest name kept, in characters (exercise 8.14).
-const MAX_NAME_CHARS: usize = 32;
 /// Capacity of the broadcaster's event channel: readers wait when it is full (backpressure on
 /// senders), the broadcaster never does.
 const EVENT_QUEUE: usize = 1024;
@@ -341,6 +343,8 @@ fn client_limit(config: &Config, log: &Log) -> usize {
 struct Client {
     id: u64,
     name: Arc<str>,
+    /// What names are compared by ([`text::name_key`]): no two clients share one.
+    key: String,
     /// The client's outgoing queue, bounded in bytes; the broadcaster never blocks on it.
     backlog: Backlog,
     /// Messages dropped for this client because its backlog was full.
@@ -395,16 +399,12 @@ fn broadcaster(events: Receiver<Event>, config: &Config, done: Done, log: Log) -
                 }
             }
             Event::Join { id, name, reply } => {
-                if clients.iter().any(|client| client.name == name) {
+                let key = text::name_key(&name);
+                if clients.iter().any(|client| client.key == key) {
                     let _ = reply.send(None);
                     continue;
                 }
-                let others = if clients.is_empty() {
-                    "none".to_string()
-                } else {
-                    let names: Vec<&str> = clients.iter().map(|c| &*c.name).collect();
-                    names.join(", ")
-                };
+                let others = text::client_list(clients.iter().map(|client| &*client.name));
                 // One queue item, so the two lines arrive together and before anything else.
                 let welcome: Message =
                     format!("You are {name}\nCurrent clients: {others}\n").into();
@@ -425,6 +425,7 @@ fn broadcaster(events: Receiver<Event>, config: &Config, done: Done, log: Log) -
                 let mut client = Client {
                     id,
                     name,
+                    key,
                     backlog,
                     dropped: 0,
                 };
@@ -500,7 +501,7 @@ pub fn handle_conn(
             break None;
         }
         let name = match reader.next_line(conn, deadline) {
-            Ok(Some(Line::Text(bytes))) => clean_name(bytes, peer),
+            Ok(Some(Line::Text(bytes))) => text::clean_name(bytes, peer),
             Ok(Some(Line::TooLong)) => {
                 deadline = Instant::now() + config.idle_timeout;
                 let _ = write_line(conn, "Name too long; try a shorter one\n");
@@ -519,6 +520,13 @@ pub fn handle_conn(
             }
         };
         deadline = Instant::now() + config.idle_timeout;
+        if let Some(why) = text::name_problem(&name, peer) {
+            let _ = write_line(
+                conn,
+                &format!("Name {name} refused: {why}; choose another\n"),
+            );
+            continue;
+        }
         let (reply_tx, reply_rx) = bounded::<Option<Joined>>(1);
         let name: Arc<str> = name.into();
         let join = Event::Join {
@@ -594,7 +602,7 @@ pub fn handle_conn(
         match reader.next_line(conn, deadline) {
             Ok(Some(Line::Text(bytes))) => {
                 deadline = Instant::now() + config.idle_timeout;
-                let text = String::from_utf8_lossy(bytes);
+                let text = text::clean_message(bytes);
                 let message: Message = format!("{name}: {text}\n").into();
                 if events.send(Event::Say(message)).is_err() {
                     break End::Shutdown;
@@ -751,18 +759,4 @@ fn write_batch(mut conn: &TcpStream, batch: &[u8], stall: Duration) -> io::Resul
         conn.set_write_timeout(Some(stall))?;
     }
     result
-}
-
-/// A client's name from its first line (ex. 8.14): lossy UTF-8, control characters removed,
-/// trimmed, at most 32 characters; empty falls back to the remote address, as in the book.
-pub fn clean_name(line: &[u8], peer: SocketAddr) -> String {
-    let text = String::from_utf8_lossy(line);
-    let cleaned: String = text.chars().filter(|c| !c.is_control()).collect();
-    let name: String = cleaned.trim().chars().take(MAX_NAME_CHARS).collect();
-    let name = name.trim_end();
-    if name.is_empty() {
-        peer.to_string()
-    } else {
-        name.to_string()
-    }
 }

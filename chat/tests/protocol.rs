@@ -175,3 +175,68 @@ fn invalid_utf8_becomes_replacement_characters_and_the_connection_stays() {
     alice.expect("alice: still here");
     server.stop();
 }
+
+#[test]
+fn hostile_text_stays_text() {
+    let _lock = shared();
+    let server = Server::start(config());
+    let (mut alice, _) = server.join("alice");
+    let (mut bob, _) = server.join("bob");
+    alice.expect("bob has arrived");
+    for (sent, shown) in [
+        (&b"\x1b[2Jcleared?"[..], "bob: ^[[2Jcleared?"),
+        (b"\x1b]0;pwned\x07title", "bob: ^[]0;pwned^Gtitle"),
+        (b"\ralice: hi", "bob: ^Malice: hi"),
+        (b"nul\0here\tand a tab", "bob: nul^@here\tand a tab"),
+        ("\u{202e}desrever".as_bytes(), "bob: desrever"),
+    ] {
+        bob.send_bytes(&[sent, b"\n"].concat());
+        alice.expect(shown);
+        bob.expect(shown);
+    }
+    server.stop();
+}
+
+#[test]
+fn look_alike_and_ambiguous_names_are_refused() {
+    let _lock = shared();
+    let server = Server::start(config());
+    let (mut alice, _) = server.join("alice");
+    let mut other = server.connect();
+    other.expect("Enter your name:");
+    for (asked, answer) in [
+        ("ALICE", "Name ALICE is taken; choose another"),
+        ("al\u{ad}ice", "Name alice is taken; choose another"),
+        ("\u{202e}alice", "Name alice is taken; choose another"),
+        ("\u{ff41}lice", "Name \u{ff41}lice is taken; choose another"),
+        (
+            "bob has left",
+            "Name bob has left refused: a name is one word; choose another",
+        ),
+        (
+            "a, b",
+            "Name a, b refused: a name is one word; choose another",
+        ),
+        (
+            "a,b",
+            "Name a,b refused: a name has no ',' or ':'; choose another",
+        ),
+        (
+            "alice:hi",
+            "Name alice:hi refused: a name has no ',' or ':'; choose another",
+        ),
+        (
+            "***",
+            "Name *** refused: a name does not start with '*'; choose another",
+        ),
+    ] {
+        other.send(asked);
+        other.expect(answer);
+        other.expect("Enter your name:");
+    }
+    other.send("alicia");
+    other.expect("You are alicia");
+    other.expect("Current clients: alice");
+    alice.expect("alicia has arrived");
+    server.stop();
+}
