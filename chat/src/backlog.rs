@@ -7,12 +7,15 @@
 //! alone and counted. The count is told to the client once, at the gap: before the next message
 //! it is given, or as soon as its writer finds the queue empty, whichever comes first.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::Message;
+use crate::log::Log;
+use crate::room::Fanout;
 
 /// One client's share of the accounting, held by the broadcaster and the client's writer.
 #[derive(Default)]
@@ -109,4 +112,118 @@ impl Drain {
 /// The one line that tells a client how many messages it missed.
 pub fn dropped_notice(count: u64) -> Message {
     format!("*** {count} messages dropped: you were not reading ***\n").into()
+}
+
+/// The broadcaster's answer to a thread-engine join whose name was free: the client's queue,
+/// and the two ends of its accounting (the writer's, and one for the client's own lines).
+pub struct Joined {
+    pub queue: Receiver<Message>,
+    pub drain: Drain,
+    pub own: Backlog,
+}
+
+/// How a thread-engine join reaches its client: the reply `None` means "name taken".
+pub type Member = Sender<Option<Joined>>;
+
+/// The thread engine's [`Fanout`]: a backlog per client, all in the broadcaster's hands.
+pub struct Clients {
+    clients: HashMap<u64, Client>,
+    total: Arc<AtomicUsize>,
+    per_client: usize,
+    max_total: usize,
+    log: Log,
+    /// Messages dropped for full backlogs, summed over clients.
+    dropped: u64,
+}
+
+struct Client {
+    backlog: Backlog,
+    name: Arc<str>,
+    dropped: u64,
+}
+
+impl Clients {
+    pub fn new(per_client: usize, max_total: usize, log: Log) -> Clients {
+        Clients {
+            clients: HashMap::new(),
+            total: Arc::default(),
+            per_client,
+            max_total,
+            log,
+            dropped: 0,
+        }
+    }
+
+    /// The bounds for a client's own lines (the notice of a long line).
+    pub fn own_bounds(per_client: usize, total: usize) -> Bounds {
+        Bounds {
+            per_client,
+            total,
+            clients: 1,
+        }
+    }
+
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            per_client: self.per_client,
+            total: self.max_total,
+            clients: self.clients.len(),
+        }
+    }
+}
+
+impl Fanout for Clients {
+    type Member = Member;
+
+    fn admit(&mut self, id: u64, name: &Arc<str>, member: Member, welcome: Message) {
+        let (queue_tx, queue_rx) = crossbeam_channel::unbounded();
+        let counts = Arc::new(Counts::default());
+        let backlog = Backlog::new(queue_tx, Arc::clone(&counts), Arc::clone(&self.total));
+        backlog.offer(&welcome, self.bounds());
+        let joined = Joined {
+            queue: queue_rx,
+            drain: Drain::new(counts, Arc::clone(&self.total)),
+            own: backlog.clone(),
+        };
+        let _ = member.send(Some(joined));
+        let client = Client {
+            backlog,
+            name: Arc::clone(name),
+            dropped: 0,
+        };
+        self.clients.insert(id, client);
+    }
+
+    fn refuse(&mut self, _id: u64, member: Member) {
+        let _ = member.send(None);
+    }
+
+    fn broadcast(&mut self, message: &Message) {
+        let bounds = self.bounds();
+        for client in self.clients.values_mut() {
+            if !client.backlog.offer(message, bounds) {
+                if client.dropped == 0 {
+                    let name = &client.name;
+                    self.log
+                        .line(format_args!("{name}: backlog full, dropping messages"));
+                }
+                client.dropped += 1;
+                self.dropped += 1;
+            }
+        }
+    }
+
+    fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(gone) = self.clients.remove(&id)
+            && gone.dropped > 0
+        {
+            let (name, dropped) = (&gone.name, gone.dropped);
+            self.log
+                .line(format_args!("{name}: {dropped} messages dropped"));
+        }
+    }
 }

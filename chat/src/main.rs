@@ -13,6 +13,13 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "chat", version)]
 struct Args {
+    /// How connections are served: `events` (a few event-loop threads, for many clients) or
+    /// `threads` (the book's design: two threads per client).
+    #[arg(long, value_enum, default_value_t = EngineArg::Threads)]
+    engine: EngineArg,
+    /// Event-loop threads for `--engine events` [default: one per core]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
+    loops: Option<u16>,
     /// Address to listen on.
     #[arg(long, default_value = "localhost:8000", value_parser = common::addr::parse, value_name = "HOST:PORT")]
     addr: String,
@@ -33,6 +40,12 @@ struct Args {
     /// as the process's limits allow, said in the start-up log]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
     max_clients: Option<u32>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EngineArg {
+    Events,
+    Threads,
 }
 
 /// The idle timeout: a duration above zero and at most a year (a longer one means "never", and
@@ -90,6 +103,11 @@ fn main() -> ExitCode {
         Err(err) => common::exit::error("chat", format_args!("listening on {}: {err}", args.addr)),
     }
     let config = chat::Config {
+        engine: match args.engine {
+            EngineArg::Events => chat::Engine::Events,
+            EngineArg::Threads => chat::Engine::Threads,
+        },
+        loops: args.loops.map_or(0, usize::from),
         idle_timeout: args.idle_timeout,
         max_backlog: args.max_backlog,
         max_backlog_total: args.max_backlog_total,
