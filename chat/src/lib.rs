@@ -6,6 +6,7 @@
 
 pub mod accept;
 pub mod backlog;
+pub mod events;
 pub mod limits;
 mod lines;
 pub mod log;
@@ -71,7 +72,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            engine: Engine::Threads,
+            engine: Engine::Events,
             loops: 0,
             idle_timeout: Duration::from_secs(300),
             max_backlog: 1 << 20,
@@ -138,7 +139,7 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
     let max_clients = client_limit(&config, &log);
     let summary = match config.engine {
         Engine::Threads => threads::serve(&listener, &config, &done, &log, max_clients),
-        Engine::Events => threads::serve(&listener, &config, &done, &log, max_clients),
+        Engine::Events => events::serve(&listener, &config, &done, &log, max_clients),
     };
     if let Ok(Summary { dropped, .. }) = &summary
         && *dropped > 0

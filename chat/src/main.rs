@@ -15,7 +15,7 @@ use clap::Parser;
 struct Args {
     /// How connections are served: `events` (a few event-loop threads, for many clients) or
     /// `threads` (the book's design: two threads per client).
-    #[arg(long, value_enum, default_value_t = EngineArg::Threads)]
+    #[arg(long, value_enum, default_value_t = EngineArg::Events)]
     engine: EngineArg,
     /// Event-loop threads for `--engine events` [default: one per core]
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]

@@ -4,14 +4,15 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use chat::Engine;
+
 use crate::util::{Client, PATIENCE, Server, config, shared};
 
-#[test]
-fn an_idle_client_is_told_disconnected_and_announced_as_left() {
+fn an_idle_client_is_told_disconnected_and_announced_as_left(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         idle_timeout: Duration::from_millis(700),
-        ..config()
+        ..config(engine)
     });
     let (mut alice, _) = server.join("alice");
     let (mut bob, _) = server.join("bob");
@@ -44,12 +45,11 @@ fn an_idle_client_is_told_disconnected_and_announced_as_left() {
     server.stop();
 }
 
-#[test]
-fn a_client_that_never_names_itself_is_disconnected_too() {
+fn a_client_that_never_names_itself_is_disconnected_too(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         idle_timeout: Duration::from_millis(300),
-        ..config()
+        ..config(engine)
     });
     let mut client = server.connect();
     let start = Instant::now();
@@ -62,12 +62,11 @@ fn a_client_that_never_names_itself_is_disconnected_too() {
     server.stop();
 }
 
-#[test]
-fn a_client_that_never_reads_does_not_delay_the_others() {
+fn a_client_that_never_reads_does_not_delay_the_others(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         write_timeout: Duration::from_secs(2),
-        ..config()
+        ..config(engine)
     });
     // The stalled client: a tiny receive buffer, and it never reads after joining.
     let stalled = small_receive_buffer(&server, "stalled");
@@ -124,10 +123,9 @@ fn a_client_that_never_reads_does_not_delay_the_others() {
     assert!(summary.dropped > 0, "nothing was dropped: {summary:?}");
 }
 
-#[test]
-fn a_ten_megabyte_line_is_dropped_without_hurting_anyone() {
+fn a_ten_megabyte_line_is_dropped_without_hurting_anyone(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (mut alice, _) = server.join("alice");
     let (mut bob, _) = server.join("bob");
     alice.expect("bob has arrived");
@@ -153,12 +151,11 @@ fn a_ten_megabyte_line_is_dropped_without_hurting_anyone() {
     server.stop();
 }
 
-#[test]
-fn max_line_is_the_longest_line_broadcast() {
+fn max_line_is_the_longest_line_broadcast(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         max_line: 10,
-        ..config()
+        ..config(engine)
     });
     let (mut alice, _) = server.join("alice");
     alice.send("0123456789");
@@ -173,12 +170,11 @@ fn max_line_is_the_longest_line_broadcast() {
     server.stop();
 }
 
-#[test]
-fn at_max_clients_a_newcomer_is_told_and_closed() {
+fn at_max_clients_a_newcomer_is_told_and_closed(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         max_clients: 2,
-        ..config()
+        ..config(engine)
     });
     let (alice, _) = server.join("alice");
     let mut naming = server.connect();
@@ -205,10 +201,9 @@ fn at_max_clients_a_newcomer_is_told_and_closed() {
     server.stop();
 }
 
-#[test]
-fn readers_lose_no_line_whatever_the_burst() {
+fn readers_lose_no_line_whatever_the_burst(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (mut alice, _) = server.join("alice");
     let (mut bob, _) = server.join("bob");
     let (mut carol, _) = server.join("carol");
@@ -259,13 +254,12 @@ fn readers_lose_no_line_whatever_the_burst() {
     assert_eq!(summary.dropped, 0, "{summary:?}");
 }
 
-#[test]
-fn a_client_that_stopped_reading_is_told_once_how_many_it_missed() {
+fn a_client_that_stopped_reading_is_told_once_how_many_it_missed(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         max_backlog: 16 << 10,
         write_timeout: Duration::from_secs(10),
-        ..config()
+        ..config(engine)
     });
     let mut stalled = small_receive_buffer(&server, "stalled");
     let (mut loud, _) = server.join("loud");
@@ -325,3 +319,14 @@ fn small_receive_buffer(server: &Server, name: &str) -> Client {
     client.expect(&format!("You are {name}"));
     client
 }
+
+crate::on_both_engines!(
+    an_idle_client_is_told_disconnected_and_announced_as_left,
+    a_client_that_never_names_itself_is_disconnected_too,
+    a_client_that_never_reads_does_not_delay_the_others,
+    a_ten_megabyte_line_is_dropped_without_hurting_anyone,
+    max_line_is_the_longest_line_broadcast,
+    at_max_clients_a_newcomer_is_told_and_closed,
+    readers_lose_no_line_whatever_the_burst,
+    a_client_that_stopped_reading_is_told_once_how_many_it_missed,
+);

@@ -3,12 +3,13 @@
 
 use std::collections::HashSet;
 
+use chat::Engine;
+
 use crate::util::{Server, config, shared};
 
-#[test]
-fn two_clients_chat_with_names_arrivals_and_departures() {
+fn two_clients_chat_with_names_arrivals_and_departures(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (mut alice, current) = server.join("alice");
     assert_eq!(current, "Current clients: none");
     let (mut bob, current) = server.join("bob");
@@ -36,10 +37,9 @@ fn two_clients_chat_with_names_arrivals_and_departures() {
     server.stop();
 }
 
-#[test]
-fn a_taken_name_is_refused_and_asked_again() {
+fn a_taken_name_is_refused_and_asked_again(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (mut alice, _) = server.join("alice");
     let mut other = server.connect();
     other.expect("Enter your name:");
@@ -53,12 +53,11 @@ fn a_taken_name_is_refused_and_asked_again() {
     server.stop();
 }
 
-#[test]
-fn a_name_longer_than_max_line_is_refused_and_asked_again() {
+fn a_name_longer_than_max_line_is_refused_and_asked_again(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         max_line: 16,
-        ..config()
+        ..config(engine)
     });
     let mut client = server.connect();
     client.expect("Enter your name:");
@@ -71,10 +70,9 @@ fn a_name_longer_than_max_line_is_refused_and_asked_again() {
     server.stop();
 }
 
-#[test]
-fn names_are_cleaned_truncated_and_default_to_the_address() {
+fn names_are_cleaned_truncated_and_default_to_the_address(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let mut client = server.connect();
     client.expect("Enter your name:");
     client.send_bytes(b"  ev\x07il\x1b \r\n");
@@ -96,10 +94,9 @@ fn names_are_cleaned_truncated_and_default_to_the_address() {
     server.stop();
 }
 
-#[test]
-fn three_clients_see_every_message_in_one_total_order() {
+fn three_clients_see_every_message_in_one_total_order(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let names = ["ann", "ben", "cat"];
     let mut clients: Vec<_> = names.iter().map(|name| server.join(name).0).collect();
     // Drain the arrival notices so that only messages follow.
@@ -164,10 +161,9 @@ fn three_clients_see_every_message_in_one_total_order() {
     server.stop();
 }
 
-#[test]
-fn invalid_utf8_becomes_replacement_characters_and_the_connection_stays() {
+fn invalid_utf8_becomes_replacement_characters_and_the_connection_stays(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (mut alice, _) = server.join("alice");
     alice.send_bytes(b"caf\xc3\xa9 \xff\xfe ok\n");
     alice.expect("alice: caf\u{e9} \u{fffd}\u{fffd} ok");
@@ -176,10 +172,9 @@ fn invalid_utf8_becomes_replacement_characters_and_the_connection_stays() {
     server.stop();
 }
 
-#[test]
-fn hostile_text_stays_text() {
+fn hostile_text_stays_text(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (mut alice, _) = server.join("alice");
     let (mut bob, _) = server.join("bob");
     alice.expect("bob has arrived");
@@ -197,10 +192,9 @@ fn hostile_text_stays_text() {
     server.stop();
 }
 
-#[test]
-fn look_alike_and_ambiguous_names_are_refused() {
+fn look_alike_and_ambiguous_names_are_refused(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (mut alice, _) = server.join("alice");
     let mut other = server.connect();
     other.expect("Enter your name:");
@@ -240,3 +234,14 @@ fn look_alike_and_ambiguous_names_are_refused() {
     alice.expect("alicia has arrived");
     server.stop();
 }
+
+crate::on_both_engines!(
+    two_clients_chat_with_names_arrivals_and_departures,
+    a_taken_name_is_refused_and_asked_again,
+    a_name_longer_than_max_line_is_refused_and_asked_again,
+    names_are_cleaned_truncated_and_default_to_the_address,
+    three_clients_see_every_message_in_one_total_order,
+    invalid_utf8_becomes_replacement_characters_and_the_connection_stays,
+    hostile_text_stays_text,
+    look_alike_and_ambiguous_names_are_refused,
+);

@@ -28,13 +28,34 @@ pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The defaults, with test-sized timeouts.
-pub fn config() -> chat::Config {
+/// The defaults, with test-sized timeouts, on `engine`.
+pub fn config(engine: chat::Engine) -> chat::Config {
     chat::Config {
+        engine,
         write_timeout: Duration::from_secs(2),
         log: false,
         ..chat::Config::default()
     }
+}
+
+/// Runs each named test function (taking a [`chat::Engine`]) once per engine, as
+/// `events::NAME` and `threads::NAME`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod events {
+            $(#[test]
+            fn $name() {
+                super::$name(chat::Engine::Events)
+            })*
+        }
+        mod threads {
+            $(#[test]
+            fn $name() {
+                super::$name(chat::Engine::Threads)
+            })*
+        }
+    };
 }
 
 /// A real server, in this process, on a free loopback port.
@@ -191,6 +212,13 @@ pub fn thread_count() -> usize {
         .find_map(|line| line.strip_prefix("Threads:"))
         .and_then(|n| n.trim().parse().ok())
         .expect("a Threads: line")
+}
+
+/// The descriptors this process has open.
+pub fn descriptor_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
 }
 
 /// The threads of this process that serve chat connections (`handle_conn` and `client_writer`

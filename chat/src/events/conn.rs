@@ -1,0 +1,220 @@
+//! One client of an event loop: its session, its place in the loop's feed, its own lines, and
+//! the non-blocking writes that deliver them in one order, as much as the socket takes.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use crate::Message;
+use crate::backlog::dropped_notice;
+use crate::session::{End, Session};
+
+use super::feed::Feed;
+
+/// Slices handed to one `writev`.
+const IOVECS: usize = 64;
+/// Bytes one flush writes at most before letting the loop serve others.
+const FLUSH_BYTES: usize = 256 << 10;
+/// Own lines queued for a client at most (notices for a client that floods and never reads);
+/// more are dropped.
+const MAX_PRIVATE: usize = 64;
+
+pub struct Conn {
+    pub id: u64,
+    pub stream: TcpStream,
+    pub session: Session,
+    /// The next feed message for this client; `None` until the room admits it.
+    pub cursor: Option<u64>,
+    /// A message of which only the first `.1` bytes went out.
+    current: Option<(Message, usize)>,
+    /// Lines for this client alone, each to go before the feed message of its number.
+    private: VecDeque<(u64, Message)>,
+    /// Since when the socket has taken nothing of what is pending (the stall limit).
+    pub blocked_since: Option<Instant>,
+    /// The room has been asked about this client's name: it must hear of the leave.
+    pub in_room: bool,
+    /// The session is over: deliver what is pending up to this feed number, then close.
+    pub ending: Option<(End, u64)>,
+    /// Messages dropped for this client, all told.
+    pub dropped: u64,
+}
+
+/// What a flush achieved.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flushed {
+    /// Nothing is left pending.
+    All,
+    /// The socket is full; wait for it to be writable.
+    Blocked,
+    /// The flush stopped at its size limit; more is pending.
+    More,
+}
+
+/// One piece of what is pending, in delivery order.
+enum Piece<'a> {
+    Current(&'a Message, usize),
+    Private(&'a Message),
+    Feed(&'a Message),
+}
+
+impl<'a> Piece<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        match *self {
+            Piece::Current(message, sent) => &message.as_bytes()[sent..],
+            Piece::Private(message) | Piece::Feed(message) => message.as_bytes(),
+        }
+    }
+}
+
+impl Conn {
+    pub fn new(id: u64, stream: TcpStream, session: Session) -> Conn {
+        Conn {
+            id,
+            stream,
+            session,
+            cursor: None,
+            current: None,
+            private: VecDeque::new(),
+            blocked_since: None,
+            in_room: false,
+            ending: None,
+            dropped: 0,
+        }
+    }
+
+    /// Queues a line for this client alone, after everything the room sent it so far.
+    pub fn reply(&mut self, line: Message, feed: &Feed) {
+        if self.private.len() < MAX_PRIVATE {
+            self.private.push_back((feed.head(), line));
+        }
+    }
+
+    /// The client fell off the feed's tail: it skips to the tail, and a notice of how many it
+    /// missed takes the place of the gap. Returns how many.
+    pub fn catch_up(&mut self, feed: &Feed) -> u64 {
+        let Some(cursor) = self.cursor.filter(|&cursor| cursor < feed.tail()) else {
+            return 0;
+        };
+        let missed = feed.tail() - cursor;
+        self.cursor = Some(feed.tail());
+        let at = self.private.partition_point(|&(seq, _)| seq <= feed.tail());
+        self.private
+            .insert(at, (feed.tail(), dropped_notice(missed)));
+        self.dropped += missed;
+        missed
+    }
+
+    /// The feed number delivery stops at: the head, or where the session ended.
+    fn limit(&self, feed: &Feed) -> u64 {
+        self.ending
+            .map_or(feed.head(), |(_, at)| at.min(feed.head()))
+    }
+
+    /// What is pending, in order: the rest of a partly written message, then own lines and
+    /// feed messages by their numbers.
+    fn pieces<'a>(&'a self, feed: &'a Feed) -> impl Iterator<Item = Piece<'a>> + 'a {
+        let current = self
+            .current
+            .as_ref()
+            .map(|(m, sent)| Piece::Current(m, *sent));
+        let (mut private, mut cursor, limit) = (0, self.cursor, self.limit(feed));
+        let rest = std::iter::from_fn(move || {
+            if let Some((seq, line)) = self.private.get(private)
+                && cursor.is_none_or(|cursor| *seq <= cursor || cursor >= limit)
+            {
+                private += 1;
+                return Some(Piece::Private(line));
+            }
+            let at = cursor.filter(|&at| at < limit)?;
+            cursor = Some(at + 1);
+            feed.get(at).map(Piece::Feed)
+        });
+        current.into_iter().chain(rest)
+    }
+
+    /// Writes as much of what is pending as the socket takes, many messages per `writev`.
+    pub fn flush(&mut self, feed: &Feed, now: Instant) -> io::Result<Flushed> {
+        let mut written = 0;
+        while written < FLUSH_BYTES {
+            let mut slices = [IoSlice::new(&[]); IOVECS];
+            let mut count = 0;
+            let mut offered = 0;
+            for piece in self.pieces(feed).take(IOVECS) {
+                slices[count] = IoSlice::new(piece.bytes());
+                offered += piece.bytes().len();
+                count += 1;
+            }
+            if count == 0 {
+                self.blocked_since = None;
+                self.release();
+                return Ok(Flushed::All);
+            }
+            let n = match (&self.stream).write_vectored(&slices[..count]) {
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(err) => return Err(err),
+            };
+            if n > 0 {
+                self.blocked_since = None;
+                self.consume(feed, n);
+                written += n;
+            }
+            if n < offered {
+                self.blocked_since.get_or_insert(now);
+                return Ok(Flushed::Blocked);
+            }
+        }
+        Ok(Flushed::More)
+    }
+
+    /// Advances past `n` written bytes: whole pieces are done, a partial one becomes current.
+    fn consume(&mut self, feed: &Feed, mut n: usize) {
+        let (mut current_done, mut privates, mut feeds, mut partial) = (false, 0, 0, None);
+        for piece in self.pieces(feed) {
+            let len = piece.bytes().len();
+            if n < len {
+                partial = Some(match piece {
+                    Piece::Current(message, sent) => (Arc::clone(message), sent + n),
+                    Piece::Private(message) | Piece::Feed(message) => (Arc::clone(message), n),
+                });
+                current_done |= matches!(piece, Piece::Current(..));
+                match piece {
+                    Piece::Private(_) => privates += 1,
+                    Piece::Feed(_) => feeds += 1,
+                    Piece::Current(..) => {}
+                }
+                break;
+            }
+            n -= len;
+            match piece {
+                Piece::Current(..) => current_done = true,
+                Piece::Private(_) => privates += 1,
+                Piece::Feed(_) => feeds += 1,
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        if current_done {
+            self.current = None;
+        }
+        self.private.drain(..privates);
+        if let Some(cursor) = &mut self.cursor {
+            *cursor += feeds;
+        }
+        if partial.is_some() {
+            self.current = partial;
+        }
+    }
+
+    /// Idle clients stay cheap: emptied buffers are given back.
+    fn release(&mut self) {
+        if self.private.is_empty() && self.private.capacity() > 0 {
+            self.private = VecDeque::new();
+        }
+    }
+}
