@@ -204,6 +204,10 @@ struct EventLoop {
     scratch: Vec<u8>,
     /// A flush stopped at its size limit this turn: do not sleep.
     unfinished: bool,
+    /// Clients given a line of their own this turn.
+    dirty: Vec<usize>,
+    /// The feed's head at the last delivery: a new head means every client has news.
+    delivered: u64,
     dropped: u64,
 }
 
@@ -243,6 +247,8 @@ impl EventLoop {
             live: Arc::clone(live),
             scratch: vec![0; 16 << 10],
             unfinished: false,
+            dirty: Vec::new(),
+            delivered: 0,
             dropped: 0,
         };
         Ok((handle, event_loop))
@@ -258,12 +264,12 @@ impl EventLoop {
         let mut next_sweep = Instant::now() + sweep_every;
         while !self.done.cancelled() {
             let fed = self.take_inbox();
-            let busy = std::mem::take(&mut self.unfinished);
-            let timeout = if fed || busy || !self.again.is_empty() {
-                Duration::ZERO
-            } else {
-                next_sweep.saturating_duration_since(Instant::now())
-            };
+            let timeout =
+                if fed || self.unfinished || !self.again.is_empty() || !self.dirty.is_empty() {
+                    Duration::ZERO
+                } else {
+                    next_sweep.saturating_duration_since(Instant::now())
+                };
             if let Err(err) = self.wait(&mut events, timeout) {
                 self.log.line(format_args!("poll: {err}"));
                 break;
@@ -359,7 +365,7 @@ impl EventLoop {
         let Some(&slot) = self.slots.get(&id) else {
             return;
         };
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         if conn.ending.is_some() {
@@ -373,6 +379,7 @@ impl EventLoop {
         conn.session
             .joined(welcome.is_some(), Instant::now(), &mut out);
         self.act(slot, out);
+        self.dirty.push(slot);
         // Input may have waited in the socket while the room decided.
         self.again.push(slot);
     }
@@ -427,11 +434,14 @@ impl EventLoop {
     /// Does what a session said, in order.
     fn act(&mut self, slot: usize, out: Vec<Output>) {
         for output in out {
-            let Some(conn) = self.conns[slot].as_mut() else {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 return;
             };
             match output {
-                Output::Reply(line) => conn.reply(line, &self.feed),
+                Output::Reply(line) => {
+                    conn.reply(line, &self.feed);
+                    self.dirty.push(slot);
+                }
                 Output::Join(name) => {
                     conn.in_room = true;
                     let (id, member) = (conn.id, self.index);
@@ -449,7 +459,7 @@ impl EventLoop {
     /// The session is over: the room hears of the leave, what is pending up to now is still
     /// delivered (a farewell line, or what a half-closed client is still reading), then close.
     fn end(&mut self, slot: usize, end: End) {
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         if conn.ending.is_some() {
@@ -462,10 +472,20 @@ impl EventLoop {
         self.flush(slot);
     }
 
-    /// Delivers to every client with something pending whose socket is not known to be full.
+    /// Delivers what is new: the feed's new messages to every client whose socket is not known
+    /// to be full, or else the lines of their own some clients were given.
     fn deliver(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        if self.feed.head() == self.delivered && !self.unfinished {
+            for slot in dirty {
+                self.flush(slot);
+            }
+            return;
+        }
+        self.delivered = self.feed.head();
+        self.unfinished = false;
         for slot in 0..self.conns.len() {
-            let Some(conn) = self.conns[slot].as_mut() else {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
             if conn.blocked_since.is_none() {
@@ -478,7 +498,7 @@ impl EventLoop {
     /// or its socket failed.
     fn flush(&mut self, slot: usize) {
         self.count_drops(slot);
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         let flushed = conn.flush(&self.feed, Instant::now());
@@ -493,7 +513,7 @@ impl EventLoop {
 
     /// A client that fell off the feed's tail: counted (and logged the first time).
     fn count_drops(&mut self, slot: usize) {
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         let missed = conn.catch_up(&self.feed);
@@ -509,7 +529,7 @@ impl EventLoop {
 
     /// A socket failed: the session ends without delivering more.
     fn fail(&mut self, slot: usize) {
-        let Some(conn) = self.conns[slot].as_mut() else {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
         if conn.ending.is_none() {
@@ -524,7 +544,7 @@ impl EventLoop {
     /// Closes a client's connection and frees its slot.
     fn close(&mut self, slot: usize) {
         self.count_drops(slot);
-        let Some(mut conn) = self.conns[slot].take() else {
+        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
             return;
         };
         let _ = self.poll.registry().deregister(&mut conn.stream);
@@ -547,7 +567,7 @@ impl EventLoop {
         let mut oldest = self.feed.head();
         for slot in 0..self.conns.len() {
             self.count_drops(slot);
-            let Some(conn) = self.conns[slot].as_mut() else {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
             if conn.blocked_since.is_some_and(|since| now - since >= stall) {
@@ -575,7 +595,7 @@ impl EventLoop {
     /// line saying the server is shutting down, and is closed.
     fn shut_down(&mut self) {
         for slot in 0..self.conns.len() {
-            let Some(conn) = self.conns[slot].as_mut() else {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
             if conn.ending.is_none() {
