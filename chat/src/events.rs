@@ -16,7 +16,7 @@ mod feed;
 
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
@@ -116,10 +116,7 @@ pub fn serve(
     log: &Log,
     max_clients: usize,
 ) -> io::Result<Summary> {
-    let loops = match config.loops {
-        0 => thread::available_parallelism().map_or(1, usize::from),
-        n => n,
-    };
+    let loops = loop_count(config);
     let (events, events_rx) = bounded::<Event<usize>>(EVENT_QUEUE);
     let live = Arc::new(AtomicUsize::new(0));
     let cap = config
@@ -174,6 +171,14 @@ pub fn serve(
         connections,
         dropped,
     })
+}
+
+/// The number of event loops: `--loops`, or one per core.
+pub fn loop_count(config: &Config) -> usize {
+    match config.loops {
+        0 => thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
 }
 
 fn spawn<T: Send + 'static>(
@@ -544,11 +549,10 @@ impl EventLoop {
     /// Closes a client's connection and frees its slot.
     fn close(&mut self, slot: usize) {
         self.count_drops(slot);
-        let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        let _ = self.poll.registry().deregister(&mut conn.stream);
-        let _ = conn.stream.shutdown(Shutdown::Both);
+        // Closing the socket (dropping it below) also takes it out of the poll set.
         if conn.dropped > 0 {
             let name = conn.session.name().map_or("?", |name| &**name);
             let dropped = conn.dropped;

@@ -157,11 +157,11 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
 /// The most clients served at once: `--max-clients`, but never more than the process's limits
 /// allow (a thread that cannot start must never take the server down). Logged at start-up.
 fn client_limit(config: &Config, log: &Log) -> usize {
-    let threads_per_client = match config.engine {
-        Engine::Threads => 2,
-        Engine::Events => 0,
+    // A thread engine's client costs two threads; each event loop costs a poll and a waker.
+    let capacity = match config.engine {
+        Engine::Threads => limits::capacity(2, 0),
+        Engine::Events => limits::capacity(0, 2 * events::loop_count(config)),
     };
-    let capacity = limits::capacity(threads_per_client);
     if config.max_clients <= capacity.clients {
         log.line(format_args!(
             "serving at most {} clients (--max-clients)",

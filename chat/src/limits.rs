@@ -90,11 +90,12 @@ pub struct Capacity {
     pub bound_by: &'static str,
 }
 
-/// The clients this process can serve: one descriptor each, and with `threads_per_client` > 0
-/// that many threads (and their memory maps) each too.
-pub fn capacity(threads_per_client: usize) -> Capacity {
+/// The clients this process can serve: one descriptor each (beyond `engine_descriptors` the
+/// engine is yet to open), and with `threads_per_client` > 0 that many threads (and their
+/// memory maps) each too.
+pub fn capacity(threads_per_client: usize, engine_descriptors: usize) -> Capacity {
     let limit = raise_descriptor_limit();
-    let spare = (limit / 8).clamp(SPARE_DESCRIPTORS.0, SPARE_DESCRIPTORS.1);
+    let spare = (limit / 8).clamp(SPARE_DESCRIPTORS.0, SPARE_DESCRIPTORS.1) + engine_descriptors;
     let descriptors = limit
         .saturating_sub(count_entries("/proc/self/fd"))
         .saturating_sub(spare);

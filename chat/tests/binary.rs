@@ -146,6 +146,8 @@ fn help_version_and_usage_errors() {
         "--max-backlog-total",
         "--max-line",
         "--max-clients",
+        "--engine",
+        "--loops",
     ] {
         assert!(text.contains(flag), "chat --help lacks {flag}:\n{text}");
     }
@@ -162,6 +164,8 @@ fn help_version_and_usage_errors() {
         &["--max-backlog-total", "99999999999999999999GiB"],
         &["--max-backlog-total", "1MB"],
         &["--max-clients", "0"],
+        &["--engine", "goroutines"],
+        &["--loops", "0"],
         &["--idle-timeout", "soon"],
         &["--idle-timeout", "0s"],
         &["--idle-timeout", "18446744073709551615s"],
@@ -323,7 +327,13 @@ fn an_idle_kick_is_logged() {
 #[test]
 fn at_a_low_descriptor_limit_clients_come_and_go_and_the_server_never_wedges() {
     let _lock = shared();
-    let chat = Chat::start_with_descriptors(30, &[]);
+    for engine in ["events", "threads"] {
+        at_a_low_descriptor_limit(engine);
+    }
+}
+
+fn at_a_low_descriptor_limit(engine: &str) {
+    let chat = Chat::start_with_descriptors(30, &["--engine", engine]);
     // Once a client is in, the server is fully up: its descriptors then, less the client's.
     let probe = join(chat.addr, "probe");
     let idle = chat.descriptors() - 1;

@@ -63,6 +63,8 @@ pub struct Client<'a> {
     log: &'a Log,
     /// Once admitted: the writer thread, and the client's own end of its queue.
     writer: Option<Writer>,
+    /// The line that tells the client why the server ended the session.
+    farewell: Option<Message>,
 }
 
 struct Writer {
@@ -91,14 +93,20 @@ impl<'a> Client<'a> {
             done,
             log,
             writer: None,
+            farewell: None,
         }
     }
 
     /// Does what the session said, in order; the end, if it said so.
     pub fn act(&mut self, session: &mut Session, out: &mut Vec<Output>) -> Option<End> {
         while !out.is_empty() {
-            for output in std::mem::take(out) {
+            let mut outputs = std::mem::take(out).into_iter().peekable();
+            while let Some(output) = outputs.next() {
                 match output {
+                    // A line just before the end is the farewell: written last, in `finish`.
+                    Output::Reply(line) if matches!(outputs.peek(), Some(Output::End(_))) => {
+                        self.farewell = Some(line);
+                    }
                     Output::Reply(line) => self.reply(&line),
                     Output::Join(name) => match self.join(name) {
                         Ok(admitted) => session.joined(admitted, Instant::now(), out),
@@ -213,11 +221,17 @@ impl<'a> Client<'a> {
             }
             let _ = writer.thread.join();
         }
-        if end == End::Shutdown {
-            let _ = self
-                .conn
-                .set_write_timeout(Some(self.config.shutdown_grace));
-            let _ = (&**self.conn).write_all(b"Server shutting down\n");
+        let farewell = match end {
+            End::Shutdown => Some("Server shutting down\n".into()),
+            End::Idle | End::Closed => self.farewell,
+        };
+        if let Some(line) = farewell {
+            if self.done.cancelled() {
+                let _ = self
+                    .conn
+                    .set_write_timeout(Some(self.config.shutdown_grace));
+            }
+            let _ = (&**self.conn).write_all(line.as_bytes());
         }
         let _ = self.conn.shutdown(Shutdown::Both);
     }
