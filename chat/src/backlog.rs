@@ -1,7 +1,7 @@
 //! A thread-engine client's backlog, bounded in bytes (exercise 8.15; SPEC.md, chat, item 8).
 //!
 //! The broadcaster [`Backlog::offer`]s each message to a client's unbounded queue, counting its
-//! bytes; the client's writer [`Backlog::written`]s them off once the socket took them. A message
+//! bytes; the client's writer [`Drain::written`]s them off once the socket took them. A message
 //! that would take the client past `--max-backlog`, or the whole server past
 //! `--max-backlog-total` while this client holds more than its share, is dropped for this client
 //! alone and counted. The count is told to the client once, at the gap: before the next message

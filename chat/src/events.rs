@@ -4,9 +4,9 @@
 //!
 //! - The accept loop ([`crate::accept`]) hands each connection to a loop, round robin.
 //! - The broadcaster ([`crate::room::broadcaster`]) stays one thread that owns the room; it
-//!   hands each message once to each loop ([`Loops`]), so its cost per message does not grow
+//!   hands each message once to each loop (`Loops`), so its cost per message does not grow
 //!   with the number of clients.
-//! - Each loop appends the messages to its [`feed::Feed`] and delivers them to its own clients,
+//! - Each loop appends the messages to its feed (`events/feed.rs`) and delivers them to its own clients,
 //!   each from its cursor, as much as each socket takes per `writev`; a socket that is full
 //!   waits for its writable event. Accepting and greeting happen first in every turn.
 //! - Each client's session ([`crate::session`]) is fed what the socket gave and the clock.

@@ -2,7 +2,48 @@
 //! with exercises 8.12 (the client list for a newcomer), 8.13 (idle kick), 8.14 (names) and 8.15
 //! (slow clients must not delay the others).
 //!
-//! DOCS-PLACEHOLDER
+//! Run it with `cargo run -p chat` and talk to it with `cargo run -p netcat3` from two other
+//! terminals. `--help` lists the flags (`--addr`, `--engine`, `--loops`, `--idle-timeout`,
+//! `--max-backlog`, `--max-backlog-total`, `--max-line`, `--max-clients`). The protocol, line by
+//! line, is in the workspace's SPEC.md ("chat").
+//!
+//! Where to read what:
+//!
+//! - The book's listing: [`threads`] (`serve` is the book's `main`, then `handle_conn` and
+//!   `client_writer`), with [`room::broadcaster`]. `--engine threads` runs it: two threads per
+//!   client, as the book has two goroutines.
+//! - The scale path: [`events`] (the default), a fixed pool of mio event loops with no thread
+//!   per client, for thousands of clients at a small fraction of a thread's memory each.
+//! - Both drive the same protocol core: a [`session::Session`] per connection (fed bytes and the
+//!   time, no socket in it) and one [`room::Room`], owned by the broadcaster thread.
+//!
+//! The book's flaws, and the function that fixes each:
+//!
+//! - A slow client stalls everyone (the broadcaster blocks on it): [`backlog::Backlog::offer`]
+//!   and [`events`]' feed drop for that client alone, counted, told once at the gap.
+//! - One write per message: `threads::client_writer` writes a batch, `events` a `writev` of many.
+//! - `bufio.Scanner` ends the connection at 64 KiB; a long line is dropped here, not stored
+//!   ([`session::Session::received`]); invalid UTF-8 becomes U+FFFD.
+//! - Message text reaches terminals raw (escape sequences, a bare CR faking a sender):
+//!   [`text::clean_message`].
+//! - Names: none unique, look-alikes and protocol-breaking ones: [`text::name_key`],
+//!   [`text::name_problem`], [`room::Room::join`] (ex. 8.14).
+//! - An unbounded client list: [`text::client_list`] ends a crowded one with `... and N more`.
+//! - Limits end the process or wedge it: [`limits::capacity`] (the default `--max-clients`),
+//!   [`limits::listen`] (SOMAXCONN), [`accept::accept_loop`] (refusal with one line, a reserve
+//!   descriptor for EMFILE); the thread engine closes a finished connection's socket at once
+//!   (`threads::conns`).
+//! - No way to stop: the done signal tells every client and returns within a second with every
+//!   thread joined ([`run`]); the log has a thread of its own ([`log`]), so a stderr nobody reads
+//!   stalls no one.
+//!
+//! Where it differs from Go, and why: a goroutine costs a few KB and the Go runtime multiplexes
+//! them over a few threads, so the book can afford two per client; an OS thread cannot (its
+//! stack, its kernel objects, a process ceiling near 15,000 threads), so the default engine
+//! multiplexes connections itself. A thread that cannot map its signal stack at start-up
+//! aborts the process whatever the panic strategy (the panic is inside std's `extern "C"`
+//! thread entry), so the thread engine never gets near that limit: its client limit counts
+//! threads and memory maps.
 
 pub mod accept;
 pub mod backlog;

@@ -1,10 +1,10 @@
 //! The `threads` engine: the book's design, for reading beside chat.go (section 8.10).
 //!
 //! [`serve`] accepts connections and starts one [`handle_conn`] thread per client (the book's
-//! `main`); [`room::broadcaster`](crate::room::broadcaster) (one thread) owns the room;
+//! `main`); [`crate::room::broadcaster`] (one thread) owns the room;
 //! [`client_writer`] (one thread per admitted client) writes what the broadcaster queued for
-//! it. Each fix to the book is one named call into a sibling module: [`conns`] (threads joined,
-//! sockets closed as connections end, shutdown within a second), [`io`] (reads with the idle
+//! it. Each fix to the book is one named call into a sibling module: `conns` (threads joined,
+//! sockets closed as connections end, shutdown within a second), `io` (reads with the idle
 //! deadline, batched writes with the stall limit), [`crate::backlog`] (the byte-bounded queue).
 
 mod conns;
