@@ -378,8 +378,7 @@ impl EventLoop {
         }
         let mut out = Vec::new();
         if let Some(welcome) = &welcome {
-            conn.cursor = Some(self.feed.head());
-            conn.reply(Arc::clone(welcome), &self.feed);
+            conn.admit(Arc::clone(welcome), &self.feed);
         }
         conn.session
             .joined(welcome.is_some(), Instant::now(), &mut out);
@@ -574,7 +573,10 @@ impl EventLoop {
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
-            if conn.blocked_since.is_some_and(|since| now - since >= stall) {
+            if conn
+                .blocked_since
+                .is_some_and(|since| now.saturating_duration_since(since) >= stall)
+            {
                 let name = conn.session.name().map_or("?", |name| &**name);
                 self.log
                     .line(format_args!("{name}: write stalled, disconnecting"));

@@ -85,11 +85,18 @@ impl Conn {
         }
     }
 
-    /// Queues a line for this client alone, after everything the room sent it so far.
+    /// Queues a line for this client alone, after everything the room sent it so far (dropped if
+    /// the client has let `MAX_PRIVATE` of them pile up: it floods and does not read).
     pub fn reply(&mut self, line: Message, feed: &Feed) {
         if self.private.len() < MAX_PRIVATE {
             self.private.push_back((feed.head(), line));
         }
+    }
+
+    /// The room admitted the client: its cursor starts at the feed's head, its welcome first.
+    pub fn admit(&mut self, welcome: Message, feed: &Feed) {
+        self.cursor = Some(feed.head());
+        self.private.push_back((feed.head(), welcome));
     }
 
     /// The client fell off the feed's tail: it skips to the tail, and a notice of how many it
