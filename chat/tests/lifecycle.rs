@@ -7,7 +7,7 @@ use std::time::Duration;
 use chat::Engine;
 
 use crate::util::{
-    PATIENCE, Server, config, connection_threads, descriptor_count, eventually, exclusive, shared,
+    Server, config, connection_threads, descriptor_count, eventually, exclusive, shared,
     thread_count,
 };
 
@@ -100,13 +100,7 @@ fn done_returns_promptly_with_a_client_stalled_while_naming(engine: Engine) {
     // answers fill its socket buffers, the server blocks writing one and stops reading. This
     // client sees that as its sends making no progress at all for a second (while the server
     // still reads, it takes thousands of names a second). That is the state to shut down from.
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    socket
-        .connect_timeout(&server.addr.into(), PATIENCE)
-        .expect("connect");
-    let mut naming = std::net::TcpStream::from(socket);
+    let mut naming = crate::util::small_receive_buffer(server.addr);
     naming
         .set_write_timeout(Some(Duration::from_millis(200)))
         .expect("write timeout");

@@ -302,13 +302,7 @@ fn a_client_that_stopped_reading_is_told_once_how_many_it_missed(engine: Engine)
 
 /// A client with a 4 KiB receive buffer, joined as `name`, its `You are` line read.
 fn small_receive_buffer(server: &Server, name: &str) -> Client {
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    socket
-        .connect_timeout(&server.addr.into(), PATIENCE)
-        .expect("connect");
-    let stream: std::net::TcpStream = socket.into();
+    let stream = crate::util::small_receive_buffer(server.addr);
     stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
     let mut client = Client {
         reader: std::io::BufReader::new(stream.try_clone().expect("clone")),

@@ -204,6 +204,18 @@ impl Client {
     }
 }
 
+/// A socket connected to `addr` with a 4 KiB receive buffer: a client that stops reading fills
+/// up quickly.
+pub fn small_receive_buffer(addr: SocketAddr) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket
+        .connect_timeout(&addr.into(), PATIENCE)
+        .expect("connect");
+    socket.into()
+}
+
 /// The number of threads of this process (`Threads:` in /proc/self/status).
 pub fn thread_count() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
