@@ -7,7 +7,7 @@
 //!   hands each message once to each loop (`Loops`), so its cost per message does not grow
 //!   with the number of clients.
 //! - Each loop appends the messages to its feed (`events/feed.rs`) and delivers them to its own clients,
-//!   each from its cursor, as much as each socket takes per `writev`; a socket that is full
+//!   each from its cursor, as much as each socket takes per `write`; a socket that is full
 //!   waits for its writable event. Accepting and greeting happen first in every turn.
 //! - Each client's session ([`crate::session`]) is fed what the socket gave and the clock.
 
@@ -207,6 +207,8 @@ struct EventLoop {
     log: Log,
     live: Arc<AtomicUsize>,
     scratch: Vec<u8>,
+    /// Where a flush gathers a client's messages for one write.
+    batch: Vec<u8>,
     /// A flush stopped at its size limit this turn: do not sleep.
     unfinished: bool,
     /// Clients given a line of their own this turn.
@@ -251,6 +253,7 @@ impl EventLoop {
             log: log.clone(),
             live: Arc::clone(live),
             scratch: vec![0; 16 << 10],
+            batch: Vec::with_capacity(conn::BATCH + 8192),
             unfinished: false,
             dirty: Vec::new(),
             delivered: 0,
@@ -505,7 +508,7 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
             return;
         };
-        let flushed = conn.flush(&self.feed, Instant::now());
+        let flushed = conn.flush(&self.feed, Instant::now(), &mut self.batch);
         match flushed {
             Ok(Flushed::All) if conn.ending.is_some() => self.close(slot),
             // The next turn goes on, without sleeping.
@@ -608,7 +611,7 @@ impl EventLoop {
                 conn.ending = Some((End::Shutdown, self.feed.head()));
                 conn.reply("Server shutting down\n".into(), &self.feed);
                 // Everything pending and the farewell after it, as far as the socket takes.
-                let _ = conn.flush(&self.feed, Instant::now());
+                let _ = conn.flush(&self.feed, Instant::now(), &mut self.batch);
             }
             self.close(slot);
         }

@@ -21,7 +21,7 @@
 //!
 //! - A slow client stalls everyone (the broadcaster blocks on it): [`backlog::Backlog::offer`]
 //!   and [`events`]' feed drop for that client alone, counted, told once at the gap.
-//! - One write per message: `threads::client_writer` writes a batch, `events` a `writev` of many.
+//! - One write per message: `threads::client_writer` and `events` write a batch of many.
 //! - `bufio.Scanner` ends the connection at 64 KiB; a long line is dropped here, not stored
 //!   ([`session::Session::received`]); invalid UTF-8 becomes U+FFFD.
 //! - Message text reaches terminals raw (escape sequences, a bare CR faking a sender):

@@ -2,7 +2,7 @@
 //! the non-blocking writes that deliver them in one order, as much as the socket takes.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Write};
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,8 +14,8 @@ use crate::session::{End, Session};
 
 use super::feed::Feed;
 
-/// Slices handed to one `writev`.
-const IOVECS: usize = 64;
+/// Bytes gathered for one `write`.
+pub const BATCH: usize = 64 << 10;
 /// Bytes one flush writes at most before letting the loop serve others.
 const FLUSH_BYTES: usize = 256 << 10;
 /// Own lines queued for a client at most (notices for a client that floods and never reads);
@@ -142,24 +142,25 @@ impl Conn {
         current.into_iter().chain(rest)
     }
 
-    /// Writes as much of what is pending as the socket takes, many messages per `writev`.
-    pub fn flush(&mut self, feed: &Feed, now: Instant) -> io::Result<Flushed> {
+    /// Writes as much of what is pending as the socket takes, many messages per `write`: they
+    /// are copied into `batch` first, since the kernel copies one long slice much faster than
+    /// many short ones.
+    pub fn flush(&mut self, feed: &Feed, now: Instant, batch: &mut Vec<u8>) -> io::Result<Flushed> {
         let mut written = 0;
         while written < FLUSH_BYTES {
-            let mut slices = [IoSlice::new(&[]); IOVECS];
-            let mut count = 0;
-            let mut offered = 0;
-            for piece in self.pieces(feed).take(IOVECS) {
-                slices[count] = IoSlice::new(piece.bytes());
-                offered += piece.bytes().len();
-                count += 1;
+            batch.clear();
+            for piece in self.pieces(feed) {
+                batch.extend_from_slice(piece.bytes());
+                if batch.len() >= BATCH {
+                    break;
+                }
             }
-            if count == 0 {
+            if batch.is_empty() {
                 self.blocked_since = None;
                 self.release();
                 return Ok(Flushed::All);
             }
-            let n = match (&self.stream).write_vectored(&slices[..count]) {
+            let n = match (&self.stream).write(batch) {
                 Ok(n) => n,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
@@ -170,7 +171,7 @@ impl Conn {
                 self.consume(feed, n);
                 written += n;
             }
-            if n < offered {
+            if n < batch.len() {
                 self.blocked_since.get_or_insert(now);
                 return Ok(Flushed::Blocked);
             }
