@@ -210,8 +210,12 @@ fn client_limit(config: &Config, log: &Log) -> usize {
         ));
         config.max_clients
     } else {
+        let asked = match config.max_clients {
+            usize::MAX => String::new(),
+            asked => format!("; --max-clients {asked} is more"),
+        };
         log.line(format_args!(
-            "serving at most {} clients (the limit of this process's {})",
+            "serving at most {} clients (the limit of this process's {}{asked})",
             capacity.clients, capacity.bound_by
         ));
         capacity.clients
