@@ -226,3 +226,113 @@ impl Conn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::net::{TcpListener, TcpStream as StdStream};
+    use std::time::Duration;
+
+    use crate::session::Limits;
+
+    /// A conn over a real loopback socket, and the client's end (reads time out).
+    fn pair() -> (Conn, BufReader<StdStream>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = StdStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let (server, peer) = listener.accept().expect("accept");
+        server.set_nonblocking(true).expect("nonblocking");
+        let limits = Limits {
+            max_line: 100,
+            idle_timeout: Duration::from_secs(60),
+        };
+        let session = Session::new(peer, limits, Instant::now(), &mut Vec::new());
+        let conn = Conn::new(1, TcpStream::from_std(server), session);
+        (conn, BufReader::new(client))
+    }
+
+    fn lines(client: &mut BufReader<StdStream>, count: usize) -> Vec<String> {
+        (0..count)
+            .map(|_| {
+                let mut line = String::new();
+                client.read_line(&mut line).expect("a line");
+                line
+            })
+            .collect()
+    }
+
+    #[test]
+    fn own_lines_and_feed_messages_go_out_in_the_rooms_order() {
+        let (mut conn, mut client) = pair();
+        let mut feed = Feed::new(1 << 20);
+        let mut batch = Vec::new();
+        feed.push("before the join\n".into());
+        conn.reply("Enter your name:\n".into(), &feed);
+        conn.admit("You are x\n".into(), &feed);
+        feed.push("a\n".into());
+        conn.reply("Line too long\n".into(), &feed);
+        feed.push("b\n".into());
+        let flushed = conn
+            .flush(&feed, Instant::now(), &mut batch)
+            .expect("flush");
+        assert_eq!(flushed, Flushed::All);
+        assert_eq!(
+            lines(&mut client, 5),
+            [
+                "Enter your name:\n",
+                "You are x\n",
+                "a\n",
+                "Line too long\n",
+                "b\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_client_off_the_tail_is_told_at_the_gap_and_partial_writes_lose_nothing() {
+        let (mut conn, mut client) = pair();
+        let mut feed = Feed::new(1000);
+        let mut batch = Vec::new();
+        conn.admit("You are x\n".into(), &feed);
+        for i in 0..100 {
+            feed.push(format!("message {i:011}\n").into());
+        }
+        // 20 bytes each: the feed keeps the last 50; the first 50 are gone.
+        assert_eq!(conn.catch_up(&feed), 50);
+        assert_eq!(
+            conn.flush(&feed, Instant::now(), &mut batch).ok(),
+            Some(Flushed::All)
+        );
+        let got = lines(&mut client, 52);
+        assert_eq!(got[0], "You are x\n");
+        assert_eq!(
+            got[1],
+            "*** 50 messages dropped: you were not reading ***\n"
+        );
+        assert_eq!(got[2], "message 00000000050\n");
+        assert_eq!(got[51], "message 00000000099\n");
+        // Then far more than the socket takes at once, read as it is written.
+        let mut feed = Feed::new(64 << 20);
+        conn.cursor = Some(feed.head());
+        let reader = std::thread::spawn(move || lines(&mut client, 100_000));
+        for i in 0..100_000 {
+            feed.push(format!("m{i}\n").into());
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while conn
+            .flush(&feed, Instant::now(), &mut batch)
+            .expect("flush")
+            != Flushed::All
+        {
+            assert!(Instant::now() < deadline, "the reader stopped taking lines");
+            std::thread::yield_now();
+        }
+        let got = reader.join().expect("reader");
+        for (i, line) in got.iter().enumerate() {
+            assert_eq!(line, &format!("m{i}\n"));
+        }
+    }
+}
