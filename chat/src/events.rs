@@ -418,6 +418,10 @@ impl EventLoop {
             if !conn.session.wants_input() || conn.ending.is_some() {
                 return;
             }
+            if conn.choked() {
+                conn.throttled = true;
+                return;
+            }
             if budget == 0 {
                 self.again.push(slot);
                 return;
@@ -509,6 +513,10 @@ impl EventLoop {
             return;
         };
         let flushed = conn.flush(&self.feed, Instant::now(), &mut self.batch);
+        if conn.throttled && !conn.choked() {
+            conn.throttled = false;
+            self.again.push(slot);
+        }
         match flushed {
             Ok(Flushed::All) if conn.ending.is_some() => self.close(slot),
             // The next turn goes on, without sleeping.

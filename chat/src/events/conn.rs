@@ -40,6 +40,8 @@ pub struct Conn {
     pub ending: Option<(End, u64)>,
     /// Messages dropped for this client, all told.
     pub dropped: u64,
+    /// Input was left unread because the client was [`choked`](Conn::choked).
+    pub throttled: bool,
 }
 
 /// What a flush achieved.
@@ -82,6 +84,7 @@ impl Conn {
             in_room: false,
             ending: None,
             dropped: 0,
+            throttled: false,
         }
     }
 
@@ -91,6 +94,12 @@ impl Conn {
         if self.private.len() < MAX_PRIVATE {
             self.private.push_back((feed.head(), line));
         }
+    }
+
+    /// True while the client has let its own lines pile up: its input is not read until it
+    /// reads them (as a blocked write stops a thread engine's reader).
+    pub fn choked(&self) -> bool {
+        self.private.len() >= MAX_PRIVATE
     }
 
     /// The room admitted the client: its cursor starts at the feed's head, its welcome first.
