@@ -615,7 +615,8 @@ impl EventLoop {
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
-            if conn.ending.is_none() {
+            // A socket known to be full takes no farewell either.
+            if conn.ending.is_none() && conn.blocked_since.is_none() {
                 conn.ending = Some((End::Shutdown, self.feed.head()));
                 conn.reply("Server shutting down\n".into(), &self.feed);
                 // Everything pending and the farewell after it, as far as the socket takes.
