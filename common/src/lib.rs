@@ -12,20 +12,23 @@
 //! - [`exit`]: the conventions every binary shares: exit codes, the one-line error format, and
 //!   a closed standard output treated as a normal end.
 //! - [`addr`]: a `HOST:PORT` argument checked while the command line is parsed.
+//! - [`wait_group`]: the book's `sync.WaitGroup`, as a channel that can sit in a `select!`.
+//! - [`net`]: the cancellable connect, a TCP connect the done signal aborts mid-handshake.
 //!
-//! And for the tests and tools around them: [`site`], a generated web site served on loopback,
-//! and [`child`], running a program with every wait bounded.
+//! Test and tool support (a generated web site, bounded child processes) is in the `testkit`
+//! crate, which no program links.
 //!
 //! Library code never installs a signal handler; it takes a [`done::Done`] as a parameter, so
 //! tests inject their own.
 
 pub mod addr;
 pub mod cancel;
-pub mod child;
 pub mod done;
 pub mod exit;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(feature = "links")]
 pub mod links;
-pub mod site;
+#[cfg(feature = "net")]
+pub mod net;
+pub mod wait_group;

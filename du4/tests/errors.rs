@@ -108,7 +108,7 @@ fn a_failed_write_of_the_totals_is_one_line_and_status_one() {
         .stderr(Stdio::piped());
     let text = crate::util::describe(&command);
     let child = command.stdout(full).spawn().unwrap();
-    let ended = common::child::finish(child, crate::util::DEADLINE);
+    let ended = testkit::child::finish(child, crate::util::DEADLINE);
     let (status, stderr) = (ended.status, String::from_utf8_lossy(&ended.stderr));
     let report = format!("command: {text} > /dev/full\nstatus: {status:?}\nstderr: {stderr}");
     assert_eq!(status.and_then(|s| s.code()), Some(1), "{report}");

@@ -17,7 +17,7 @@ pub fn du4() -> Command {
     Command::new(env!("CARGO_BIN_EXE_du4"))
 }
 
-pub use common::child::{Run, describe, lines, read_all, wait_deadline};
+pub use testkit::child::{Run, describe, lines, read_all, wait_deadline};
 
 /// Runs `command` (set its stdin) to completion within [`DEADLINE`].
 pub fn run(command: &mut Command) -> Run {

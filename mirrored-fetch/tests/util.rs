@@ -5,7 +5,7 @@ use std::fmt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::site::{Resource, Site, SiteHandle, SiteOptions, SiteStats};
+use testkit::site::{Resource, Site, SiteHandle, SiteOptions, SiteStats};
 
 /// The most any single run may take in a test before it counts as hung.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -105,7 +105,7 @@ impl Run {
     }
 }
 
-pub use common::child::{describe, on_thread, spawn, wait_deadline};
+pub use testkit::child::{describe, on_thread, spawn, wait_deadline};
 
 /// Runs mirrored-fetch with `args` (stdin at /dev/null) to completion within [`DEADLINE`].
 pub fn run<S: AsRef<str>>(args: &[S]) -> Run {
@@ -120,7 +120,7 @@ pub fn run<S: AsRef<str>>(args: &[S]) -> Run {
 /// Collects a spawned child's output and waits for it, killing it (and failing) after
 /// [`DEADLINE`]; `took` counts from `started`.
 pub fn finish(child: Child, command: String, started: Instant) -> Run {
-    let ended = common::child::finish(child, DEADLINE);
+    let ended = testkit::child::finish(child, DEADLINE);
     let took = started.elapsed();
     let stderr = String::from_utf8_lossy(&ended.stderr).into_owned();
     match ended.status {

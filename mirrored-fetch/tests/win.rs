@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use common::site::{Resource, Site, SiteOptions};
+use testkit::site::{Resource, Site, SiteOptions};
 
 use crate::util::{NEVER, binary_body, expect_aborted, failing_mirror, mirror, run};
 

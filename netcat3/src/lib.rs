@@ -88,7 +88,6 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::thread;
 
 use common::done::Done;
-use socket2::{Domain, Protocol, Socket, Type};
 
 /// The address the book's netcat3 dials.
 pub const DEFAULT_ADDR: &str = "localhost:8000";
@@ -172,21 +171,9 @@ pub fn connect(addr: &str, done: &Done) -> Result<TcpStream, Error> {
     })
 }
 
-/// One blocking connect that the done signal can abort: std's `TcpStream::connect` shows no
-/// descriptor until it has connected, a socket2 `Socket` does, and shutting down a clone of a
-/// socket still connecting makes its `connect` fail at once (Linux).
+/// One connect that the done signal can abort, mid-handshake included.
 fn connect_one(addr: SocketAddr, done: &Done) -> io::Result<TcpStream> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    let waker = socket.try_clone()?;
-    let _abort = done.on_cancel(move || {
-        let _ = waker.shutdown(Shutdown::Both);
-    });
-    socket.connect(&addr.into())?;
-    if done.cancelled() {
-        // Fired between registering the hook and the connect starting: the shutdown was early.
-        return Err(io::Error::new(ErrorKind::Interrupted, "cancelled"));
-    }
-    Ok(socket.into())
+    common::net::connect(addr, None, done).map(|(stream, _hook)| stream)
 }
 
 /// Copies `input` to `stream` (on a thread of its own) and `stream` to `output` (on this

@@ -1,5 +1,5 @@
 //! `cargo xtask bench crawler`: the crawler (book section 8.6, exercise 8.10) against a local
-//! generated site ([`common::site`]) of 2,000 pages with a fixed per-page latency.
+//! generated site ([`testkit::site`]) of 2,000 pages with a fixed per-page latency.
 //!
 //! - Throughput: pages per second of a complete `--same-host` crawl, against the limit that the
 //!   concurrency and the latency allow (`concurrency / latency`; the spec wants at least 90%).
@@ -14,7 +14,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::site::{Site, SiteHandle, SiteOptions};
+use testkit::site::{Site, SiteHandle, SiteOptions};
 
 use super::{Section, median, release_binary, wait_measured};
 

@@ -3,7 +3,7 @@
 //! Every program of the chapter runs the way the book runs it, against real local things: du4
 //! over this repository, the chat server with two netcat3 clients typing to each other (and, on a
 //! second server with a 1 s idle timeout, a third one that stays silent and is disconnected), the
-//! crawler over a generated local site ([`common::site`]), mirrored-fetch over three local mirrors
+//! crawler over a generated local site ([`testkit::site`]), mirrored-fetch over three local mirrors
 //! of different speeds, and a cancellation shown live with its measured latency. Each step is
 //! headed by its book section and checks what it shows (an independent count, every terminal's
 //! whole transcript line by line, the exact URL set, the winning body byte for byte, the exit
@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::site::{EXTERNAL_LINK, Site, SiteHandle, SiteOptions};
+use testkit::site::{EXTERNAL_LINK, Site, SiteHandle, SiteOptions};
 
 use crate::workspace_root;
 use proc::Proc;
