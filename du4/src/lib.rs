@@ -37,6 +37,10 @@
 //!   remembers every inode (directories included), as GNU du does, so a repeated or overlapping
 //!   root is counted once: only then does memory grow with the number of files. A directory that
 //!   is its own ancestor (a bind-mount loop) is reported and not entered.
+//! - **No depth limit but memory**: a directory is opened relative to an open ancestor's
+//!   descriptor once its path grows long, and every entry is `lstat`-ed relative to its open
+//!   directory (`descriptors::Place::open`, as GNU du's fts), so trees deeper than `PATH_MAX`
+//!   are counted whole, with a bounded number of descriptors; error lines print the full path.
 //! - A name that is not UTF-8 is not an error: it is counted like any other (du counts bytes, not
 //!   names). Where a path is printed (an error line, a `--per-root` line) it is shown as
 //!   `Path::display` shows it (invalid bytes as U+FFFD), with control characters escaped (`\n`)
@@ -56,9 +60,12 @@
 //! two threads the extra ones only cover the moments a walker waits in the kernel. 8 and 16 are
 //! within noise of each other; 8 keeps below the book's 20.
 
+mod descriptors;
+
 use std::collections::{HashSet, VecDeque};
-use std::fs::{self, DirEntry, Metadata};
+use std::fs;
 use std::io::{self, Write};
+use std::mem::MaybeUninit;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,6 +75,7 @@ use std::time::Duration;
 
 use common::done::{self, Canceller, Done};
 use crossbeam_channel::{Receiver, Sender, TrySendError, never, select, tick};
+use descriptors::Place;
 
 /// Walker threads when `-j` is not given (the fastest measured; see the table above).
 pub const DEFAULT_THREADS: usize = 8;
@@ -189,6 +197,7 @@ pub fn run(
             Ok(meta) if meta.is_dir() && !first_sight(seen.as_ref(), every_inode, &meta) => {}
             Ok(meta) if meta.is_dir() => root_dirs.push(Dir {
                 path: root.clone(),
+                place: Place::default(),
                 root: index,
                 lineage: Arc::new(Lineage {
                     id: (meta.dev(), meta.ino()),
@@ -333,7 +342,10 @@ fn print_totals(
 /// A directory waiting to be walked.
 #[derive(Debug)]
 struct Dir {
+    /// Its full path, as error lines print it.
     path: PathBuf,
+    /// Where it is opened from (by descriptor, below a long path).
+    place: Place,
     /// Which root it belongs to (index into `Config::roots`).
     root: usize,
     /// Its own identity and its ancestors', to refuse entering a loop.
@@ -345,6 +357,17 @@ struct Dir {
 struct Lineage {
     id: (u64, u64),
     parent: Option<Arc<Lineage>>,
+}
+
+/// Unlinks the ancestors one by one: dropping a chain 5,000 deep recursively would overflow a
+/// walker's small stack.
+impl Drop for Lineage {
+    fn drop(&mut self) {
+        let mut parent = self.parent.take();
+        while let Some(lineage) = parent {
+            parent = Arc::into_inner(lineage).and_then(|mut last| last.parent.take());
+        }
+    }
 }
 
 impl Lineage {
@@ -383,6 +406,7 @@ struct Walk {
 /// is empty, until every directory has been walked or the walk is stopped.
 fn walker(walk: &Walk, sizes: Sender<Report>) {
     let mut stack = VecDeque::new();
+    let mut buffer = descriptors::listing_buffer();
     loop {
         let dir = match stack.pop_back() {
             Some(dir) => dir,
@@ -398,7 +422,7 @@ fn walker(walk: &Walk, sizes: Sender<Report>) {
         if walk.stop.cancelled() {
             return;
         }
-        walk_dir(&dir, walk, &mut stack, &sizes);
+        walk_dir(&dir, walk, &mut stack, &mut buffer, &sizes);
         // Hand the shallowest pending directories to idle walkers, keeping one to go on with.
         while stack.len() > 1 && walk.queue_tx.len() < walk.threads {
             let Some(shared) = stack.pop_front() else {
@@ -419,57 +443,38 @@ fn walker(walk: &Walk, sizes: Sender<Report>) {
 
 /// Walks one directory: counts its files, pushes its subdirectories on `stack`, and sends the
 /// directory's subtotal on `sizes` (the book's `walkDir`, one level deep).
-fn walk_dir(dir: &Dir, walk: &Walk, stack: &mut VecDeque<Dir>, sizes: &Sender<Report>) {
+fn walk_dir(
+    dir: &Dir,
+    walk: &Walk,
+    stack: &mut VecDeque<Dir>,
+    buffer: &mut [MaybeUninit<u8>],
+    sizes: &Sender<Report>,
+) {
     let mut totals = Totals::default();
-    let report = |path: &Path, why: &dyn std::fmt::Display| {
-        let _ = sizes.send(Report::Error(format!("{}: {why}", shown(path))));
-    };
-    for entry in dirents(&dir.path, sizes) {
-        if walk.stop.cancelled() {
+    dirents(dir, buffer, sizes, &walk.stop, |name, stat, below| {
+        if !descriptors::is_dir(stat) {
+            if first_sight(walk.seen.as_ref(), walk.every_inode, stat) {
+                totals.files += 1;
+                totals.bytes += u128::from(u64::try_from(stat.st_size).unwrap_or(0));
+            }
             return;
         }
-        let is_dir = match entry.file_type() {
-            Ok(file_type) => file_type.is_dir(),
-            Err(err) => {
-                report(&entry.path(), &err);
-                continue;
-            }
-        };
-        // `DirEntry::metadata` is an lstat relative to the open directory: symlinks not followed.
-        let meta = match entry.metadata() {
-            Ok(meta) => meta,
-            Err(err) => {
-                report(&entry.path(), &err);
-                continue;
-            }
-        };
-        if is_dir {
-            let id = (meta.dev(), meta.ino());
-            if dir.lineage.contains(id) {
-                report(
-                    &entry.path(),
-                    &"not entered: the same directory as one of its ancestors (a loop)",
-                );
-                continue;
-            }
-            if walk.every_inode && !first_sight(walk.seen.as_ref(), true, &meta) {
-                // Already walked from another root: counted there.
-                continue;
-            }
+        let (id, path) = ((stat.st_dev, stat.st_ino), dir.path.join(name));
+        if dir.lineage.contains(id) {
+            let why = "not entered: the same directory as one of its ancestors (a loop)";
+            let _ = sizes.send(Report::Error(format!("{}: {why}", shown(&path))));
+        } else if !walk.every_inode || first_sight(walk.seen.as_ref(), true, stat) {
+            // (Otherwise already walked from another root: counted there.)
             walk.pending.fetch_add(1, Ordering::AcqRel);
+            let parent = Some(Arc::clone(&dir.lineage));
             stack.push_back(Dir {
-                path: entry.path(),
+                path,
+                place: below.clone(),
                 root: dir.root,
-                lineage: Arc::new(Lineage {
-                    id,
-                    parent: Some(Arc::clone(&dir.lineage)),
-                }),
+                lineage: Arc::new(Lineage { id, parent }),
             });
-        } else if first_sight(walk.seen.as_ref(), walk.every_inode, &meta) {
-            totals.files += 1;
-            totals.bytes += u128::from(meta.len());
         }
-    }
+    });
     if totals.files > 0 {
         let _ = sizes.send(Report::Subtotal {
             root: dir.root,
@@ -478,17 +483,36 @@ fn walk_dir(dir: &Dir, walk: &Walk, stack: &mut VecDeque<Dir>, sizes: &Sender<Re
     }
 }
 
-/// The entries of directory `path`, skipping (and reporting on `sizes`) what cannot be read.
-/// Stops at the first error of the listing itself, which would only repeat.
-fn dirents<'a>(path: &'a Path, sizes: &'a Sender<Report>) -> impl Iterator<Item = DirEntry> + 'a {
-    let report = move |err: io::Error| {
+/// The book's `dirents`: calls `each` with the name and `lstat` of every entry of `dir`, and
+/// the place its subdirectories open from; what cannot be read is reported on `sizes` and
+/// skipped. Stops at the first error of the listing itself (which would only repeat), or when
+/// `stop` fires.
+fn dirents(
+    dir: &Dir,
+    buffer: &mut [MaybeUninit<u8>],
+    sizes: &Sender<Report>,
+    stop: &Done,
+    mut each: impl FnMut(&std::ffi::OsStr, &rustix::fs::Stat, &Place),
+) {
+    let report = |path: &Path, err: io::Error| {
         let _ = sizes.send(Report::Error(format!("{}: {err}", shown(path))));
     };
-    let entries = fs::read_dir(path).map_err(report).ok();
-    entries
-        .into_iter()
-        .flatten()
-        .map_while(move |entry| entry.map_err(report).ok())
+    let listed = dir
+        .place
+        .open(&dir.path, dir.lineage.id)
+        .and_then(|opened| {
+            opened.list(
+                buffer,
+                |name, stat| {
+                    each(name, stat, opened.below());
+                    !stop.cancelled()
+                },
+                |name, err| report(&dir.path.join(name), err),
+            )
+        });
+    if let Err(err) = listed {
+        report(&dir.path, err);
+    }
 }
 
 /// Whether a file should be counted (or a directory entered): always, unless `--dedup-links` has
@@ -497,14 +521,38 @@ fn dirents<'a>(path: &'a Path, sizes: &'a Sender<Report>) -> impl Iterator<Item 
 fn first_sight(
     seen: Option<&Mutex<HashSet<(u64, u64)>>>,
     every_inode: bool,
-    meta: &Metadata,
+    stat: &impl Inode,
 ) -> bool {
     match seen {
-        Some(seen) if every_inode || meta.nlink() > 1 => seen
+        Some(seen) if every_inode || stat.links() > 1 => seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert((meta.dev(), meta.ino())),
+            .insert(stat.id()),
         _ => true,
+    }
+}
+
+/// What `first_sight` needs of an entry's `lstat`, from `std` (roots) or `rustix` (the rest).
+trait Inode {
+    fn id(&self) -> (u64, u64);
+    fn links(&self) -> u64;
+}
+
+impl Inode for fs::Metadata {
+    fn id(&self) -> (u64, u64) {
+        (self.dev(), self.ino())
+    }
+    fn links(&self) -> u64 {
+        self.nlink()
+    }
+}
+
+impl Inode for rustix::fs::Stat {
+    fn id(&self) -> (u64, u64) {
+        (self.st_dev, self.st_ino)
+    }
+    fn links(&self) -> u64 {
+        self.st_nlink
     }
 }
 
