@@ -34,8 +34,9 @@
 //!   directories themselves add nothing; a root that is not a directory counts as one file.
 //!   `--dedup-links` counts each (device, inode) of a multiply linked file once, like GNU du;
 //!   without it every path counts, as in the book. With several roots, `--dedup-links` also
-//!   remembers every inode (directories included), as GNU du does, so a repeated or overlapping
-//!   root is counted once: only then does memory grow with the number of files. A directory that
+//!   remembers every inode (directories included) and walks the roots one after another, as GNU
+//!   du does, so what roots share is credited to the first of them and a root counted already
+//!   counts zero (`look_at_root`): only then does memory grow with the number of files. A directory that
 //!   is its own ancestor (a bind-mount loop) is reported and not entered.
 //! - **No depth limit but memory**: a directory is opened relative to an open ancestor's
 //!   descriptor once its path grows long, and every entry is `lstat`-ed relative to its open
@@ -63,10 +64,8 @@
 mod descriptors;
 
 use std::collections::{HashSet, VecDeque};
-use std::fs;
 use std::io::{self, Write};
 use std::mem::MaybeUninit;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -76,6 +75,7 @@ use std::time::Duration;
 use common::done::{self, Canceller, Done};
 use crossbeam_channel::{Receiver, Sender, TrySendError, never, select, tick};
 use descriptors::Place;
+use rustix::fs::{AtFlags, Stat};
 
 /// Walker threads when `-j` is not given (the fastest measured; see the table above).
 pub const DEFAULT_THREADS: usize = 8;
@@ -185,42 +185,26 @@ pub fn run(
         let _ = writeln!(errors, "du4: {line}");
     };
 
-    // Roots first, on this thread: a root that is not a directory counts as one file.
     let seen = config.dedup_links.then(|| Mutex::new(HashSet::new()));
-    // With several roots, `--dedup-links` remembers every inode, directories included, as GNU du
-    // does: roots that repeat or overlap are then counted once.
+    // With several roots, `--dedup-links` remembers every inode, directories included, and walks
+    // the roots one after another, as GNU du does: a root already counted counts nothing.
     let every_inode = config.dedup_links && roots.len() > 1;
-    let mut root_dirs = Vec::new();
-    for (index, root) in roots.iter().enumerate() {
-        match fs::symlink_metadata(root) {
-            Err(err) => report_error(errors, &format!("{}: {err}", shown(root))),
-            Ok(meta) if meta.is_dir() && !first_sight(seen.as_ref(), every_inode, &meta) => {}
-            Ok(meta) if meta.is_dir() => root_dirs.push(Dir {
-                path: root.clone(),
-                place: Place::default(),
-                root: index,
-                lineage: Arc::new(Lineage {
-                    id: (meta.dev(), meta.ino()),
-                    parent: None,
-                }),
-            }),
-            Ok(meta) => {
-                if first_sight(seen.as_ref(), every_inode, &meta) {
-                    per_root[index].add(Totals {
-                        files: 1,
-                        bytes: meta.len().into(),
-                    });
-                }
-            }
-        }
-    }
-
+    let mut root_dirs: VecDeque<Dir> = (0..roots.len())
+        .map(|index| Dir::root(&roots, index))
+        .collect();
+    let first = if every_inode {
+        root_dirs.len().min(1)
+    } else {
+        root_dirs.len()
+    };
+    let later = root_dirs.split_off(first);
     let (queue_tx, queue_rx) = crossbeam_channel::bounded(threads * 4 + root_dirs.len());
     let (all_walked, walked) = done::new();
     let walk = Walk {
         queue_tx,
         queue_rx,
         pending: AtomicUsize::new(root_dirs.len()),
+        later: Mutex::new(later),
         all_walked,
         walked,
         stop,
@@ -348,8 +332,57 @@ struct Dir {
     place: Place,
     /// Which root it belongs to (index into `Config::roots`).
     root: usize,
-    /// Its own identity and its ancestors', to refuse entering a loop.
-    lineage: Arc<Lineage>,
+    /// Its own identity and its ancestors', to refuse entering a loop; `None` for a root not
+    /// looked at yet.
+    lineage: Option<Arc<Lineage>>,
+}
+
+impl Dir {
+    /// Root number `index`, to be looked at by the walker that takes it (see `look_at_root`).
+    fn root(roots: &[PathBuf], index: usize) -> Dir {
+        Dir {
+            path: roots[index].clone(),
+            place: Place::default(),
+            root: index,
+            lineage: None,
+        }
+    }
+}
+
+/// The first look at a root, by the walker that takes it: a root that is not a directory counts
+/// as one file; under `--dedup-links` a root whose inode was counted already counts nothing.
+/// Returns the directory to walk, if it is one.
+fn look_at_root(mut dir: Dir, walk: &Walk, sizes: &Sender<Report>) -> Option<Dir> {
+    let stat = match rustix::fs::statat(rustix::fs::CWD, &dir.path, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => stat,
+        Err(err) => {
+            let why = io::Error::from(err);
+            let _ = sizes.send(Report::Error(format!("{}: {why}", shown(&dir.path))));
+            return None;
+        }
+    };
+    if !first_sight(walk.seen.as_ref(), walk.every_inode, &stat) {
+        return None;
+    }
+    if !descriptors::is_dir(&stat) {
+        let totals = Totals {
+            files: 1,
+            bytes: size(&stat),
+        };
+        let _ = sizes.send(Report::Subtotal {
+            root: dir.root,
+            totals,
+        });
+        return None;
+    }
+    let id = (stat.st_dev, stat.st_ino);
+    dir.lineage = Some(Arc::new(Lineage { id, parent: None }));
+    Some(dir)
+}
+
+/// An entry's apparent size (`lstat`'s `st_size`).
+fn size(stat: &Stat) -> u128 {
+    u64::try_from(stat.st_size).unwrap_or(0).into()
 }
 
 /// A directory's (device, inode) and its parent's lineage: the path from the root, shared.
@@ -390,6 +423,9 @@ struct Walk {
     queue_rx: Receiver<Dir>,
     /// Directories found but not yet walked (queued, on a walker's stack, or being read).
     pending: AtomicUsize,
+    /// Roots released one at a time, each when the walk of those before it has ended (several
+    /// roots under `--dedup-links`, so that an earlier root is credited first, as GNU du does).
+    later: Mutex<VecDeque<Dir>>,
     /// Fired by the walker that finishes the last pending directory: idle walkers then return.
     all_walked: Canceller,
     walked: Done,
@@ -422,7 +458,13 @@ fn walker(walk: &Walk, sizes: Sender<Report>) {
         if walk.stop.cancelled() {
             return;
         }
-        walk_dir(&dir, walk, &mut stack, &mut buffer, &sizes);
+        let dir = match dir.lineage {
+            Some(_) => Some(dir),
+            None => look_at_root(dir, walk, &sizes),
+        };
+        if let Some(dir) = dir {
+            walk_dir(&dir, walk, &mut stack, &mut buffer, &sizes);
+        }
         // Hand the shallowest pending directories to idle walkers, keeping one to go on with.
         while stack.len() > 1 && walk.queue_tx.len() < walk.threads {
             let Some(shared) = stack.pop_front() else {
@@ -436,7 +478,19 @@ fn walker(walk: &Walk, sizes: Sender<Report>) {
             }
         }
         if walk.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            walk.all_walked.cancel();
+            let next = walk
+                .later
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front();
+            match next {
+                // Cannot fail: nothing is pending, so the queue is empty.
+                Some(root) => {
+                    walk.pending.fetch_add(1, Ordering::AcqRel);
+                    let _ = walk.queue_tx.try_send(root);
+                }
+                None => walk.all_walked.cancel(),
+            }
         }
     }
 }
@@ -455,23 +509,26 @@ fn walk_dir(
         if !descriptors::is_dir(stat) {
             if first_sight(walk.seen.as_ref(), walk.every_inode, stat) {
                 totals.files += 1;
-                totals.bytes += u128::from(u64::try_from(stat.st_size).unwrap_or(0));
+                totals.bytes += size(stat);
             }
             return;
         }
         let (id, path) = ((stat.st_dev, stat.st_ino), dir.path.join(name));
-        if dir.lineage.contains(id) {
+        let Some(lineage) = &dir.lineage else {
+            return;
+        };
+        if lineage.contains(id) {
             let why = "not entered: the same directory as one of its ancestors (a loop)";
             let _ = sizes.send(Report::Error(format!("{}: {why}", shown(&path))));
         } else if !walk.every_inode || first_sight(walk.seen.as_ref(), true, stat) {
             // (Otherwise already walked from another root: counted there.)
             walk.pending.fetch_add(1, Ordering::AcqRel);
-            let parent = Some(Arc::clone(&dir.lineage));
+            let parent = Some(Arc::clone(lineage));
             stack.push_back(Dir {
                 path,
                 place: below.clone(),
                 root: dir.root,
-                lineage: Arc::new(Lineage { id, parent }),
+                lineage: Some(Arc::new(Lineage { id, parent })),
             });
         }
     });
@@ -492,14 +549,17 @@ fn dirents(
     buffer: &mut [MaybeUninit<u8>],
     sizes: &Sender<Report>,
     stop: &Done,
-    mut each: impl FnMut(&std::ffi::OsStr, &rustix::fs::Stat, &Place),
+    mut each: impl FnMut(&std::ffi::OsStr, &Stat, &Place),
 ) {
     let report = |path: &Path, err: io::Error| {
         let _ = sizes.send(Report::Error(format!("{}: {err}", shown(path))));
     };
     let listed = dir
         .place
-        .open(&dir.path, dir.lineage.id)
+        .open(
+            &dir.path,
+            dir.lineage.as_ref().map_or((0, 0), |lineage| lineage.id),
+        )
         .and_then(|opened| {
             opened.list(
                 buffer,
@@ -518,41 +578,13 @@ fn dirents(
 /// Whether a file should be counted (or a directory entered): always, unless `--dedup-links` has
 /// seen its inode already. Only multiply linked files are remembered, or every inode when
 /// `every_inode` (several roots).
-fn first_sight(
-    seen: Option<&Mutex<HashSet<(u64, u64)>>>,
-    every_inode: bool,
-    stat: &impl Inode,
-) -> bool {
+fn first_sight(seen: Option<&Mutex<HashSet<(u64, u64)>>>, every_inode: bool, stat: &Stat) -> bool {
     match seen {
-        Some(seen) if every_inode || stat.links() > 1 => seen
+        Some(seen) if every_inode || stat.st_nlink > 1 => seen
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(stat.id()),
+            .insert((stat.st_dev, stat.st_ino)),
         _ => true,
-    }
-}
-
-/// What `first_sight` needs of an entry's `lstat`, from `std` (roots) or `rustix` (the rest).
-trait Inode {
-    fn id(&self) -> (u64, u64);
-    fn links(&self) -> u64;
-}
-
-impl Inode for fs::Metadata {
-    fn id(&self) -> (u64, u64) {
-        (self.dev(), self.ino())
-    }
-    fn links(&self) -> u64 {
-        self.nlink()
-    }
-}
-
-impl Inode for rustix::fs::Stat {
-    fn id(&self) -> (u64, u64) {
-        (self.st_dev, self.st_ino)
-    }
-    fn links(&self) -> u64 {
-        self.st_nlink
     }
 }
 

@@ -28,7 +28,9 @@ struct Args {
     /// One line per root, in argument order, then a total line (exercise 8.9).
     #[arg(long)]
     per_root: bool,
-    /// Count a file with several hard links once (by device and inode), like GNU du.
+    /// Count a file with several hard links once (by device and inode), like GNU du. With several
+    /// roots, as GNU du: they are walked in order, and what an earlier root counted counts zero
+    /// in a later one.
     #[arg(long)]
     dedup_links: bool,
     /// Walker threads.

@@ -211,3 +211,49 @@ fn roots_default_to_the_current_directory() {
     out.expect_code(0);
     assert_eq!(out.stdout_lines(), [bytes_line(FILES, BYTES)], "\n{out}");
 }
+
+#[test]
+fn dedup_links_credits_what_roots_share_to_the_first_as_gnu_du_does() {
+    // GNU `du -s t2 t2/sub` walks its roots in order and skips an inode seen already, so `t2`
+    // gets everything and `t2/sub` nothing (GNU prints no line for it; --per-root prints zero).
+    let tmp = tempfile::tempdir().unwrap();
+    let t2 = tmp.path().join("t2");
+    fs::create_dir_all(t2.join("sub")).unwrap();
+    for n in 0..300 {
+        write(t2.join(format!("sub/f{n}")), 1);
+    }
+    write(t2.join("top"), 5);
+    let (sub, top) = (t2.join("sub"), t2.join("top"));
+    let per_root = |dedup: bool, roots: &[&Path]| {
+        let out = run(du4()
+            .args(["-b", "--per-root"])
+            .args(dedup.then_some("--dedup-links"))
+            .args(roots)
+            .stdin(std::process::Stdio::null()));
+        out.expect_code(0);
+        out.stdout_lines()
+            .iter()
+            .map(|line| line.to_string())
+            .collect::<Vec<_>>()
+    };
+    let line =
+        |files, bytes, root: &Path| format!("{}  {}", bytes_line(files, bytes), root.display());
+    let total = |files, bytes| format!("{}  total", bytes_line(files, bytes));
+    assert_eq!(
+        per_root(true, &[&t2, &sub]),
+        [line(301, 305, &t2), line(0, 0, &sub), total(301, 305)]
+    );
+    assert_eq!(
+        per_root(true, &[&sub, &t2]),
+        [line(300, 300, &sub), line(1, 5, &t2), total(301, 305)]
+    );
+    assert_eq!(
+        per_root(true, &[&t2, &top]),
+        [line(301, 305, &t2), line(0, 0, &top), total(301, 305)]
+    );
+    // Without it every path counts, as in the book (and GNU `du -s --count-links`).
+    assert_eq!(
+        per_root(false, &[&t2, &sub]),
+        [line(301, 305, &t2), line(300, 300, &sub), total(601, 605)]
+    );
+}
