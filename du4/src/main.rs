@@ -12,7 +12,10 @@ use common::exit;
 /// Disk usage of directory trees, walked in parallel (The Go Programming Language, 8.8-8.9).
 ///
 /// Prints `{files} files  {size} GB` for the files below the roots (apparent sizes, symlinks not
-/// followed). A byte on stdin or Ctrl-C cancels.
+/// followed). Ctrl-C cancels.
+///
+/// A byte on stdin cancels too, as in the book, so in a loop that reads stdin (`... | while read d;
+/// do du4 "$d"; done`) du4 swallows the rest of the list: give it `< /dev/null` there.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
