@@ -47,8 +47,7 @@ pub enum Report {
     Error(String),
 }
 
-/// Prints the totals: one line, or with `--per-root` a line per root (then, when `last`, the
-/// `total` line). A failure keeps its kind and says what failed.
+/// Prints the totals (see `totals_text`); a failure keeps its kind and says what failed.
 pub(crate) fn print_totals(
     out: &mut impl Write,
     roots: &[PathBuf],
@@ -56,32 +55,30 @@ pub(crate) fn print_totals(
     config: &Config,
     last: bool,
 ) -> io::Result<()> {
-    write_totals(out, roots, per_root, config, last)
+    let text = totals_text(roots, per_root, config, last);
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
         .map_err(|err| io::Error::new(err.kind(), format!("writing the totals: {err}")))
 }
 
-fn write_totals(
-    out: &mut impl Write,
-    roots: &[PathBuf],
-    per_root: &[Totals],
-    config: &Config,
-    last: bool,
-) -> io::Result<()> {
+/// The totals: one line, or with `--per-root` a line per root (then, when `last`, the `total`
+/// line).
+fn totals_text(roots: &[PathBuf], per_root: &[Totals], config: &Config, last: bool) -> String {
     let mut all = Totals::default();
     for totals in per_root {
         all.add(*totals);
     }
-    if config.per_root {
-        for (root, totals) in roots.iter().zip(per_root) {
-            writeln!(out, "{}  {}", totals.line(config.bytes), shown(root))?;
-        }
-        if last {
-            writeln!(out, "{}  total", all.line(config.bytes))?;
-        }
-    } else {
-        writeln!(out, "{}", all.line(config.bytes))?;
+    if !config.per_root {
+        return format!("{}\n", all.line(config.bytes));
     }
-    out.flush()
+    let mut text = String::new();
+    for (root, totals) in roots.iter().zip(per_root) {
+        text += &format!("{}  {}\n", totals.line(config.bytes), shown(root));
+    }
+    if last {
+        text += &format!("{}  total\n", all.line(config.bytes));
+    }
+    text
 }
 
 /// A path as error lines print it: `Path::display` (lossy for names that are not UTF-8), with
@@ -131,18 +128,12 @@ mod tests {
             bytes: true,
             ..Config::default()
         };
-        let mut out = Vec::new();
-        write_totals(&mut out, &roots, &per_root, &config, false).unwrap();
         assert_eq!(
-            String::from_utf8(out).unwrap(),
+            totals_text(&roots, &per_root, &config, false),
             "2 files  30 bytes  b\n1 files  5 bytes  a\n"
         );
-        let mut out = Vec::new();
-        write_totals(&mut out, &roots, &per_root, &config, true).unwrap();
         assert!(
-            String::from_utf8(out)
-                .unwrap()
-                .ends_with("\n3 files  35 bytes  total\n")
+            totals_text(&roots, &per_root, &config, true).ends_with("\n3 files  35 bytes  total\n")
         );
     }
 

@@ -224,7 +224,7 @@ fn dedup_links_credits_what_roots_share_to_the_first_as_gnu_du_does() {
     }
     write(t2.join("top"), 5);
     let (sub, top) = (t2.join("sub"), t2.join("top"));
-    let per_root = |dedup: bool, roots: &[&Path]| {
+    let per_root = |dedup: bool, roots: &[&PathBuf]| {
         let out = run(du4()
             .args(["-b", "--per-root"])
             .args(dedup.then_some("--dedup-links"))
@@ -237,23 +237,18 @@ fn dedup_links_credits_what_roots_share_to_the_first_as_gnu_du_does() {
             .collect::<Vec<_>>()
     };
     let line =
-        |files, bytes, root: &Path| format!("{}  {}", bytes_line(files, bytes), root.display());
-    let total = |files, bytes| format!("{}  total", bytes_line(files, bytes));
-    assert_eq!(
-        per_root(true, &[&t2, &sub]),
-        [line(301, 305, &t2), line(0, 0, &sub), total(301, 305)]
-    );
-    assert_eq!(
-        per_root(true, &[&sub, &t2]),
-        [line(300, 300, &sub), line(1, 5, &t2), total(301, 305)]
-    );
-    assert_eq!(
-        per_root(true, &[&t2, &top]),
-        [line(301, 305, &t2), line(0, 0, &top), total(301, 305)]
-    );
-    // Without it every path counts, as in the book (and GNU `du -s --count-links`).
-    assert_eq!(
-        per_root(false, &[&t2, &sub]),
-        [line(301, 305, &t2), line(300, 300, &sub), total(601, 605)]
-    );
+        |(files, bytes), root: &Path| format!("{}  {}", bytes_line(files, bytes), root.display());
+    // (--dedup-links, roots, the two roots' (files, bytes), the total's)
+    let cases = [
+        (true, [&t2, &sub], [(301, 305), (0, 0), (301, 305)]),
+        (true, [&sub, &t2], [(300, 300), (1, 5), (301, 305)]),
+        (true, [&t2, &top], [(301, 305), (0, 0), (301, 305)]),
+        // Without it every path counts, as in the book (and GNU `du -s --count-links`).
+        (false, [&t2, &sub], [(301, 305), (300, 300), (601, 605)]),
+    ];
+    for (dedup, roots, [first, second, (files, bytes)]) in cases {
+        let total = format!("{}  total", bytes_line(files, bytes));
+        let expected = [line(first, roots[0]), line(second, roots[1]), total];
+        assert_eq!(per_root(dedup, &roots), expected, "--dedup-links: {dedup}");
+    }
 }
