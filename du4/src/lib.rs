@@ -26,9 +26,10 @@
 //!   root that is not a directory counts as one file; a name that is not UTF-8 is no error.
 //! - SIGTERM and SIGHUP cancel like Ctrl-C.
 //!
-//! Threads: every walker is a scoped thread, joined before [`run`] returns, on every path. The one
-//! thread that may outlive it is the stdin watcher `main` starts (`common::cancel`): a read of a
-//! terminal cannot be woken, and it holds nothing but stdin.
+//! Threads: every walker is a scoped thread, joined before [`run`] returns, on every path (a test
+//! counts them after a finished and a cancelled run). The one thread that may outlive `run` is
+//! the stdin watcher `main` starts (`common::cancel`): a read of a terminal cannot be woken, and
+//! it holds nothing but stdin.
 
 mod dedup;
 mod descriptors;
@@ -236,16 +237,34 @@ impl From<Outcome> for Ending {
 mod tests {
     use super::*;
 
+    /// The threads of this process named as walkers are (`du4-walker-N`).
+    fn walker_threads() -> usize {
+        let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+        tasks
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|name| name.starts_with("du4-walker"))
+            .count()
+    }
+
+    // The only test here that runs walkers, so no other test's can be counted.
     #[test]
-    fn a_cancelled_run_joins_and_prints_nothing() {
-        let (canceller, done) = common::done::new();
-        canceller.cancel();
-        let dir = std::env::temp_dir();
+    fn no_walker_outlives_run_finished_or_cancelled() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("sub")).unwrap();
+        std::fs::write(tmp.path().join("sub/f"), b"123").unwrap();
         let config = Config {
-            roots: vec![dir],
+            roots: vec![tmp.path().to_path_buf()],
+            bytes: true,
             ..Config::default()
         };
+        let (canceller, done) = common::done::new();
         let (mut out, mut errors) = (Vec::new(), Vec::new());
+        let outcome = run(&config, &done, &mut out, &mut errors).unwrap();
+        assert_eq!(outcome, Outcome::Finished { errors: 0 });
+        assert_eq!(String::from_utf8_lossy(&out), "1 files  3 bytes\n");
+        assert_eq!(walker_threads(), 0);
+        canceller.cancel();
+        let mut out = Vec::new();
         let outcome = run(&config, &done, &mut out, &mut errors).unwrap();
         assert_eq!(outcome, Outcome::Cancelled);
         assert!(
@@ -253,5 +272,6 @@ mod tests {
             "printed {:?}",
             String::from_utf8_lossy(&out)
         );
+        assert_eq!(walker_threads(), 0);
     }
 }
