@@ -30,6 +30,9 @@ fn help_and_version() {
     help.expect_code(0);
     let text = String::from_utf8_lossy(&help.stdout);
     assert!(text.contains("--timeout") && text.contains("URL"), "{help}");
+    // How the winner is chosen, and where a body waits until it is complete.
+    assert!(text.contains("whole body has arrived"), "{help}");
+    assert!(text.contains("temporary file"), "{help}");
     let version = run(&["--version"]);
     version.expect_code(0);
     assert!(
