@@ -15,8 +15,8 @@ use url::Url;
 /// exercise 8.11).
 ///
 /// Every request starts at once. The winner is the first mirror whose answer has a 2xx status
-/// and whose whole body has arrived (all of its Content-Length, the end of a chunked body, or a
-/// clean close when it gives neither). A mirror that errs, answers non-2xx, stalls, resets or
+/// and whose whole body has arrived (all of its Content-Length, the end of a chunked body, or the
+/// end of the connection when it gives neither). A mirror that errs, answers non-2xx, stalls, resets or
 /// comes up short loses, and the race goes on among the others. Only then does the winner's
 /// body go to stdout, byte for byte; every other request is cancelled the moment it wins.
 ///
@@ -29,8 +29,8 @@ struct Args {
     /// The mirrors: URLs (http or https) of the same resource.
     #[arg(required = true, value_name = "URL", value_parser = parse_url)]
     urls: Vec<Url>,
-    /// The longest each request may take, body included (e.g. 10s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    /// The longest each request may take, body included (e.g. 10s, 500ms; more than 0).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     timeout: Duration,
 }
 
@@ -40,6 +40,14 @@ fn parse_url(text: &str) -> Result<Url, String> {
     match url.scheme() {
         "http" | "https" => Ok(url),
         other => Err(format!("unsupported scheme {other} (http or https)")),
+    }
+}
+
+/// A duration more than zero: with none, every request would fail before it starts.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text).map_err(|err| err.to_string())? {
+        Duration::ZERO => Err("must be more than 0".into()),
+        timeout => Ok(timeout),
     }
 }
 

@@ -16,6 +16,8 @@ fn usage_errors_exit_2() {
         &["not a url"][..],
         &["ftp://127.0.0.1/file"][..],
         &["--timeout", "soon", "http://127.0.0.1:1/"][..],
+        // No time at all: every request would fail before it starts.
+        &["--timeout", "0s", "http://127.0.0.1:1/"][..],
     ] {
         let run = run(args);
         run.expect_code(2);
