@@ -24,7 +24,8 @@
 //!   binary, returning from `main` ends the process, which ends the thread with it. When it has
 //!   finished (the usual half-close case) it is joined.
 //! - **Errors are one line** (`netcat3: HOST:PORT: why`, exit 1) for an unresolvable or refused
-//!   address and for a connection reset; a malformed address (`host` with no port, a port that is
+//!   address and for a connection reset, whether stdin was idle or still being sent (the rest of
+//!   it is lost); a malformed address (`host` with no port, a port that is
 //!   not a number 0-65535) is a usage error, exit 2, reported by clap. `:PORT` means
 //!   `localhost:PORT`, as Go's `net.Dial` reads it. A closed stdout (`| head`) ends quietly, exit 0.
 //! - **Ctrl-C keeps its default action** in the binary: the process dies at once, wherever it is,
@@ -97,8 +98,8 @@ pub const DEFAULT_ADDR: &str = "localhost:8000";
 pub enum Error {
     /// The address did not resolve, or no address accepted the connection.
     Connect { addr: String, source: io::Error },
-    /// The connection broke while receiving (reset, timed out).
-    Receive { addr: String, source: io::Error },
+    /// The connection broke (reset, timed out), whether netcat3 was receiving or still sending.
+    Connection { addr: String, source: io::Error },
     /// Reading standard input failed (e.g. stdin is a directory).
     Stdin(io::Error),
     /// Writing standard output failed (other than a closed pipe, which is a normal end).
@@ -113,7 +114,7 @@ impl fmt::Display for Error {
     /// `what: why`, to follow `netcat3: `.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Connect { addr, source } | Error::Receive { addr, source } => {
+            Error::Connect { addr, source } | Error::Connection { addr, source } => {
                 write!(f, "{addr}: {source}")
             }
             Error::Stdin(err) => write!(f, "stdin: {err}"),
@@ -212,17 +213,16 @@ where
         .map_err(Error::Setup)?;
 
     let received = copy_unspliced(&mut &stream, &mut output).and_then(|()| output.flush());
+    // Looked at before our own shutdown below, which would make a write fail too.
+    let sent = sent_rx.try_recv().ok();
+    let reset = received.is_ok() && reset_while_sending(&stream, sent.as_ref());
     // The server is gone (or we are): wake the stdin thread if it is blocked writing to it.
     let _ = stream.shutdown(Shutdown::Both);
-    let sent = match sent_rx.try_recv() {
-        Ok(result) => {
-            // It has reported: all that is left for it is one `shutdown`, so the join is prompt.
-            let _ = to_server.join();
-            Some(result)
-        }
-        // Still blocked reading stdin: left behind on purpose (crate docs).
-        Err(_) => None,
-    };
+    if sent.is_some() {
+        // It has reported: all that is left for it is one `shutdown`, so the join is prompt.
+        let _ = to_server.join();
+    }
+    // Otherwise it is still blocked reading stdin: left behind on purpose (crate docs).
 
     if done.cancelled() {
         return Err(Error::Cancelled);
@@ -231,20 +231,40 @@ where
         Ok(()) => {}
         Err(err) if err.kind() == ErrorKind::BrokenPipe => return Ok(()),
         Err(err) if is_connection_error(&err) => {
-            return Err(Error::Receive {
+            return Err(Error::Connection {
                 addr: addr.to_owned(),
                 source: err,
             });
         }
         Err(err) => return Err(Error::Stdout(err)),
     }
+    if reset {
+        // Said as the reset it was, whichever thread it reached.
+        return Err(Error::Connection {
+            addr: addr.to_owned(),
+            source: io::Error::from_raw_os_error(libc::ECONNRESET),
+        });
+    }
     match sent {
-        // A failed write to the socket means the server went away first: the receiving side has
-        // already told how the connection ended.
+        // A write to the socket that failed was the connection's doing, told above.
         Some(Err(err)) if !is_connection_error(&err) && err.kind() != ErrorKind::BrokenPipe => {
             Err(Error::Stdin(err))
         }
         _ => Ok(()),
+    }
+}
+
+/// True when the connection was reset while stdin was still being sent, whichever thread the
+/// reset's error went to: the socket reports a reset once, to the first call that asks, and a
+/// read after it sees a clean end of file.
+fn reset_while_sending(stream: &TcpStream, sent: Option<&io::Result<u64>>) -> bool {
+    match sent {
+        // All of stdin was sent (and the socket half-closed), or stdin itself failed.
+        Some(Ok(_)) => false,
+        Some(Err(err)) => is_connection_error(err) || err.kind() == ErrorKind::BrokenPipe,
+        // Still sending, or waiting on stdin: an empty write fails only on a connection the peer
+        // has reset (one it merely half-closed still takes writes).
+        None => (&*stream).write(&[]).is_err(),
     }
 }
 
