@@ -235,6 +235,13 @@ fn help_and_version() {
     if !String::from_utf8_lossy(&done.stdout).contains("HOST:PORT") {
         done.fail("--help should show the argument");
     }
+    // What a user would otherwise learn by surprise: what the half-closes do.
+    let help = String::from_utf8_lossy(&done.stdout).replace('\n', " ");
+    if !help.contains("half-closes the connection")
+        || !help.contains("server closes or half-closes first")
+    {
+        done.fail("--help should say what the half-closes do");
+    }
     let done = spawn(&["--version"], Some(Stdio::null())).finish(TIMEOUT);
     done.assert_code(0);
     if !String::from_utf8_lossy(&done.stdout).starts_with("netcat3 ") {
