@@ -17,8 +17,9 @@ use url::Url;
 /// Every request starts at once. The winner is the first mirror whose answer has a 2xx status
 /// and whose whole body has arrived (all of its Content-Length, the end of a chunked body, or the
 /// end of the connection when it gives neither). A mirror that errs, answers non-2xx, stalls, resets or
-/// comes up short loses, and the race goes on among the others. Only then does the winner's
-/// body go to stdout, byte for byte; every other request is cancelled the moment it wins.
+/// comes up short loses, and the race goes on among the others. Nothing reaches stdout before
+/// the winner is complete; then its body goes there byte for byte, and every other request is
+/// cancelled that moment.
 ///
 /// Until a body is complete it is kept aside: up to 1 MiB per mirror in memory, the rest in an
 /// unnamed temporary file in TMPDIR (default /tmp), which needs room for a copy per mirror.
