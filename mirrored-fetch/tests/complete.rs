@@ -4,18 +4,7 @@
 
 use std::time::Duration;
 
-use crate::util::{PATIENCE, Then, binary_body, canned, mirror, run};
-
-/// The `won after` milliseconds for `url`.
-fn won_after(stderr: &str, url: &str) -> Option<u64> {
-    let prefix = format!("mirrored-fetch: {url} won after ");
-    stderr.lines().find_map(|line| {
-        line.strip_prefix(&prefix)?
-            .strip_suffix(" ms")?
-            .parse()
-            .ok()
-    })
-}
+use crate::util::{PATIENCE, Then, binary_body, canned, mirror, run, won_after};
 
 #[test]
 fn a_stalled_body_loses_to_a_complete_one_and_is_closed_at_the_win() {

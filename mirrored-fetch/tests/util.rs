@@ -71,6 +71,17 @@ pub fn expect_aborted_by(mirror: &SiteHandle, context: impl fmt::Display) -> Sit
     stats
 }
 
+/// The `won after` line for `url`, with its milliseconds.
+pub fn won_after(stderr: &str, url: &str) -> Option<u64> {
+    let prefix = format!("mirrored-fetch: {url} won after ");
+    stderr.lines().find_map(|line| {
+        line.strip_prefix(&prefix)?
+            .strip_suffix(" ms")?
+            .parse()
+            .ok()
+    })
+}
+
 /// A finished run: everything needed to explain a failure.
 pub struct Run {
     pub command: String,
