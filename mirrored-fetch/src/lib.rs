@@ -7,9 +7,9 @@
 //! ```
 //!
 //! The book's flaws, and the function that fixes each:
-//! - The slower requests run on after the winner (ex. 8.11): [`mirrored_query`] cancels them
+//! - The slower requests run on after the winner (ex. 8.11): `mirrored_query` cancels them
 //!   through a child done signal the moment the winner's body is complete.
-//! - An error or a `500` would win as well as a good answer: [`request`] answers only with a 2xx
+//! - An error or a `500` would win as well as a good answer: `request` answers only with a 2xx
 //!   status whose body arrived whole (`spool::whole_body`); anything else loses.
 //! - A body held in memory grows with the file: `spool::whole_body` keeps at most 1 MiB per
 //!   mirror in memory, the rest in an unnamed temporary file.
@@ -17,7 +17,7 @@
 //! Where it deliberately differs from Go:
 //! - The winner is the first *complete* answer, not the first headers: a mirror that stalls,
 //!   resets or comes up short mid-body loses, and the race goes on among the others.
-//! - Every mirror thread is scoped: none outlives [`run`] (Go leaves the losers running).
+//! - Every request thread is joined before [`run`] returns (Go leaves the losers running).
 //! - A DNS lookup cannot be interrupted (see [`common::http`]): a loser still resolving its host
 //!   holds back `run`'s return until its lookup ends. Mirrors given as IP addresses have none.
 //! - Redirects are followed as Go's client does (up to 10); the win is reported under the URL
@@ -113,7 +113,7 @@ pub fn run(
     }
 }
 
-/// The book's `mirroredQuery`: one [`request`] per mirror, all at once, each sending into
+/// The book's `mirroredQuery`: one `request` per mirror, all at once, each sending into
 /// `responses`; the first complete answer wins and every other request is cancelled that moment.
 /// Returns the winner (its index and answer) or each mirror's failure, in argument order.
 fn mirrored_query(
