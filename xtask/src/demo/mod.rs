@@ -15,16 +15,14 @@
 //! already (the test does not use it: `cargo test -p xtask` alone builds none of them). The tour
 //! times itself, the build not counted, and counts a tour over a minute as a failure (SPEC.md).
 
-mod proc;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use testkit::child::{Proc, output};
 use testkit::site::{EXTERNAL_LINK, Site, SiteHandle, SiteOptions};
 
 use crate::workspace_root;
-use proc::Proc;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -208,7 +206,7 @@ fn du4(bins: &Bins) -> crate::Result {
 
     show_command("du4 -v .");
     let began = Instant::now();
-    let (code, stdout, stderr) = proc::run(&du4, &["-v", "."], &root, Duration::from_secs(120))?;
+    let (code, stdout, stderr) = output(&du4, &["-v", "."], &root, Duration::from_secs(120))?;
     let ran_ms = began.elapsed().as_millis();
     show_output(&stdout);
     show_output(&stderr);
@@ -260,7 +258,7 @@ fn du4(bins: &Bins) -> crate::Result {
     let mut args = vec!["--per-root", "-b"];
     args.extend(roots);
     show_command(&format!("du4 {}", args.join(" ")));
-    let (code, stdout, stderr) = proc::run(&du4, &args, &root, Duration::from_secs(60))?;
+    let (code, stdout, stderr) = output(&du4, &args, &root, Duration::from_secs(60))?;
     show_output(&stdout);
     check(code == 0, || format!("du4 exited with {code}: {stderr}"))?;
     let lines: Vec<&str> = stdout.lines().collect();
@@ -483,7 +481,7 @@ fn two_clients(bins: &Bins) -> crate::Result {
     // Ctrl-C to the server: it tells everyone and closes; alice's netcat3 ends by itself
     // although its stdin is still open (the Go original would wait for her to type).
     let interrupted = Instant::now();
-    interrupt(&server)?;
+    server.interrupt()?;
     alice.closed()?;
     server.expect_exit(0, PROMPTLY)?;
     let shutdown_ms = interrupted.elapsed().as_millis();
@@ -546,7 +544,7 @@ fn idle_kick(bins: &Bins) -> crate::Result {
     let kicked = carol.closed()?;
     let silent = kicked.saturating_duration_since(named);
 
-    interrupt(&server)?;
+    server.interrupt()?;
     server.expect_exit(0, PROMPTLY)?;
     let (log, _) = server.stderr.finish(PROMPTLY)?;
 
@@ -572,16 +570,6 @@ fn idle_kick(bins: &Bins) -> crate::Result {
     Ok(())
 }
 
-/// Sends SIGINT to a child, as Ctrl-C in its terminal would.
-fn interrupt(proc: &Proc) -> crate::Result {
-    let pid = libc::pid_t::try_from(proc.pid()).map_err(|err| format!("pid: {err}"))?;
-    // SAFETY: kill(2) with a pid of our own live child (not yet reaped) and a valid signal.
-    let sent = unsafe { libc::kill(pid, libc::SIGINT) };
-    check(sent == 0, || {
-        format!("kill {pid}: {}", std::io::Error::last_os_error())
-    })
-}
-
 // --- 8.6: the crawler ----------------------------------------------------------------------
 
 fn crawler(bins: &Bins) -> crate::Result {
@@ -602,7 +590,7 @@ fn crawler(bins: &Bins) -> crate::Result {
     ));
 
     show_command(&format!("crawler --depth 1 {start}"));
-    let (code, stdout, stderr) = proc::run(
+    let (code, stdout, stderr) = output(
         &crawler,
         &["--depth", "1", start.as_str()],
         &root,
@@ -629,7 +617,7 @@ fn crawler(bins: &Bins) -> crate::Result {
     );
 
     show_command(&format!("crawler --same-host {start}"));
-    let (code, stdout, _stderr) = proc::run(
+    let (code, stdout, _stderr) = output(
         &crawler,
         &["--same-host", start.as_str()],
         &root,
