@@ -3,6 +3,7 @@
 //! `<div>`s, of a million attributes, and of one comment. A crawler that extracts links should
 //! get through each in bounded memory and time; `cargo xtask bench crawler` measures it.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use flate2::Compression;
@@ -53,12 +54,16 @@ impl Hostile {
         match self {
             Hostile::GzipNuls => Resource::ok("text/html", gzip_zeros(GZIP_UNPACKED))
                 .header("Content-Encoding", "gzip"),
-            Hostile::NestedDivs => html(&"<div>".repeat(200_000), ""),
+            Hostile::NestedDivs => html(page("<div>".repeat(200_000)), ""),
             Hostile::Attributes => {
-                let attributes: String = (0..1_000_000).map(|i| format!(" a{i}=x")).collect();
-                html(&format!("<p{attributes}>"), "</p>")
+                let mut head = page("<p".into());
+                for i in 0..1_000_000 {
+                    let _ = write!(head, " a{i}=x");
+                }
+                head.push('>');
+                html(head, "</p>")
             }
-            Hostile::Comment => html("<!--", "-->"),
+            Hostile::Comment => html(page("<!--".into()), "-->"),
         }
     }
 
@@ -74,10 +79,16 @@ impl Hostile {
     }
 }
 
-/// `head`, padding up to [`PAGE_BYTES`], then `tail`, as a `text/html` page.
-fn html(head: &str, tail: &str) -> Resource {
+/// A page's buffer (one allocation of [`PAGE_BYTES`], so building it copies nothing), opening
+/// with `head`.
+fn page(head: String) -> String {
     let mut page = String::with_capacity(PAGE_BYTES);
-    page.push_str(head);
+    page.push_str(&head);
+    page
+}
+
+/// `page`, padding up to [`PAGE_BYTES`], then `tail`, as a `text/html` page.
+fn html(mut page: String, tail: &str) -> Resource {
     let padding = PAGE_BYTES.saturating_sub(page.len() + tail.len());
     page.extend(std::iter::repeat_n('x', padding));
     page.push_str(tail);

@@ -287,16 +287,18 @@ impl Site {
     pub fn start_mirrors(&self, latencies: &[Duration]) -> io::Result<Vec<SiteHandle>> {
         latencies
             .iter()
-            .map(|&latency| {
-                self.start(
-                    (Ipv4Addr::LOCALHOST, 0),
-                    SiteOptions {
-                        latency,
-                        ..SiteOptions::default()
-                    },
-                )
-            })
+            .map(|&latency| self.serve(latency))
             .collect()
+    }
+
+    /// Serves this site on a fresh loopback port, each answer after `latency`, with the default
+    /// pool of connection threads.
+    pub fn serve(&self, latency: Duration) -> io::Result<SiteHandle> {
+        let options = SiteOptions {
+            latency,
+            ..SiteOptions::default()
+        };
+        self.start((Ipv4Addr::LOCALHOST, 0), options)
     }
 }
 

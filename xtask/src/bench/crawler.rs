@@ -196,12 +196,8 @@ fn throughput(crawler: &Path, site: &SiteHandle, concurrency: usize) -> crate::R
 /// One cancellation: milliseconds from the byte to the crawler's exit, and to the server seeing
 /// every connection closed.
 fn cancel_latency(crawler: &Path) -> crate::Result<(f64, f64)> {
-    let options = SiteOptions {
-        latency: Duration::from_secs(60),
-        workers: 64,
-    };
     let site = Site::generated(IN_FLIGHT)
-        .start("127.0.0.1:0", options)
+        .serve(Duration::from_secs(60))
         .map_err(|err| format!("site: {err}"))?;
     let mut child = spawn(
         Command::new(crawler)
@@ -275,7 +271,7 @@ fn hostile(crawler: &Path) -> crate::Result<Section> {
 fn hostile_row(crawler: &Path, kind: Hostile) -> crate::Result<Vec<String>> {
     let site = kind
         .site()
-        .start("127.0.0.1:0", SiteOptions::default())
+        .serve(Duration::ZERO)
         .map_err(|err| format!("site: {err}"))?;
     let start = Instant::now();
     let child = spawn(

@@ -1,14 +1,13 @@
 //! What every benchmark shares: running a child and measuring it (wall time, CPU time and peak
 //! memory from `wait4`, with an optional time limit), contestants run round by round in
-//! alternation, the statistics and formatting of the report, the machine's load, peers found
-//! on PATH, and a one-connection loopback server.
+//! alternation, the statistics and formatting of the report, the machine's load, and peers
+//! found on PATH. (The servers are testkit's: `testkit::site`, `testkit::net::ServeOne`.)
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use super::Section;
@@ -229,37 +228,6 @@ pub fn which(name: &str) -> Option<PathBuf> {
     dirs.into_iter()
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
-}
-
-/// A loopback server for one connection: `serve` runs on a thread with the accepted stream.
-pub struct ServeOne<T> {
-    pub addr: SocketAddr,
-    thread: JoinHandle<io::Result<T>>,
-}
-
-impl<T: Send + 'static> ServeOne<T> {
-    pub fn start(
-        serve: impl FnOnce(TcpStream) -> io::Result<T> + Send + 'static,
-    ) -> crate::Result<ServeOne<T>> {
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(|err| format!("bind: {err}"))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|err| format!("local_addr: {err}"))?;
-        let thread = thread::spawn(move || serve(listener.accept()?.0));
-        Ok(ServeOne { addr, thread })
-    }
-
-    /// The server's result. If the client may never have connected, `unblock` connects first
-    /// so that the accept returns.
-    pub fn join(self, unblock: bool) -> crate::Result<T> {
-        if unblock {
-            let _ = TcpStream::connect(self.addr);
-        }
-        self.thread
-            .join()
-            .map_err(|_| "the server panicked")?
-            .map_err(|err| format!("server: {err}"))
-    }
 }
 
 #[cfg(test)]

@@ -17,8 +17,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 pub use harness::{
-    Load, Measured, ServeOne, alternate, find_tool, max, measure_quiet, median, min, ms, ratio,
-    spawn, verdict, wait_limited, wait_measured, which,
+    Load, Measured, alternate, find_tool, max, measure_quiet, median, min, ms, ratio, spawn,
+    verdict, wait_limited, wait_measured, which,
 };
 
 use crate::workspace_root;

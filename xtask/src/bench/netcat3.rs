@@ -15,8 +15,10 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use testkit::net::ServeOne;
+
 use super::{
-    Load, Section, ServeOne, alternate, bench_dir, find_tool, median, ratio, release_binary, spawn,
+    Load, Section, alternate, bench_dir, find_tool, median, ratio, release_binary, spawn,
     wait_limited, wait_measured,
 };
 
@@ -26,6 +28,9 @@ const TOTAL: u64 = 1 << 30;
 const RUNS: usize = 5;
 /// How long a tool may take to exit after the server closed, in the exit-latency runs.
 const EXIT_LIMIT: Duration = Duration::from_secs(2);
+
+/// How long a server may take to finish once its client has exited.
+const SERVER_LIMIT: Duration = Duration::from_secs(30);
 
 /// A client under test: its name and how to start it against `addr`.
 struct Tool {
@@ -168,12 +173,13 @@ fn pattern_block() -> Vec<u8> {
 fn throughput(tool: &Tool, run: Run, file: &Path) -> crate::Result<f64> {
     let receiving = matches!(run, Run::ReceivePipe);
     // The server: a sink counting what it reads, or a source sending TOTAL bytes and closing.
-    let server = ServeOne::start(move |mut stream| {
+    let server = ServeOne::start(None, move |mut stream| {
         if receiving {
             return send_total(&mut stream);
         }
         drain(&mut stream)
-    })?;
+    })
+    .map_err(|err| format!("server: {err}"))?;
     let (stdin, stdout) = stdio(run, file)?;
     let start = Instant::now();
     let mut child = spawn(
@@ -203,10 +209,12 @@ fn throughput(tool: &Tool, run: Run, file: &Path) -> crate::Result<f64> {
     joined(feeder, "stdin feeder")?;
     let printed = joined(drainer, "stdout reader")?;
     if !measured.status.success() {
-        let _ = server.join(true);
+        let _ = server.join(true, SERVER_LIMIT);
         return Err(format!("{} failed: {}", tool.name, measured.status));
     }
-    let served = server.join(false)?;
+    let served = server
+        .join(false, SERVER_LIMIT)?
+        .map_err(|err| format!("server: {err}"))?;
     let arrived = printed.unwrap_or(served);
     if arrived != TOTAL {
         return Err(format!(
@@ -269,10 +277,11 @@ fn exit_latencies(tool: &Tool) -> crate::Result<String> {
 /// the milliseconds from the close to the tool's exit, or `None` if it was still running after
 /// [`EXIT_LIMIT`] (it is then killed).
 fn exit_latency(tool: &Tool) -> crate::Result<Option<f64>> {
-    let server = ServeOne::start(|stream| {
+    let server = ServeOne::start(None, |stream| {
         drop(stream);
-        Ok(Instant::now())
-    })?;
+        Instant::now()
+    })
+    .map_err(|err| format!("server: {err}"))?;
     let start = Instant::now();
     let mut child = spawn(
         Command::new(&tool.program)
@@ -285,7 +294,7 @@ fn exit_latency(tool: &Tool) -> crate::Result<Option<f64>> {
     let stdin = child.stdin.take();
     let measured = wait_limited(child, start, EXIT_LIMIT)?;
     drop(stdin);
-    let closed = server.join(measured.killed)?;
+    let closed = server.join(measured.killed, SERVER_LIMIT)?;
     let latency = (start + measured.wall).saturating_duration_since(closed);
     Ok((latency < EXIT_LIMIT && measured.status.code().is_some())
         .then_some(latency.as_secs_f64() * 1000.0))

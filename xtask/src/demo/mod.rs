@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use testkit::child::{Proc, output};
-use testkit::site::{EXTERNAL_LINK, Site, SiteHandle, SiteOptions};
+use testkit::site::{EXTERNAL_LINK, Site, SiteHandle};
 
 use crate::workspace_root;
 
@@ -574,12 +574,8 @@ fn idle_kick(bins: &Bins) -> crate::Result {
 
 fn crawler(bins: &Bins) -> crate::Result {
     const PAGES: usize = 40;
-    let options = SiteOptions {
-        latency: Duration::from_millis(20),
-        ..SiteOptions::default()
-    };
     let site = Site::generated(PAGES)
-        .start("127.0.0.1:0", options)
+        .serve(Duration::from_millis(20))
         .map_err(|err| format!("starting the site: {err}"))?;
     let start = site.url("/");
     let crawler = bins.path("crawler");
@@ -670,12 +666,8 @@ fn printed_once(stdout: &str) -> crate::Result<BTreeSet<String>> {
 fn mirrored_fetch(bins: &Bins) -> crate::Result {
     const BODY: &str = "The same file, served by three mirrors.\n";
     let start_mirror = |latency_ms: u64| -> crate::Result<SiteHandle> {
-        let options = SiteOptions {
-            latency: Duration::from_millis(latency_ms),
-            ..SiteOptions::default()
-        };
         Site::fixed("text/plain; charset=utf-8", BODY)
-            .start("127.0.0.1:0", options)
+            .serve(Duration::from_millis(latency_ms))
             .map_err(|err| format!("starting a mirror: {err}"))
     };
     let slow = start_mirror(900)?;
@@ -729,12 +721,8 @@ fn mirrored_fetch(bins: &Bins) -> crate::Result {
 
 fn cancellation(bins: &Bins) -> crate::Result {
     const IN_FLIGHT: usize = 20;
-    let options = SiteOptions {
-        latency: Duration::from_secs(30),
-        ..SiteOptions::default()
-    };
     let site = Site::generated(IN_FLIGHT)
-        .start("127.0.0.1:0", options)
+        .serve(Duration::from_secs(30))
         .map_err(|err| format!("starting the site: {err}"))?;
     let urls: Vec<String> = (0..IN_FLIGHT)
         .map(|i| site.url(&format!("/page/{i}")))
