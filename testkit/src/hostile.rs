@@ -43,7 +43,7 @@ impl Hostile {
     pub fn describe(self) -> &'static str {
         match self {
             Hostile::GzipNuls => "gzip: ~20 KB unpacking to 20 MiB of NULs",
-            Hostile::NestedDivs => "10 MiB: 200,000 nested <div>",
+            Hostile::NestedDivs => "10 MiB: 200,000 nested `<div>`",
             Hostile::Attributes => "10 MiB: 1,000,000 attributes",
             Hostile::Comment => "10 MiB: one comment",
         }
