@@ -201,12 +201,17 @@ fn check(ok: bool, what: impl FnOnce() -> String) -> crate::Result {
 // --- 8.8-8.9: du4 --------------------------------------------------------------------------
 
 fn du4(bins: &Bins) -> crate::Result {
-    let root = workspace_root();
     let du4 = bins.path("du4");
+    du4_running_totals(&du4)?;
+    du4_per_root(&du4)
+}
 
+/// `du4 -v .`: the running totals, one per 500 ms tick, then the final one.
+fn du4_running_totals(du4: &Path) -> crate::Result {
+    let root = workspace_root();
     show_command("du4 -v .");
     let began = Instant::now();
-    let (code, stdout, stderr) = output(&du4, &["-v", "."], &root, Duration::from_secs(120))?;
+    let (code, stdout, stderr) = output(du4, &["-v", "."], &root, Duration::from_secs(120))?;
     let ran_ms = began.elapsed().as_millis();
     show_output(&stdout);
     show_output(&stderr);
@@ -245,9 +250,15 @@ fn du4(bins: &Bins) -> crate::Result {
              per 500 ms tick, then the final one"
         ));
     }
+    Ok(())
+}
 
+/// `du4 --per-root -b` over the crates, each line checked against an independent count.
+fn du4_per_root(du4: &Path) -> crate::Result {
+    let root = workspace_root();
     let roots = [
         "common",
+        "testkit",
         "du4",
         "chat",
         "netcat3",
@@ -258,7 +269,7 @@ fn du4(bins: &Bins) -> crate::Result {
     let mut args = vec!["--per-root", "-b"];
     args.extend(roots);
     show_command(&format!("du4 {}", args.join(" ")));
-    let (code, stdout, stderr) = output(&du4, &args, &root, Duration::from_secs(60))?;
+    let (code, stdout, stderr) = output(du4, &args, &root, Duration::from_secs(60))?;
     show_output(&stdout);
     check(code == 0, || format!("du4 exited with {code}: {stderr}"))?;
     let lines: Vec<&str> = stdout.lines().collect();
@@ -579,17 +590,25 @@ fn crawler(bins: &Bins) -> crate::Result {
         .map_err(|err| format!("starting the site: {err}"))?;
     let start = site.url("/");
     let crawler = bins.path("crawler");
-    let root = workspace_root();
     remark(&format!(
         "a generated site of {PAGES} pages and some awkward cases, each answer after 20 ms, \
          is served at {start}"
     ));
 
+    crawl_depth_one(&crawler, &site, PAGES)?;
+    crawl_whole_site(&crawler, &site, PAGES)?;
+    site.stop();
+    Ok(())
+}
+
+/// `crawler --depth 1`: the start page and what it links to, each once.
+fn crawl_depth_one(crawler: &Path, site: &SiteHandle, pages: usize) -> crate::Result {
+    let start = site.url("/");
     show_command(&format!("crawler --depth 1 {start}"));
     let (code, stdout, stderr) = output(
-        &crawler,
+        crawler,
         &["--depth", "1", start.as_str()],
-        &root,
+        &workspace_root(),
         Duration::from_secs(60),
     )?;
     show_output(&stdout);
@@ -598,7 +617,7 @@ fn crawler(bins: &Bins) -> crate::Result {
     check(code == 1, || {
         format!("crawler exited with {code}, expected 1")
     })?;
-    let expected: BTreeSet<String> = Site::generated_depth_one(PAGES)
+    let expected: BTreeSet<String> = Site::generated_depth_one(pages)
         .iter()
         .map(|path| site.url(path))
         .chain([EXTERNAL_LINK.to_string()])
@@ -611,19 +630,24 @@ fn crawler(bins: &Bins) -> crate::Result {
         "the start page (depth 0) and the pages it links to (depth 1), each once; /landing/ is \
          where /redirect leads: the same page, at the same depth, requested by the crawler itself",
     );
+    Ok(())
+}
 
+/// `crawler --same-host`: every page of the site, each once, at most 20 requests at a time.
+fn crawl_whole_site(crawler: &Path, site: &SiteHandle, pages: usize) -> crate::Result {
+    let start = site.url("/");
     show_command(&format!("crawler --same-host {start}"));
     let (code, stdout, _stderr) = output(
-        &crawler,
+        crawler,
         &["--same-host", start.as_str()],
-        &root,
+        &workspace_root(),
         Duration::from_secs(60),
     )?;
     check(code == 1, || {
         format!("crawler exited with {code}, expected 1 (one 404)")
     })?;
     let printed = printed_once(&stdout)?;
-    let expected: BTreeSet<String> = Site::generated_crawl(PAGES)
+    let expected: BTreeSet<String> = Site::generated_crawl(pages)
         .iter()
         .map(|path| site.url(path))
         .collect();
@@ -645,9 +669,7 @@ fn crawler(bins: &Bins) -> crate::Result {
     ));
     check(stats.max_in_flight <= 20, || {
         format!("{} requests in flight at once", stats.max_in_flight)
-    })?;
-    site.stop();
-    Ok(())
+    })
 }
 
 /// The URLs a crawl printed, checking that none was printed twice.
