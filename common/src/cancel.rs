@@ -11,7 +11,7 @@
 use std::io::{ErrorKind, Read};
 use std::thread;
 
-use crate::done::Canceller;
+use crate::done::{Canceller, Done};
 
 /// Cancels on Ctrl-C (SIGINT) and, on Unix, SIGTERM and SIGHUP. Call once, from `main`.
 pub fn on_ctrlc(canceller: Canceller) -> Result<(), ctrlc::Error> {
@@ -20,9 +20,10 @@ pub fn on_ctrlc(canceller: Canceller) -> Result<(), ctrlc::Error> {
 
 /// Cancels when one byte is read from standard input. Call once, from `main`.
 ///
-/// A thread blocked reading a terminal or pipe cannot be woken portably, so this watcher thread is
-/// the one thread the programs do not join: it holds nothing but stdin and a canceller, and it
-/// ends at end of file, on a read error, after the first byte, or with the process.
+/// A thread blocked reading a terminal or pipe cannot be woken portably, so this watcher thread
+/// is never joined: it may outlive `run` (the crate docs list every such thread). It holds
+/// nothing but stdin and a canceller, and it ends at end of file, on a read error, after the
+/// first byte, or with the process.
 pub fn on_stdin_byte(canceller: Canceller) -> std::io::Result<()> {
     thread::Builder::new()
         .name("stdin-cancel".into())
@@ -40,4 +41,20 @@ pub fn on_stdin_byte(canceller: Canceller) -> std::io::Result<()> {
             }
         })
         .map(drop)
+}
+
+/// The done signal of a program's `main`: fired by Ctrl-C (and SIGTERM, SIGHUP) and, when
+/// `stdin_byte` is set, by one byte read from standard input. A source that cannot be set up is
+/// reported as `PROGRAM: what: why` and the program runs without it. Call once, from `main`.
+pub fn main_done(program: &str, stdin_byte: bool) -> Done {
+    let (canceller, done) = crate::done::new();
+    if let Err(err) = on_ctrlc(canceller.clone()) {
+        crate::exit::error(program, format!("Ctrl-C handler: {err}"));
+    }
+    if stdin_byte {
+        if let Err(err) = on_stdin_byte(canceller) {
+            crate::exit::error(program, format!("stdin watcher: {err}"));
+        }
+    }
+    done
 }

@@ -34,7 +34,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -52,6 +52,7 @@ pub fn new() -> (Canceller, Done) {
             sender: Mutex::new(Some(sender)),
             receiver,
             hooks: Mutex::new(Hooks::default()),
+            parent: Mutex::new(None),
         }),
     };
     let done = canceller.done();
@@ -68,6 +69,8 @@ struct Shared {
     receiver: Receiver<Never>,
     /// Work to do the moment the signal fires (shutting down sockets).
     hooks: Mutex<Hooks>,
+    /// For a [`Done::child`]: its hook on the parent, unregistered when the child goes away.
+    parent: Mutex<Option<OnCancel>>,
 }
 
 #[derive(Default)]
@@ -173,6 +176,24 @@ impl Done {
             shared: Arc::clone(&self.shared),
         }
     }
+    /// A new signal that fires when this one does, and that its own [`Canceller`] can also fire
+    /// without touching this one: Go's `context.WithCancel(parent)`. How a function that stops
+    /// for its caller's reason *or* its own (a winner found, the work finished) makes the one
+    /// signal its threads watch.
+    ///
+    /// The parent holds only a weak link to the child, and the link is unregistered when the
+    /// child's last handle is dropped, so making many children leaks nothing.
+    pub fn child(&self) -> (Canceller, Done) {
+        let (canceller, done) = new();
+        let weak: Weak<Shared> = Arc::downgrade(&canceller.shared);
+        let link = self.on_cancel(move || {
+            if let Some(shared) = weak.upgrade() {
+                Canceller { shared }.cancel();
+            }
+        });
+        *lock(&canceller.shared.parent) = Some(link);
+        (canceller, done)
+    }
 }
 
 impl fmt::Debug for Done {
@@ -277,5 +298,28 @@ mod tests {
         let other = done.clone();
         canceller.cancel();
         assert!(other.wait_timeout(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn a_child_fires_with_its_parent_or_alone() {
+        let (parent, parent_done) = new();
+        let (own, child) = parent_done.child();
+        let (_, other) = parent_done.child();
+        own.cancel();
+        assert!(child.cancelled());
+        assert!(!parent_done.cancelled() && !other.cancelled());
+        parent.cancel();
+        assert!(other.wait_timeout(Duration::from_secs(5)));
+        // A child of a fired parent is born fired.
+        assert!(parent_done.child().1.cancelled());
+    }
+
+    #[test]
+    fn dropped_children_leave_no_hook_behind() {
+        let (_parent, parent_done) = new();
+        for _ in 0..100 {
+            drop(parent_done.child());
+        }
+        assert!(lock(&parent_done.shared.hooks).pending.is_empty());
     }
 }

@@ -5,9 +5,12 @@
 //! - An error is one line on stderr: `PROGRAM: what: why` ([`error`]).
 //! - Writing to a closed stdout (`| head`) is a normal way to end ([`is_broken_pipe`]): the program
 //!   stops quietly with status 0, as ripgrep does.
+//! - [`status`]: the mapping of a run's [`Ending`] (or its I/O error) to the exit status, which
+//!   every `main` shares.
 
 use std::fmt::Display;
 use std::io::{self, Write};
+use std::process::ExitCode;
 
 /// Everything worked.
 pub const SUCCESS: i32 = 0;
@@ -30,4 +33,34 @@ pub fn error(program: &str, message: impl Display) {
 /// not a signal). Such a write ends the program quietly.
 pub fn is_broken_pipe(err: &io::Error) -> bool {
     err.kind() == io::ErrorKind::BrokenPipe
+}
+
+/// How a program's run ended, as far as its exit status is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Everything worked: exit 0.
+    Success,
+    /// A runtime error, already reported on stderr: exit 1.
+    Failure,
+    /// A stdin byte or Ctrl-C stopped it: `PROGRAM: cancelled` on stderr, exit 130.
+    Cancelled,
+}
+
+/// The exit status of a `main`, the one mapping every binary shares: an [`Ending`] as it says;
+/// a write to a closed stdout a quiet success; any other I/O error one line on stderr and 1.
+pub fn status(program: &str, result: io::Result<Ending>) -> ExitCode {
+    let code = match result {
+        Ok(Ending::Success) => SUCCESS,
+        Ok(Ending::Failure) => FAILURE,
+        Ok(Ending::Cancelled) => {
+            error(program, "cancelled");
+            CANCELLED
+        }
+        Err(err) if is_broken_pipe(&err) => SUCCESS,
+        Err(err) => {
+            error(program, err);
+            FAILURE
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

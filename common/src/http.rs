@@ -9,9 +9,8 @@
 //!
 //! - The HTTP work (request writing, response parsing, redirects, chunked bodies, gzip, TLS) is
 //!   [`ureq`]'s, pinned at `=3.5.2` because its connector API is outside semver.
-//! - Our connector makes each socket with `socket2` *before* connecting, registers a
-//!   [`Done::on_cancel`] hook that shuts a clone of it down, and only then connects (non-blocking
-//!   plus `poll`, so a shutdown during the handshake wakes it). The hook's guard lives inside the
+//! - Our connector connects through [`crate::net::connect`], whose socket the done signal shuts
+//!   down from before the first SYN. The hook's guard lives inside the
 //!   transport, so it is unregistered exactly when ureq drops the connection. ureq's rustls
 //!   connector is chained after ours for `https`.
 //! - Names are resolved with std's `ToSocketAddrs` on the calling thread. A DNS lookup cannot be
@@ -35,11 +34,9 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::fd::AsRawFd;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, Socket, Type};
 use ureq::ResponseExt;
 use ureq::config::Config;
 use ureq::http::Uri;
@@ -369,8 +366,10 @@ impl Connector for CancellableConnector {
             if self.done.cancelled() {
                 break;
             }
-            match connect(&self.done, *addr, deadline) {
+            match crate::net::connect(*addr, deadline, &self.done) {
                 Ok((stream, guard)) => {
+                    // Requests are small writes the server waits for in full.
+                    let _ = stream.set_nodelay(true);
                     let config = details.config;
                     let buffers =
                         LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size());
@@ -391,83 +390,6 @@ impl Connector for CancellableConnector {
         Err(ureq::Error::Io(last_error.unwrap_or_else(|| {
             io::Error::new(io::ErrorKind::ConnectionRefused, "no address to connect to")
         })))
-    }
-}
-
-/// Connects to `addr` with the socket reachable by the done signal from before the first SYN.
-fn connect(
-    done: &Done,
-    addr: SocketAddr,
-    deadline: Option<Instant>,
-) -> io::Result<(TcpStream, OnCancel)> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    let handle = socket.try_clone()?;
-    // Shutting down any descriptor of the socket wakes a thread blocked on it (FIELD-NOTES).
-    let guard = done.on_cancel(move || {
-        let _ = handle.shutdown(Shutdown::Both);
-    });
-    socket.set_nonblocking(true)?;
-    match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(err)
-            if err.raw_os_error() == Some(libc::EINPROGRESS)
-                || err.kind() == io::ErrorKind::WouldBlock =>
-        {
-            // The SYN is out: from here a shutdown aborts the handshake. A shutdown before the
-            // connect call did nothing to the unconnected socket, so look at the signal again.
-            if done.cancelled() {
-                return Err(Error::cancelled().into());
-            }
-            wait_writable(&socket, deadline)?;
-            if let Some(err) = socket.take_error()? {
-                return Err(err);
-            }
-            // A shut-down handshake can report "writable" without an error: ask the kernel.
-            socket.peer_addr()?;
-        }
-        Err(err) => return Err(err),
-    }
-    // A cancel between the hook's registration and the connect call shut down nothing (the
-    // socket was not connected yet), and a connect may complete at once: look again.
-    if done.cancelled() {
-        return Err(Error::cancelled().into());
-    }
-    socket.set_nonblocking(false)?;
-    socket.set_tcp_nodelay(true)?;
-    Ok((socket.into(), guard))
-}
-
-/// Blocks until the connecting `socket` is writable (connected or failed) or `deadline` passes.
-fn wait_writable(socket: &Socket, deadline: Option<Instant>) -> io::Result<()> {
-    loop {
-        let timeout_ms: libc::c_int = match deadline {
-            None => -1,
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
-                }
-                // Rounded up, so a sub-millisecond remainder does not spin.
-                libc::c_int::try_from(left.as_micros().div_ceil(1000)).unwrap_or(libc::c_int::MAX)
-            }
-        };
-        let mut fd = libc::pollfd {
-            fd: socket.as_raw_fd(),
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: `fd` is one valid, writable `pollfd` for a descriptor `socket` keeps open for
-        // the duration of the call, and the count passed is 1.
-        let ready = unsafe { libc::poll(&mut fd, 1, timeout_ms) };
-        if ready > 0 {
-            return Ok(());
-        }
-        if ready < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
-        }
     }
 }
 

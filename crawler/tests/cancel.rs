@@ -8,8 +8,8 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::site::{Site, SiteOptions};
 use socket2::{Domain, Socket, Type};
+use testkit::site::{Site, SiteOptions};
 
 use crate::util::{Run, crawler, full_crawl, lines, spawn};
 

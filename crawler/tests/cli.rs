@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::site::{Site, SiteOptions};
+use testkit::site::{Site, SiteOptions};
 
 use crate::util::{Run, background, crawl, crawler, describe};
 

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::site::{EXTERNAL_LINK, Resource, Site, SiteHandle, SiteOptions};
+use testkit::site::{EXTERNAL_LINK, Resource, Site, SiteHandle, SiteOptions};
 
 use crate::util::{Fetched, background, crawl, full_crawl, set};
 

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use common::site::{Site, SiteOptions};
 use crawler::{Config, Outcome, parse_start_url};
+use testkit::site::{Site, SiteOptions};
 
 use crate::util::{background, full_crawl};
 

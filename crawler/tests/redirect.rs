@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use common::site::{Resource, Site, SiteHandle, SiteOptions};
+use testkit::site::{Resource, Site, SiteHandle, SiteOptions};
 
 use crate::util::{Fetched, crawl, set};
 

@@ -1,5 +1,5 @@
 //! Integration tests of the crawler: the real binary against real HTTP servers on loopback
-//! (`common::site` and hand-made listeners), one test binary with modules by theme.
+//! (`testkit::site` and hand-made listeners), one test binary with modules by theme.
 
 mod cancel;
 mod cli;

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use common::site::Site;
+use testkit::site::Site;
 
 /// The most any crawler run may take in a test before it counts as hung.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -17,7 +17,7 @@ pub fn crawler() -> Command {
     Command::new(env!("CARGO_BIN_EXE_crawler"))
 }
 
-pub use common::child::{Run, describe, lines, spawn};
+pub use testkit::child::{Run, describe, lines, spawn};
 
 /// What a crawl printed, as [`Fetched::fetched`] reads it.
 pub trait Fetched {

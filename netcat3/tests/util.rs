@@ -8,7 +8,7 @@ use std::sync::mpsc::Receiver;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::child::read_all;
+use testkit::child::read_all;
 
 /// Generous: the whole suite runs in parallel on a loaded 2-core machine.
 pub const TIMEOUT: Duration = Duration::from_secs(30);

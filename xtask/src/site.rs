@@ -1,4 +1,4 @@
-//! `cargo xtask site`: serves the generated site of [`common::site`] until Ctrl-C, for trying
+//! `cargo xtask site`: serves the generated site of [`testkit::site`] until Ctrl-C, for trying
 //! the crawler (book section 8.6) and mirrored-fetch (section 8.4.4) by hand, offline.
 //!
 //! ```text
@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use common::site::{Site, SiteHandle, SiteOptions};
+use testkit::site::{Site, SiteHandle, SiteOptions};
 
 #[derive(clap::Args)]
 pub struct SiteArgs {

@@ -7,12 +7,13 @@
 
 use super::*;
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::done::{self, Canceller};
 
