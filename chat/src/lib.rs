@@ -5,7 +5,7 @@
 //! Run it with `cargo run -p chat` and talk to it with `cargo run -p netcat3` from two other
 //! terminals. `--help` lists the flags (`--addr`, `--engine`, `--loops`, `--idle-timeout`,
 //! `--max-backlog`, `--max-backlog-total`, `--max-line`, `--max-clients`). The protocol, line by
-//! line, is in the workspace's SPEC.md ("chat").
+//! line, is in docs/SPEC.md ("chat").
 //!
 //! Where to read what:
 //!
