@@ -52,13 +52,7 @@
 //! - Bodies are cut at `--max-body` bytes and every request has a `--timeout`.
 //!
 //! # Known limits
-//! - Parsing time. html5ever's tree builder is quadratic in the nesting depth of a page: 20,000
-//!   nested `<div>` (under 100 KiB) take 1 to 2 s to parse, 40,000 about 6 to 7 s (measured
-//!   with an optimised build), and the default `--max-body` (10 MiB) admits far deeper pages.
-//!   `--timeout` covers the request, not the parsing after it, so one hostile page can hold a
-//!   worker that long (the others go on). A cancel still ends the crawl at once: the coordinator
-//!   stops, and a worker still parsing after 15 ms is left to finish with the process. A
-//!   smaller `--max-body` bounds the depth, hence the time.
+//! - Links are found by a streaming tokenizer (`common::links`), in time linear in the page.
 //! - Names are resolved by the system resolver, which neither a cancel nor `--timeout` can
 //!   interrupt (see [`common::http`]): a lookup runs to its own limits.
 //! - No connection is reused between requests (see [`common::http`]): each page costs a TCP

@@ -298,6 +298,46 @@ fn max_body_cuts_pages_and_their_late_links() {
 }
 
 #[test]
+fn hostile_pages_give_their_links_and_the_crawl_ends() {
+    // Shapes that cost a tree builder time or memory out of proportion to their size: deep
+    // nesting (quadratic), a million attributes, a giant comment, NUL bytes; the link after
+    // each is still found, and the crawl ends.
+    let attributes: String = (0..1_000_000).map(|i| format!("a{i}=1 ")).collect();
+    let site = Site::new()
+        .page(
+            "/nested",
+            &format!("{}<a href=\"/after-nested\">x</a>", "<div>".repeat(200_000)),
+        )
+        .page(
+            "/attributes",
+            &format!("<a {attributes}href=\"/after-attributes\">"),
+        )
+        .page(
+            "/comment",
+            &format!(
+                "<!--{}--><a href=\"/after-comment\">x</a>",
+                "-".repeat(8 << 20)
+            ),
+        )
+        .page(
+            "/nul",
+            &format!("{}<a href=\"/after-nul\">x</a>", "\0".repeat(8 << 20)),
+        )
+        .with_fallback(Resource::html(""))
+        .start("127.0.0.1:0", SiteOptions::default())
+        .unwrap();
+    let pages = ["/nested", "/attributes", "/comment", "/nul"];
+    let mut args = vec!["--depth".to_string(), "1".to_string()];
+    args.extend(pages.iter().map(|page| site.url(page)));
+    let run = crawl(&args);
+    run.expect_code(0);
+    let mut expected = set(pages);
+    expected.extend(pages.iter().map(|page| format!("/after-{}", &page[1..])));
+    assert_eq!(run.fetched(&site.url("")), expected, "{run}");
+    assert!(run.stderr.is_empty(), "{run}");
+}
+
+#[test]
 fn timeout_fails_a_silent_server_and_the_crawl_still_ends() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
