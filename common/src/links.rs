@@ -1,6 +1,8 @@
 //! Link extraction: the book's `links.Extract` (section 5.6, used by the crawler of section 8.6).
 //!
-//! [`extract_from`] reads a page as a stream and feeds it, chunk by chunk, to a WHATWG HTML tokenizer (`html5gum`, which follows the standard's
+//! [`extract_from`] reads a page as a stream, decodes it from its own character set (see
+//! `charset`: the `Content-Type` header, a `<meta>`, or a guess, as the HTML standard says) and
+//! feeds it, chunk by chunk, to a WHATWG HTML tokenizer (`html5gum`, which follows the standard's
 //! tokenization like Go's `x/net/html`). Only `<a href>` and `<base href>` start tags matter, so
 //! no tree is built: time is linear in the page's size and memory constant whatever its markup
 //! (deep nesting, a million attributes, a giant comment), apart from the links themselves. Text of
@@ -10,7 +12,7 @@
 //! only `http` and `https` links are kept, and each link is returned once, in document order.
 //!
 //! Differences from the book's version: the book returns duplicates and only skips hrefs that do
-//! not parse; it ignores `<base href>`. Fetching is not done here:
+//! not parse; it ignores `<base href>` and the page's character set. Fetching is not done here:
 //! the caller passes the body, so cancellation stays with the HTTP client, whose reader this
 //! module reads one chunk at a time.
 
@@ -20,17 +22,23 @@ use std::io::{self, Read};
 use html5gum::{IoReader, Tokenizer};
 use url::Url;
 
+mod charset;
 mod tokens;
 
 use tokens::{Found, Sink};
 
-/// The `http`/`https` links of the HTML page read from `body` (UTF-8), whose final URL is
-/// `page`: resolved, without fragments, each once, in document order. Hrefs that do not resolve
-/// are skipped. An error reading `body` is returned.
-pub fn extract_from(page: &Url, body: impl Read) -> io::Result<Vec<Url>> {
+/// The `http`/`https` links of the HTML page read from `body`, whose final URL is `page` and
+/// whose `Content-Type` header is `content_type`: resolved, without fragments, each once, in
+/// document order. Hrefs that do not resolve are skipped. An error reading `body` is returned.
+pub fn extract_from(
+    page: &Url,
+    body: impl Read,
+    content_type: Option<&str>,
+) -> io::Result<Vec<Url>> {
+    let html = charset::utf8_reader(body, content_type)?;
     let mut base = None;
     let mut hrefs = Vec::new();
-    for found in Tokenizer::new_with_emitter(IoReader::new(body), Sink::links()) {
+    for found in Tokenizer::new_with_emitter(IoReader::new(html), Sink::links()) {
         match found? {
             Found::Anchor(href) => hrefs.push(href),
             // Only the first `<base href>` counts; one that does not resolve leaves the page's.
@@ -44,7 +52,7 @@ pub fn extract_from(page: &Url, body: impl Read) -> io::Result<Vec<Url>> {
 
 /// The links of `html`, a page already decoded, whose final URL is `page` (see [`extract_from`]).
 pub fn extract(page: &Url, html: &str) -> Vec<Url> {
-    extract_from(page, html.as_bytes()).unwrap_or_default()
+    extract_from(page, html.as_bytes(), Some("text/html; charset=utf-8")).unwrap_or_default()
 }
 
 /// `hrefs` resolved against `base`: `http`/`https` only, without fragments, each once.
@@ -183,12 +191,37 @@ mod tests {
         );
     }
 
-    fn from_bytes(page: &str, body: &[u8]) -> Vec<String> {
-        extract_from(&url(page), body)
+    fn from_bytes(page: &str, body: &[u8], content_type: Option<&str>) -> Vec<String> {
+        extract_from(&url(page), body, content_type)
             .unwrap()
             .into_iter()
             .map(String::from)
             .collect()
+    }
+
+    #[test]
+    fn a_latin1_page_gives_its_links_in_utf8() {
+        let page = b"<a href=\"caf\xe9\">caf\xe9</a>";
+        for content_type in [
+            Some("text/html; charset=iso-8859-1"),
+            Some("text/html"),
+            None,
+        ] {
+            assert_eq!(
+                from_bytes("http://h.test/sub/", page, content_type),
+                ["http://h.test/sub/caf%C3%A9"],
+                "{content_type:?}"
+            );
+        }
+        let meta = b"<meta charset=windows-1252><a href=\"caf\xe9\">x</a>";
+        assert_eq!(
+            from_bytes("http://h.test/sub/", meta, Some("text/html")),
+            ["http://h.test/sub/caf%C3%A9"]
+        );
+        assert_eq!(
+            from_bytes("http://h.test/sub/", "<a href=café>".as_bytes(), None),
+            ["http://h.test/sub/caf%C3%A9"]
+        );
     }
 
     #[test]
@@ -232,7 +265,10 @@ mod tests {
             ["http://h.test/after"]
         );
         let nul = [&vec![0u8; 1 << 20][..], b"<a href=\"/nul\">"].concat();
-        assert_eq!(from_bytes("http://h.test/", &nul), ["http://h.test/nul"]);
+        assert_eq!(
+            from_bytes("http://h.test/", &nul, None),
+            ["http://h.test/nul"]
+        );
     }
 
     /// A body that gives `chunk` bytes per read, then fails.
@@ -256,9 +292,9 @@ mod tests {
     #[test]
     fn a_read_error_is_returned_and_small_reads_are_fine() {
         let body = b"<a href=\"/one\">1</a>";
-        let err = extract_from(&url("http://h.test/"), Failing { body, chunk: 3 });
+        let err = extract_from(&url("http://h.test/"), Failing { body, chunk: 3 }, None);
         assert_eq!(err.unwrap_err().to_string(), "reset");
-        let ok = extract_from(&url("http://h.test/"), &mut &body[..]).unwrap();
+        let ok = extract_from(&url("http://h.test/"), &mut &body[..], None).unwrap();
         assert_eq!(ok, [url("http://h.test/one")]);
     }
 

@@ -69,6 +69,14 @@ impl Sink {
         Sink::default()
     }
 
+    /// A sink for the charset declared by a `<meta>`.
+    pub(super) fn meta() -> Sink {
+        Sink {
+            meta: true,
+            ..Sink::default()
+        }
+    }
+
     /// Which of [`Sink::values`] the current attribute fills, if it is one wanted.
     fn slot(&self) -> Option<usize> {
         let name = &self.attribute;
