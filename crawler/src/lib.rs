@@ -49,7 +49,9 @@
 //!   followed, and silently so, as a link there is not. A start URL that redirects to another
 //!   host (`http:` to `https:` is another port) therefore ends the crawl there; start from the
 //!   URL it redirects to.
-//! - Bodies are cut at `--max-body` bytes and every request has a `--timeout`.
+//! - Bodies are cut at `--max-body` bytes (said on stderr, `crawler: URL: body cut at 10 MiB`,
+//!   not an error) and `--timeout` bounds each URL's whole turn: connect, headers, body and the
+//!   link extraction that streams it.
 //!
 //! # Known limits
 //! - Links are found by a streaming tokenizer (`common::links`), in time linear in the page.
@@ -85,7 +87,7 @@ pub struct Config {
     pub concurrency: usize,
     /// Follow only links to the start URLs' hosts (host and port).
     pub same_host: bool,
-    /// Each request's whole time, connect to last body byte.
+    /// Each URL's whole turn: connect, headers, body and link extraction.
     pub timeout: Duration,
     /// Bodies are cut after this many bytes.
     pub max_body: u64,
@@ -129,7 +131,12 @@ pub struct Task {
 pub enum Report {
     /// Fetched with a 2xx status; `links` are empty unless the page is HTML below the depth
     /// limit.
-    Fetched { task: Task, links: Vec<Url> },
+    Fetched {
+        task: Task,
+        links: Vec<Url>,
+        /// The body went on past `--max-body` and was cut.
+        cut: bool,
+    },
     /// A redirect ([`REDIRECT_STATUSES`]) to `location`: its `Location` resolved against the
     /// task's URL, fragment removed, `http` or `https`. The coordinator decides whether to
     /// follow it.
@@ -278,6 +285,13 @@ fn coordinate(
                 return Err(io::Error::other("every worker stopped"));
             };
             pending -= 1;
+            if let Report::Fetched {
+                task, cut: true, ..
+            } = &report
+            {
+                let at = size(config.max_body);
+                let _ = writeln!(errors, "crawler: {}: body cut at {at}", task.url);
+            }
             if let Err((url, why)) = work.take(report) {
                 failed += 1;
                 let _ = writeln!(errors, "crawler: {url}: {why}");
@@ -337,7 +351,7 @@ impl Work {
     /// redirect loop or too long a chain comes back as the URL and why, for the error stream.
     fn take(&mut self, report: Report) -> Result<(), (Url, String)> {
         match report {
-            Report::Fetched { task, links } => {
+            Report::Fetched { task, links, .. } => {
                 for link in links {
                     self.add(link, task.depth + 1, Vec::new());
                 }
@@ -392,7 +406,7 @@ pub fn worker(
     for task in tasks {
         let follow = max_depth.is_none_or(|max| task.depth < max);
         let report = match fetch(client, &task.url, follow) {
-            Ok(Page::Links(links)) => Report::Fetched { task, links },
+            Ok(Page::Links { links, cut }) => Report::Fetched { task, links, cut },
             Ok(Page::Redirect(location)) => Report::Redirected { task, location },
             Err(Failure::Cancelled) => return,
             Err(Failure::Failed(why)) => Report::Failed { url: task.url, why },
@@ -405,8 +419,9 @@ pub fn worker(
 
 /// What one fetch found.
 enum Page {
-    /// A 2xx answer and the links to follow (none for a page at the depth limit or not HTML).
-    Links(Vec<Url>),
+    /// A 2xx answer and the links to follow (none for a page at the depth limit or not HTML);
+    /// `cut` when the body went on past `--max-body`.
+    Links { links: Vec<Url>, cut: bool },
     /// A redirect to this URL.
     Redirect(Url),
 }
@@ -439,11 +454,28 @@ fn fetch(client: &Client, url: &Url, follow: bool) -> Result<Page, Failure> {
         return Err(Failure::Failed(format!("HTTP status {}", response.status)));
     }
     if !follow || !response.is_html() {
-        return Ok(Page::Links(Vec::new()));
+        return Ok(Page::Links {
+            links: Vec::new(),
+            cut: false,
+        });
     }
-    let body = response.read_body()?;
-    let links = common::links::extract(url, &String::from_utf8_lossy(&body));
-    Ok(Page::Links(links))
+    // Streamed: a cancel or the timeout stops the tokenizer between two chunks.
+    let content_type = response.content_type.clone();
+    let mut body = response.into_body();
+    let links = common::links::extract_from(url, &mut body, content_type.as_deref())
+        .map_err(common::http::Error::from_io)?;
+    let cut = body.cut();
+    Ok(Page::Links { links, cut })
+}
+
+/// `bytes` as a person writes it: `10 MiB`, `512 KiB`, `1000 bytes`.
+fn size(bytes: u64) -> String {
+    match bytes {
+        0 => "0 bytes".into(),
+        _ if bytes % (1 << 20) == 0 => format!("{} MiB", bytes >> 20),
+        _ if bytes % (1 << 10) == 0 => format!("{} KiB", bytes >> 10),
+        _ => format!("{bytes} bytes"),
+    }
 }
 
 /// Where a redirect from `url` points: its `Location` resolved against `url`, without a

@@ -37,6 +37,7 @@ fn usage_errors_exit_two() {
         &["--concurrency", "0", "http://127.0.0.1:1/"][..],
         &["--depth", "-1", "http://127.0.0.1:1/"][..],
         &["--timeout", "soon", "http://127.0.0.1:1/"][..],
+        &["--timeout", "0s", "http://127.0.0.1:1/"][..],
     ] {
         let run = crawl(args);
         run.expect_code(2);

@@ -288,6 +288,12 @@ fn max_body_cuts_pages_and_their_late_links() {
     let run = crawl(&["--max-body", "1000", &site.url("/")]);
     run.expect_code(0);
     assert_eq!(run.fetched(&site.url("")), set(["/", "/early"]), "{run}");
+    // The cut is said, not an error.
+    assert_eq!(
+        run.stderr,
+        format!("crawler: {}: body cut at 1000 bytes\n", site.url("/")),
+        "{run}"
+    );
     let run = crawl(&[&site.url("/")]);
     run.expect_code(0);
     assert_eq!(
@@ -295,6 +301,7 @@ fn max_body_cuts_pages_and_their_late_links() {
         set(["/", "/early", "/late"]),
         "{run}"
     );
+    assert!(run.stderr.is_empty(), "{run}");
 }
 
 #[test]
@@ -377,4 +384,33 @@ fn duplicate_start_urls_are_fetched_once() {
     ]);
     run.expect_code(0);
     assert_eq!(run.fetched(&site.url("")), set(["/", "/page/0"]), "{run}");
+}
+
+#[test]
+fn a_latin1_page_gives_its_links_in_utf8() {
+    let site = Site::new()
+        .with(
+            "/sub/",
+            Resource::ok(
+                "text/html; charset=iso-8859-1",
+                &b"<a href=\"caf\xe9\">caf\xe9</a>"[..],
+            ),
+        )
+        .with(
+            "/meta/",
+            Resource::ok(
+                "text/html",
+                &b"<meta charset=latin1><a href=\"caf\xe9\">caf\xe9</a>"[..],
+            ),
+        )
+        .with_fallback(Resource::html(""))
+        .start("127.0.0.1:0", SiteOptions::default())
+        .unwrap();
+    let run = crawl(&[&site.url("/sub/"), &site.url("/meta/")]);
+    run.expect_code(0);
+    assert_eq!(
+        run.fetched(&site.url("")),
+        set(["/sub/", "/sub/caf%C3%A9", "/meta/", "/meta/caf%C3%A9"]),
+        "{run}"
+    );
 }
