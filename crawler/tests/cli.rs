@@ -28,6 +28,19 @@ fn help_and_version() {
 }
 
 #[test]
+fn help_says_what_would_otherwise_surprise() {
+    let run = crawl(&["--help"]);
+    run.expect_code(0);
+    for words in [
+        "Unlimited by default",
+        "cut is said on stderr",
+        "< /dev/null",
+    ] {
+        assert!(run.stdout.contains(words), "{words:?} missing\n{run}");
+    }
+}
+
+#[test]
 fn usage_errors_exit_two() {
     for args in [
         &[][..],
