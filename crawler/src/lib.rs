@@ -7,7 +7,7 @@
 //!
 //! The book's program is here under the book's names: [`run`] is its `main` (the `worklist` and
 //! `unseen_links` channels, a pool of [`worker`]s, the `seen` set), [`worker`] its crawler
-//! goroutine, [`crawl`] its `crawl`.
+//! goroutine, `crawl` its `crawl`.
 //!
 //! # The book's flaws, and the function that fixes each
 //! - `crawl3` never ends: [`run`] counts the links handed out and not yet reported (`Handout`).
@@ -15,9 +15,9 @@
 //! - No cancellation (ex. 8.10): the workers' [`Client`] shuts every socket down when the done
 //!   signal fires, the body reader checks it between chunks, and [`run`] joins every worker.
 //! - Go's `http.Get` follows redirects out of sight of `seen`, so a page can be fetched twice:
-//!   [`crawl`] follows none, and `Seen::take` queues a redirect's target through `seen`.
+//!   `crawl` follows none, and `Seen::take` queues a redirect's target through `seen`.
 //! - A parse tree costs about 100 bytes per page byte and time quadratic in its nesting:
-//!   [`crawl`] streams the body through `common::links::extract_from`, a tokenizer.
+//!   `crawl` streams the body through `common::links::extract_from`, a tokenizer.
 //! - The page's character set is ignored: `common::links::extract_from` decodes it.
 //! - A page without end holds a worker for ever: `--timeout` bounds each URL's whole turn and
 //!   `--max-body` its body (`common::http::Body`), a cut said on stderr.

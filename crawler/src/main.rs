@@ -33,26 +33,12 @@ struct Args {
     #[arg(long)]
     same_host: bool,
     /// Each URL's whole turn (connect, headers, body, links), e.g. `10s` or `500ms`; above zero.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = common::http::parse_timeout)]
     timeout: Duration,
     /// Bodies are cut after this many bytes: the links after the cut are not followed, and the
     /// cut is said on stderr (not an error).
     #[arg(long, value_name = "BYTES", default_value_t = 10 << 20)]
     max_body: u64,
-}
-
-/// A timeout above zero (every request would fail at once) and at most a year (the clock's
-/// arithmetic would overflow with an unbounded one).
-fn parse_timeout(arg: &str) -> Result<Duration, String> {
-    const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
-    let timeout = humantime::parse_duration(arg).map_err(|err| err.to_string())?;
-    if timeout.is_zero() {
-        Err("must be more than zero".into())
-    } else if timeout > MAX {
-        Err("must be at most 365d".into())
-    } else {
-        Ok(timeout)
-    }
 }
 
 fn main() -> ExitCode {
