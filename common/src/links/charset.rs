@@ -21,18 +21,21 @@ const CHUNK: usize = 16 << 10;
 
 /// The page read from `body` as UTF-8, decoded from the encoding its first bytes and
 /// `content_type` declare.
-pub(super) fn utf8_reader<R: Read>(
+pub(super) fn utf8_reader<'a, R: Read + 'a>(
     mut body: R,
     content_type: Option<&str>,
-) -> io::Result<Decode<io::Chain<Cursor<Vec<u8>>, R>>> {
+) -> io::Result<Box<dyn Read + 'a>> {
     let mut prefix = Vec::with_capacity(PRESCAN);
     (&mut body).take(PRESCAN as u64).read_to_end(&mut prefix)?;
     let encoding = encoding(&prefix, content_type);
+    let bom = Encoding::for_bom(&prefix).map(|(bom, _)| bom);
+    let page = Cursor::new(prefix).chain(body);
+    if encoding == UTF_8 && bom.is_none_or(|bom| bom == UTF_8) {
+        // Already UTF-8: what is not valid reaches the links as U+FFFD, as if decoded.
+        return Ok(Box::new(page));
+    }
     // `new_decoder` sniffs a byte order mark, which wins over any declaration.
-    Ok(Decode::new(
-        encoding.new_decoder(),
-        Cursor::new(prefix).chain(body),
-    ))
+    Ok(Box::new(Decode::new(encoding.new_decoder(), page)))
 }
 
 /// The encoding declared by the header, else by a `<meta>` in `prefix`, else guessed.
@@ -189,11 +192,19 @@ mod tests {
     fn undeclared_pages_are_utf8_when_they_can_be() {
         assert_eq!(decoded(b"caf\xc3\xa9", None), "café");
         assert_eq!(decoded(b"caf\xe9", None), "café");
-        // A character cut by the end of a chunk or of the prescan is decoded whole.
+        // A character cut by the end of the prescan is still UTF-8.
         let long = [&[b'a'; PRESCAN - 1][..], "é".as_bytes()].concat();
         assert!(decoded(&long, None).ends_with("aé"));
-        let chunks = [&[b'a'; CHUNK - 1][..], "é".as_bytes()].concat();
-        assert!(decoded(&chunks, None).ends_with("aé"));
+    }
+
+    #[test]
+    fn a_character_cut_between_two_reads_is_decoded_whole() {
+        // Shift_JIS `あ` is two bytes: put it across the prescan's end, then across a chunk's.
+        let sjis = Some("text/html; charset=shift_jis");
+        for before in [PRESCAN - 1, PRESCAN + CHUNK - 1] {
+            let page = [&vec![b'a'; before][..], &[0x82, 0xa0]].concat();
+            assert!(decoded(&page, sjis).ends_with("aあ"), "{before}");
+        }
     }
 
     #[test]
