@@ -3,114 +3,151 @@
 //! (slow clients must not delay the others).
 //!
 //! Run it with `cargo run -p chat` and talk to it with `cargo run -p netcat3` from two other
-//! terminals. `--help` lists the flags (`--addr`, `--idle-timeout`, `--queue`, `--max-line`,
-//! `--max-clients`).
+//! terminals. `--help` lists the flags (`--addr`, `--engine`, `--loops`, `--idle-timeout`,
+//! `--max-backlog`, `--max-backlog-total`, `--max-line`, `--max-clients`). The protocol, line by
+//! line, is in the workspace's SPEC.md ("chat").
 //!
-//! The book's shape, kept visible, with Rust threads for goroutines and bounded
-//! `crossbeam-channel` channels for Go channels:
+//! Where to read what:
 //!
-//! - [`run`] accepts connections and starts one [`handle_conn`] thread per client.
-//! - `broadcaster` (one thread) owns the set of clients: no lock, no shared map. Joins, messages
-//!   and departures reach it as [`Event`]s through one bounded channel, so they are seen in one
-//!   total order, and every client receives the messages in that order.
-//! - `handle_conn` reads a client's name and lines; `client_writer` (one thread per client)
-//!   writes what the broadcaster queued for that client.
+//! - The book's listing: [`threads`] (`serve` is the book's `main`, then `handle_conn` and
+//!   `client_writer`), with [`room::broadcaster`]. `--engine threads` runs it: two threads per
+//!   client, as the book has two goroutines.
+//! - The scale path: [`events`] (the default), a fixed pool of mio event loops with no thread
+//!   per client, for thousands of clients at a small fraction of a thread's memory each.
+//! - Both drive the same protocol core: a [`session::Session`] per connection (fed bytes and the
+//!   time, no socket in it) and one [`room::Room`], owned by the broadcaster thread.
 //!
-//! Where it deliberately differs from the Go original, and why:
+//! The book's flaws, and the function that fixes each:
 //!
-//! - Each client's outgoing queue is bounded (`--queue`) and the broadcaster only ever
-//!   `try_send`s to it: when a client's queue is full the message is dropped for that client
-//!   alone and counted (exercise 8.15). The Go original's broadcaster blocks on the slowest
-//!   client, so one client that stops reading stalls the whole room.
-//! - `client_writer` drains everything queued and writes it in one `write` per wake. One write
-//!   per message is the original's throughput bottleneck.
-//! - A client that does not take a batch within 10 s is disconnected (the socket's write
-//!   timeout, shortened after each partial write so a client taking a trickle cannot dodge it).
-//! - Lines are read through a bounded buffer: a line longer than `--max-line` is dropped (the
-//!   sender is told) without being stored, and the connection stays. Invalid UTF-8 becomes
-//!   U+FFFD instead of travelling as raw bytes.
-//! - Names must be unique (exercise 8.14): a taken name is refused and the server asks again.
-//! - At `--max-clients` a newcomer is told the server is full and closed; a failed thread spawn
-//!   refuses that one connection instead of panicking.
-//! - Cancellation (Ctrl-C in `main`, any [`Done`] in tests) tells every client the server is
-//!   shutting down, closes every connection and returns once every thread has ended, within a
-//!   second whatever the clients do: a socket still busy `2 x shutdown_grace` after the signal
-//!   (a client that stopped reading) is cut.
-//! - The log goes through a thread of its own ([`log`]), so a stderr nobody reads never stalls
-//!   the broadcaster, and a closed stderr is no reason to panic.
+//! - A slow client stalls everyone (the broadcaster blocks on it): [`backlog::Backlog::offer`]
+//!   and [`events`]' feed drop for that client alone, counted, told once at the gap.
+//! - One write per message: `threads::client_writer` and `events` write a batch of many.
+//! - `bufio.Scanner` ends the connection at 64 KiB; a long line is dropped here, not stored
+//!   ([`session::Session::received`]); invalid UTF-8 becomes U+FFFD.
+//! - Message text reaches terminals raw (escape sequences, a bare CR faking a sender):
+//!   [`text::clean_message`].
+//! - Names: none unique, look-alikes and protocol-breaking ones: [`text::name_key`],
+//!   [`text::name_problem`], [`room::Room::join`] (ex. 8.14).
+//! - An unbounded client list: [`text::client_list`] ends a crowded one with `... and N more`.
+//! - Limits end the process or wedge it: [`limits::capacity`] (the default `--max-clients`),
+//!   [`limits::listen`] (SOMAXCONN), [`accept::accept_loop`] (refusal with one line, a reserve
+//!   descriptor for EMFILE); the thread engine closes a finished connection's socket at once
+//!   (`threads::conns`).
+//! - No way to stop: the done signal tells every client and returns within a second with every
+//!   thread joined ([`run`]); the log has a thread of its own ([`log`]), so a stderr nobody reads
+//!   stalls no one.
 //!
-//! The protocol, line by line, is in the workspace's SPEC.md ("chat").
+//! Where it differs from Go, and why: a goroutine costs a few KB and the Go runtime multiplexes
+//! them over a few threads, so the book can afford two per client; an OS thread cannot (its
+//! stack, its kernel objects, a process ceiling near 15,000 threads), so the default engine
+//! multiplexes connections itself. A thread that cannot map its signal stack at start-up
+//! aborts the process whatever the panic strategy (the panic is inside std's `extern "C"`
+//! thread entry), so the thread engine never gets near that limit: its client limit counts
+//! threads and memory maps.
 
+pub mod accept;
+pub mod backlog;
+pub mod events;
+pub mod limits;
 mod lines;
 pub mod log;
+pub mod room;
+pub mod session;
+pub mod text;
+pub mod threads;
 
-use std::io::{self, ErrorKind, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+pub use limits::listen;
+
+use std::io;
+use std::net::{Shutdown, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::done::Done;
-use crossbeam_channel::{Receiver, Sender, bounded, select};
 
-use crate::lines::{Line, LineReader};
 use crate::log::Log;
+use crate::session::Limits;
 
-/// The stack of every connection thread: they hold little (their buffers are on the heap), and a
-/// small stack halves spawn time and keeps thousands of clients cheap (FIELD-NOTES.md).
-const STACK_SIZE: usize = 64 << 10;
-/// Longest name kept, in characters (exercise 8.14).
-const MAX_NAME_CHARS: usize = 32;
-/// Capacity of the broadcaster's event channel: readers wait when it is full (backpressure on
-/// senders), the broadcaster never does.
-const EVENT_QUEUE: usize = 1024;
-/// A writer's batch stops growing here, so one wake writes at most about this much.
-const MAX_BATCH: usize = 256 << 10;
-/// A writer keeps a batch buffer of up to this capacity between wakes; a larger one (a burst, or
-/// the long `Current clients:` line of a crowded room) is given back.
-const BATCH_KEPT: usize = 4 << 10;
-/// The longest per-client queue: each client's queue is allocated whole when it joins.
-pub const MAX_QUEUE: usize = 65536;
-/// The name prompt. Every line the server sends ends in `\n`, the prompt included.
-const PROMPT: &str = "Enter your name:\n";
+/// One message on its way to clients: formatted once, shared by every client it goes to.
+pub type Message = Arc<str>;
+
+/// How connections are served (`--engine`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// A fixed pool of event-loop threads over non-blocking sockets (the default).
+    Events,
+    /// The book's design: a reader and a writer thread per client.
+    Threads,
+}
 
 /// How the server behaves; [`Config::default`] is the command line's defaults.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Which engine serves the connections.
+    pub engine: Engine,
+    /// Event-loop threads for [`Engine::Events`]; 0 means one per core.
+    pub loops: usize,
     /// A client that completes no line for this long is told so and disconnected (ex. 8.13). At
     /// most a year.
     pub idle_timeout: Duration,
-    /// Messages waiting for one client; more are dropped for that client (ex. 8.15). At most
-    /// [`MAX_QUEUE`].
-    pub queue: usize,
+    /// Bytes held for one client beyond what its socket took; more are dropped for that client
+    /// (ex. 8.15), and it is told how many once it catches up.
+    pub max_backlog: usize,
+    /// Bytes held for all clients together; past it, the largest backlogs drop first.
+    pub max_backlog_total: usize,
     /// The longest line, in bytes, that is broadcast; longer ones are dropped.
     pub max_line: usize,
-    /// Connections (named or still naming) served at once; more are refused.
+    /// Connections (named or still naming) served at once; more are refused. Never more than
+    /// the process's limits allow (the default, `usize::MAX`, means just that).
     pub max_clients: usize,
     /// A client whose socket accepts nothing for this long is disconnected (10 s).
     pub write_timeout: Duration,
-    /// At shutdown, how long a writer may take to deliver what is queued before its connection
-    /// is cut; any connection still busy after twice this is cut too (so shutdown finishes
-    /// within a second even with stalled clients). At most 10 s.
+    /// At shutdown, how long a client may take to be given what is queued before its connection
+    /// is cut (so shutdown finishes within a second even with stalled clients). At most 10 s.
     pub shutdown_grace: Duration,
     /// Write the log (arrivals, departures, drops, errors) to stderr, one `chat: ...` line each.
-    /// The binary does; the in-process tests turn it off to keep the test run's output tidy
-    /// (the test harness does not capture a thread's direct writes to stderr), and the tests of
-    /// the binary read it.
+    /// The binary does; the in-process tests turn it off to keep the test run's output tidy.
     pub log: bool,
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
+            engine: Engine::Events,
+            loops: 0,
             idle_timeout: Duration::from_secs(300),
-            queue: 64,
+            max_backlog: 1 << 20,
+            max_backlog_total: 256 << 20,
             max_line: 8192,
-            max_clients: 4096,
+            max_clients: usize::MAX,
             write_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_millis(300),
             log: true,
+        }
+    }
+}
+
+impl Config {
+    /// What each session enforces.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_line: self.max_line,
+            idle_timeout: self.idle_timeout,
+        }
+    }
+
+    /// Out-of-range values brought into range rather than trusted: a deadline far in the
+    /// future would overflow the clock's arithmetic.
+    fn clamped(self) -> Config {
+        const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+        Config {
+            idle_timeout: self.idle_timeout.min(YEAR),
+            max_line: self.max_line.max(1),
+            max_backlog: self.max_backlog.max(1),
+            max_backlog_total: self.max_backlog_total.max(1),
+            write_timeout: self.write_timeout.min(YEAR),
+            shutdown_grace: self.shutdown_grace.min(Duration::from_secs(10)),
+            ..self
         }
     }
 }
@@ -120,153 +157,34 @@ impl Default for Config {
 pub struct Summary {
     /// Connections accepted (refused ones included).
     pub connections: u64,
-    /// Messages dropped because a client's queue was full, summed over clients.
+    /// Messages dropped because a client's backlog was full, summed over clients.
     pub dropped: u64,
-}
-
-/// One message on its way to clients: formatted once, shared by every queue it sits in.
-pub type Message = Arc<str>;
-
-/// What connection threads tell the broadcaster (the book's `entering`, `messages` and
-/// `leaving` channels, merged into one so that all three share one order).
-pub enum Event {
-    /// A client asks to join under `name`; the broadcaster answers on `reply`: `true` if the name
-    /// was free and the client is now in, `false` if the name is taken.
-    Join {
-        id: u64,
-        name: Arc<str>,
-        queue: Sender<Message>,
-        reply: Sender<bool>,
-    },
-    /// A line to broadcast to everyone, the sender included, already formatted.
-    Say(Message),
-    /// A client has gone.
-    Leave { id: u64 },
 }
 
 /// Serves chat clients on `listener` until `done` fires, then tells every client the server is
 /// shutting down, closes every connection, and returns once every thread it started has ended.
 /// An error means the server could not start (its first threads could not be spawned).
 pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summary> {
-    // Out-of-range values are brought into range rather than trusted: a queue is allocated
-    // whole, and a deadline far in the future would overflow the clock's arithmetic.
-    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
-    let config = Arc::new(Config {
-        idle_timeout: config.idle_timeout.min(YEAR),
-        queue: config.queue.clamp(1, MAX_QUEUE),
-        max_line: config.max_line.max(1),
-        write_timeout: config.write_timeout.min(YEAR),
-        shutdown_grace: config.shutdown_grace.min(Duration::from_secs(10)),
-        ..config
-    });
+    let config = Arc::new(config.clamped());
     let (log, logger) = if config.log {
         let (log, logger) = Log::start()?;
         (log, Some(logger))
     } else {
         (Log::discard(), None)
     };
-    let (events_tx, events_rx) = bounded::<Event>(EVENT_QUEUE);
-    let broadcaster = {
-        let (done, log) = (done.clone(), log.clone());
-        thread::Builder::new()
-            .name("broadcaster".into())
-            .spawn(move || broadcaster(events_rx, done, log))?
-    };
     // A blocked `accept` wakes when the listening socket is shut down (Linux), from the hook.
     let wake = listener.try_clone()?;
     let _wake_accept = done.on_cancel(move || {
         let _ = socket2::SockRef::from(&wake).shutdown(Shutdown::Both);
     });
-    let live = Arc::new(AtomicUsize::new(0));
-    // Each connection thread holds a clone of `alive_tx` until it returns; all gone disconnects
-    // `alive_rx` (how the shutdown waits for them with a deadline).
-    let (alive_tx, alive_rx) = bounded::<()>(0);
-    let mut conns: Vec<(JoinHandle<()>, Arc<TcpStream>)> = Vec::new();
-    let mut prune_at = 64;
-    let mut connections = 0u64;
-    let mut next_id = 0u64;
-    while !done.cancelled() {
-        let (conn, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(_) if done.cancelled() => break,
-            Err(err) => {
-                // Out of descriptors or a connection reset before accept: log, wait a little,
-                // and go on (a tight loop on EMFILE would spin).
-                log.line(format_args!("accept: {err}"));
-                done.wait_timeout(Duration::from_millis(20));
-                continue;
-            }
-        };
-        connections += 1;
-        if live.load(Ordering::SeqCst) >= config.max_clients {
-            log.line(format_args!("{peer} refused: server full"));
-            refuse(
-                &conn,
-                &format!(
-                    "Server full ({} clients); try again later\n",
-                    config.max_clients
-                ),
-            );
-            continue;
-        }
-        next_id += 1;
-        let conn = Arc::new(conn);
-        let spawned = {
-            let (conn, events, config, done, live, log, alive) = (
-                Arc::clone(&conn),
-                events_tx.clone(),
-                Arc::clone(&config),
-                done.clone(),
-                Arc::clone(&live),
-                log.clone(),
-                alive_tx.clone(),
-            );
-            live.fetch_add(1, Ordering::SeqCst);
-            let id = next_id;
-            thread::Builder::new()
-                .name("handle_conn".into())
-                .stack_size(STACK_SIZE)
-                .spawn(move || {
-                    let _alive = alive;
-                    handle_conn(&conn, peer, id, &events, &config, &done, &log);
-                    live.fetch_sub(1, Ordering::SeqCst);
-                })
-        };
-        match spawned {
-            Ok(handle) => conns.push((handle, conn)),
-            Err(err) => {
-                live.fetch_sub(1, Ordering::SeqCst);
-                log.line(format_args!("{peer} refused: spawn: {err}"));
-                refuse(&conn, "Server busy; try again later\n");
-            }
-        }
-        if conns.len() >= prune_at {
-            // Reap finished connection threads now and then (amortised: the pass is linear).
-            conns.retain(|(handle, _)| !handle.is_finished());
-            prune_at = (conns.len() * 2).max(64);
-        }
-    }
-    drop(events_tx);
-    // Each connection thread delivers its farewell line and ends on its own, normally within
-    // `shutdown_grace`. Past twice that, a thread is blocked writing to a client that stopped
-    // reading (a prompt, a queued batch): cutting its socket fails the write and frees it.
-    drop(alive_tx);
-    let cut_at = Instant::now() + config.shutdown_grace * 2;
-    if alive_rx
-        .recv_deadline(cut_at)
-        .is_err_and(|err| err.is_timeout())
+    let max_clients = client_limit(&config, &log);
+    let summary = match config.engine {
+        Engine::Threads => threads::serve(&listener, &config, &done, &log, max_clients),
+        Engine::Events => events::serve(&listener, &config, &done, &log, max_clients),
+    };
+    if let Ok(Summary { dropped, .. }) = &summary
+        && *dropped > 0
     {
-        for (handle, conn) in &conns {
-            if !handle.is_finished() {
-                let _ = conn.shutdown(Shutdown::Both);
-            }
-        }
-    }
-    for (handle, _) in conns {
-        let _ = handle.join();
-    }
-    let dropped = broadcaster.join().unwrap_or(0);
-    if dropped > 0 {
         log.line(format_args!("{dropped} messages dropped for slow clients"));
     }
     log.line("shut down");
@@ -274,424 +192,32 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
     if let Some(logger) = logger {
         logger.finish(config.shutdown_grace);
     }
-    Ok(Summary {
-        connections,
-        dropped,
-    })
+    summary
 }
 
-/// Tells a refused connection why in one line, without ever blocking, and closes it.
-fn refuse(conn: &TcpStream, why: &str) {
-    let _ = conn.set_nonblocking(true);
-    let _ = (&*conn).write(why.as_bytes());
-    let _ = conn.shutdown(Shutdown::Both);
-}
-
-/// A client as the broadcaster sees it.
-struct Client {
-    id: u64,
-    name: Arc<str>,
-    /// The client's outgoing queue (bounded); only ever `try_send`: the broadcaster never blocks.
-    queue: Sender<Message>,
-    /// Messages dropped for this client because its queue was full.
-    dropped: u64,
-}
-
-impl Client {
-    /// Queues `message` for this client or, if its queue is full, drops and counts it. Logs the
-    /// first drop only (a stalled client would otherwise flood the log); the total is logged when
-    /// the client leaves.
-    fn offer(&mut self, message: &Message, log: &Log) -> bool {
-        match self.queue.try_send(Arc::clone(message)) {
-            Ok(()) => true,
-            Err(crossbeam_channel::TrySendError::Full(_)) => {
-                if self.dropped == 0 {
-                    log.line(format_args!("{}: queue full, dropping messages", self.name));
-                }
-                self.dropped += 1;
-                false
-            }
-            // Its writer has already stopped (a failed write); its reader will say Leave.
-            Err(crossbeam_channel::TrySendError::Disconnected(_)) => true,
-        }
-    }
-}
-
-/// Owns the set of clients (in arrival order) and relays every event to it: the book's
-/// `broadcaster`. Returns the number of messages dropped for full queues when `done` fires or
-/// every connection thread (and `run`) has gone.
-fn broadcaster(events: Receiver<Event>, done: Done, log: Log) -> u64 {
-    let mut clients: Vec<Client> = Vec::new();
-    let mut dropped = 0u64;
-    loop {
-        let event = select! {
-            recv(events) -> event => match event {
-                Ok(event) => event,
-                Err(_) => break,
-            },
-            recv(done.channel()) -> _ => break,
-        };
-        match event {
-            Event::Say(message) => {
-                for client in &mut clients {
-                    if !client.offer(&message, &log) {
-                        dropped += 1;
-                    }
-                }
-            }
-            Event::Join {
-                id,
-                name,
-                queue,
-                reply,
-            } => {
-                if clients.iter().any(|client| client.name == name) {
-                    let _ = reply.send(false);
-                    continue;
-                }
-                let others = if clients.is_empty() {
-                    "none".to_string()
-                } else {
-                    let names: Vec<&str> = clients.iter().map(|c| &*c.name).collect();
-                    names.join(", ")
-                };
-                // One queue item, so the two lines arrive together and before anything else.
-                let welcome: Message =
-                    format!("You are {name}\nCurrent clients: {others}\n").into();
-                let arrival: Message = format!("{name} has arrived\n").into();
-                for client in &mut clients {
-                    if !client.offer(&arrival, &log) {
-                        dropped += 1;
-                    }
-                }
-                let mut client = Client {
-                    id,
-                    name,
-                    queue,
-                    dropped: 0,
-                };
-                client.offer(&welcome, &log);
-                log.line(format_args!("{} has arrived", client.name));
-                clients.push(client);
-                let _ = reply.send(true);
-            }
-            Event::Leave { id } => {
-                let Some(index) = clients.iter().position(|client| client.id == id) else {
-                    continue;
-                };
-                let gone = clients.remove(index);
-                if gone.dropped > 0 {
-                    log.line(format_args!(
-                        "{}: {} messages dropped",
-                        gone.name, gone.dropped
-                    ));
-                }
-                log.line(format_args!("{} has left", gone.name));
-                let departure: Message = format!("{} has left\n", gone.name).into();
-                for client in &mut clients {
-                    if !client.offer(&departure, &log) {
-                        dropped += 1;
-                    }
-                }
-            }
-        }
-    }
-    dropped
-}
-
-/// Why a connection ended.
-enum End {
-    /// The client closed (or reset) its connection.
-    Closed,
-    /// No line for the idle timeout (ex. 8.13).
-    Idle,
-    /// The server is shutting down.
-    Shutdown,
-    /// A read failed for another reason.
-    Failed(io::Error),
-}
-
-/// Serves one client: asks for its name, joins it to the room, reads its lines until it leaves,
-/// and tears down (leave event, writer joined, farewell line, socket closed). The book's
-/// `handleConn`. Returns only when the client's writer thread has ended too.
-pub fn handle_conn(
-    conn: &Arc<TcpStream>,
-    peer: SocketAddr,
-    id: u64,
-    events: &Sender<Event>,
-    config: &Config,
-    done: &Done,
-    log: &Log,
-) {
-    // Cancellation wakes a blocked read by shutting the read side down (writes still work, for
-    // the farewell line). The hook is unregistered when this function returns.
-    let _wake = {
-        let conn = Arc::clone(conn);
-        done.on_cancel(move || {
-            let _ = conn.shutdown(Shutdown::Read);
-        })
+/// The most clients served at once: `--max-clients`, but never more than the process's limits
+/// allow (a thread that cannot start must never take the server down). Logged at start-up.
+fn client_limit(config: &Config, log: &Log) -> usize {
+    // A thread engine's client costs two threads; each event loop costs a poll and a waker.
+    let capacity = match config.engine {
+        Engine::Threads => limits::capacity(2, 0),
+        Engine::Events => limits::capacity(0, 2 * events::loop_count(config)),
     };
-    let _ = conn.set_nodelay(true);
-    let _ = conn.set_write_timeout(Some(config.write_timeout));
-    let mut reader = LineReader::new(config.max_line);
-    let mut deadline = Instant::now() + config.idle_timeout;
-
-    // Naming (ex. 8.14): no writer thread yet; this thread writes the prompts itself.
-    let joined = loop {
-        if write_line(conn, PROMPT).is_err() {
-            break None;
-        }
-        let name = match reader.next_line(conn, deadline) {
-            Ok(Some(Line::Text(bytes))) => clean_name(bytes, peer),
-            Ok(Some(Line::TooLong)) => {
-                deadline = Instant::now() + config.idle_timeout;
-                let _ = write_line(conn, "Name too long; try a shorter one\n");
-                continue;
-            }
-            Ok(None) => {
-                if done.cancelled() {
-                    farewell(conn, &End::Shutdown, config);
-                }
-                break None;
-            }
-            Err(err) => {
-                let end = classify(err, done);
-                farewell(conn, &end, config);
-                break None;
-            }
-        };
-        deadline = Instant::now() + config.idle_timeout;
-        let (queue_tx, queue_rx) = bounded::<Message>(config.queue);
-        let (reply_tx, reply_rx) = bounded::<bool>(1);
-        let name: Arc<str> = name.into();
-        let join = Event::Join {
-            id,
-            name: Arc::clone(&name),
-            queue: queue_tx.clone(),
-            reply: reply_tx,
-        };
-        if events.send(join).is_err() {
-            // The broadcaster has stopped: the server is shutting down.
-            farewell(conn, &End::Shutdown, config);
-            break None;
-        }
-        // The broadcaster always answers unless it has stopped for the shutdown (a Join left in
-        // its channel then never gets an answer, so watch `done` as well).
-        let reply = select! {
-            recv(reply_rx) -> reply => reply.ok(),
-            recv(done.channel()) -> _ => None,
-        };
-        match reply {
-            Some(true) => break Some((name, queue_tx, queue_rx)),
-            Some(false) => {
-                let _ = write_line(conn, &format!("Name {name} is taken; choose another\n"));
-            }
-            None => {
-                farewell(conn, &End::Shutdown, config);
-                break None;
-            }
-        }
-    };
-    let Some((name, queue_tx, queue_rx)) = joined else {
-        let _ = conn.shutdown(Shutdown::Both);
-        return;
-    };
-
-    // The writer holds `finished` until it returns: its disconnection says "writer done".
-    let (finished_tx, finished_rx) = bounded::<()>(0);
-    let writer = {
-        let conn = Arc::clone(conn);
-        let name = Arc::clone(&name);
-        let log = log.clone();
-        let write_timeout = config.write_timeout;
-        thread::Builder::new()
-            .name("client_writer".into())
-            .stack_size(STACK_SIZE)
-            .spawn(move || {
-                let _finished = finished_tx;
-                if let Err(err) = client_writer(&conn, queue_rx, write_timeout) {
-                    log.line(format_args!("{name}: write failed, disconnecting: {err}"));
-                    // Wakes this client's reader, which then says Leave.
-                    let _ = conn.shutdown(Shutdown::Both);
-                }
-            })
-    };
-    let writer = match writer {
-        Ok(writer) => writer,
-        Err(err) => {
-            log.line(format_args!("{name}: spawn writer: {err}"));
-            let _ = events.send(Event::Leave { id });
-            let _ = write_line(conn, "Server busy; try again later\n");
-            let _ = conn.shutdown(Shutdown::Both);
-            return;
-        }
-    };
-
-    let too_long: Message =
-        format!("Line too long (over {} bytes); dropped\n", config.max_line).into();
-    let end = loop {
-        match reader.next_line(conn, deadline) {
-            Ok(Some(Line::Text(bytes))) => {
-                deadline = Instant::now() + config.idle_timeout;
-                let text = String::from_utf8_lossy(bytes);
-                let message: Message = format!("{name}: {text}\n").into();
-                if events.send(Event::Say(message)).is_err() {
-                    break End::Shutdown;
-                }
-            }
-            Ok(Some(Line::TooLong)) => {
-                // A dropped line is still a line: the client is active (as while naming).
-                deadline = Instant::now() + config.idle_timeout;
-                log.line(format_args!(
-                    "{name}: line over {} bytes dropped",
-                    config.max_line
-                ));
-                // Like any message, the notice is dropped if the client's queue is full (it is
-                // then not reading anyway); the log line above is the record.
-                let _ = queue_tx.try_send(Arc::clone(&too_long));
-            }
-            Ok(None) if done.cancelled() => break End::Shutdown,
-            Ok(None) => break End::Closed,
-            Err(err) => break classify(err, done),
-        }
-    };
-    match &end {
-        End::Idle => log.line(format_args!("{name} idle, disconnecting")),
-        End::Failed(err) => log.line(format_args!("{name}: read failed: {err}")),
-        End::Closed | End::Shutdown => {}
-    }
-    if !matches!(end, End::Shutdown) {
-        // (At shutdown nobody needs to hear who left: everyone is told the server is stopping.)
-        let _ = events.send(Event::Leave { id });
-    }
-    drop(queue_tx);
-    // Wait for the writer to deliver what is queued (at most the 10 s stall limit). If the server
-    // shuts down meanwhile, or already has, the writer gets `shutdown_grace` more; one still
-    // blocked on a stalled client is then cut loose so shutdown stays prompt.
-    let writer_stuck = select! {
-        recv(finished_rx) -> _ => false,
-        recv(done.channel()) -> _ => finished_rx
-            .recv_timeout(config.shutdown_grace)
-            .is_err_and(|err| err.is_timeout()),
-    };
-    if writer_stuck {
-        let _ = conn.shutdown(Shutdown::Both);
-    }
-    let _ = writer.join();
-    farewell(conn, &end, config);
-    let _ = conn.shutdown(Shutdown::Both);
-}
-
-/// Decides what a failed read means: shutdown, idle, or a real error.
-fn classify(err: io::Error, done: &Done) -> End {
-    if done.cancelled() {
-        End::Shutdown
-    } else if err.kind() == ErrorKind::TimedOut {
-        End::Idle
-    } else if matches!(
-        err.kind(),
-        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
-    ) {
-        End::Closed
+    if config.max_clients <= capacity.clients {
+        log.line(format_args!(
+            "serving at most {} clients (--max-clients)",
+            config.max_clients
+        ));
+        config.max_clients
     } else {
-        End::Failed(err)
-    }
-}
-
-/// The one line a client is told when the server ends the connection.
-fn farewell(conn: &TcpStream, end: &End, config: &Config) {
-    let line = match end {
-        End::Idle => format!(
-            "Disconnected: no message for {}\n",
-            humantime::format_duration(config.idle_timeout)
-        ),
-        End::Shutdown => "Server shutting down\n".to_string(),
-        End::Closed | End::Failed(_) => return,
-    };
-    if matches!(end, End::Shutdown) {
-        let _ = conn.set_write_timeout(Some(config.shutdown_grace));
-    }
-    let _ = write_line(conn, &line);
-}
-
-fn write_line(mut conn: &TcpStream, line: &str) -> io::Result<()> {
-    conn.write_all(line.as_bytes())
-}
-
-/// Writes everything queued for one client: the book's `clientWriter`, batched. Each wake drains
-/// the whole queue into one buffer and writes it with one `write` (more only if the socket takes
-/// part of it), so a burst of N messages costs one system call instead of N. Returns when the
-/// queue is disconnected (the client left and the broadcaster dropped it) or a write fails; a
-/// batch the client does not take within `stall` fails with `TimedOut` (exercise 8.15).
-pub fn client_writer(
-    conn: &TcpStream,
-    queue: Receiver<Message>,
-    stall: Duration,
-) -> io::Result<()> {
-    let mut batch: Vec<u8> = Vec::with_capacity(BATCH_KEPT);
-    while let Ok(first) = queue.recv() {
-        batch.clear();
-        batch.extend_from_slice(first.as_bytes());
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(next) => batch.extend_from_slice(next.as_bytes()),
-                Err(_) => break,
-            }
-        }
-        write_batch(conn, &batch, stall)?;
-        if batch.capacity() > BATCH_KEPT {
-            // Give back a burst's (or a long welcome's) buffer: idle clients stay cheap.
-            batch = Vec::with_capacity(BATCH_KEPT);
-        }
-    }
-    Ok(())
-}
-
-/// Writes all of `batch`, failing with `TimedOut` if that takes longer than `stall`. The socket's
-/// write timeout alone would not do: it bounds each `write` call, and a client that takes a few
-/// bytes now and then (a full receive buffer the kernel keeps compacting) would never time out.
-/// The socket's timeout is `stall` on entry and is left so on return.
-fn write_batch(mut conn: &TcpStream, batch: &[u8], stall: Duration) -> io::Result<()> {
-    let deadline = Instant::now() + stall;
-    let mut rest = batch;
-    let mut shortened = false;
-    let result = loop {
-        match conn.write(rest) {
-            Ok(0) => break Err(ErrorKind::WriteZero.into()),
-            Ok(n) if n == rest.len() => break Ok(()),
-            Ok(n) => rest = &rest[n..],
-            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
-            Err(err) if err.kind() == ErrorKind::WouldBlock => {
-                break Err(ErrorKind::TimedOut.into());
-            }
-            Err(err) => break Err(err),
-        }
-        // Part of the batch went out: what is left has only the rest of the deadline.
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break Err(ErrorKind::TimedOut.into());
-        }
-        shortened = true;
-        if let Err(err) = conn.set_write_timeout(Some(left)) {
-            break Err(err);
-        }
-    };
-    if shortened && result.is_ok() {
-        conn.set_write_timeout(Some(stall))?;
-    }
-    result
-}
-
-/// A client's name from its first line (ex. 8.14): lossy UTF-8, control characters removed,
-/// trimmed, at most 32 characters; empty falls back to the remote address, as in the book.
-pub fn clean_name(line: &[u8], peer: SocketAddr) -> String {
-    let text = String::from_utf8_lossy(line);
-    let cleaned: String = text.chars().filter(|c| !c.is_control()).collect();
-    let name: String = cleaned.trim().chars().take(MAX_NAME_CHARS).collect();
-    let name = name.trim_end();
-    if name.is_empty() {
-        peer.to_string()
-    } else {
-        name.to_string()
+        let asked = match config.max_clients {
+            usize::MAX => String::new(),
+            asked => format!("; --max-clients {asked} is more"),
+        };
+        log.line(format_args!(
+            "serving at most {} clients (the limit of this process's {}{asked})",
+            capacity.clients, capacity.bound_by
+        ));
+        capacity.clients
     }
 }

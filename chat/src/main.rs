@@ -3,7 +3,6 @@
 //! Parses the flags, binds the address, cancels on Ctrl-C, and serves until then. A Ctrl-C is
 //! the normal way to stop a server, so it exits 0 (SPEC.md, chat, item 11).
 
-use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,22 +13,39 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "chat", version)]
 struct Args {
+    /// How connections are served: `events` (a few event-loop threads, for many clients) or
+    /// `threads` (the book's design: two threads per client).
+    #[arg(long, value_enum, default_value_t = EngineArg::Events)]
+    engine: EngineArg,
+    /// Event-loop threads for `--engine events` [default: one per core]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
+    loops: Option<u16>,
     /// Address to listen on.
     #[arg(long, default_value = "localhost:8000", value_parser = common::addr::parse, value_name = "HOST:PORT")]
     addr: String,
     /// Disconnect a client that sends no line for this long (e.g. 300ms, 2s, 5m; at most 365d).
     #[arg(long, default_value = "5m", value_parser = parse_idle_timeout, value_name = "DURATION")]
     idle_timeout: Duration,
-    /// Messages queued per client (at most 65536); beyond that, messages are dropped for that
-    /// client only.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=chat::MAX_QUEUE as i64), value_name = "N")]
-    queue: u32,
+    /// Bytes held for one client that is not reading (e.g. 64KiB, 1MiB); beyond that, messages
+    /// are dropped for that client only, and it is told how many once it reads again.
+    #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "BYTES")]
+    max_backlog: usize,
+    /// Bytes held for all clients together; past it, the largest backlogs drop first.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
+    max_backlog_total: usize,
     /// Longest line broadcast, in bytes; longer lines are dropped and the sender told.
     #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(1..), value_name = "BYTES")]
     max_line: u32,
-    /// Connections served at once; further ones are told the server is full.
-    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
-    max_clients: u32,
+    /// Connections served at once; further ones are told the server is full [default: as many
+    /// as the process's limits allow, said in the start-up log]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    max_clients: Option<u32>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum EngineArg {
+    Events,
+    Threads,
 }
 
 /// The idle timeout: a duration above zero and at most a year (a longer one means "never", and
@@ -46,9 +62,31 @@ fn parse_idle_timeout(arg: &str) -> Result<Duration, String> {
     }
 }
 
+/// A size in bytes: a number with an optional unit, `B`, `KiB`, `MiB`, `GiB` (or `K`, `M`,
+/// `G`, also powers of 1024); at least 1 byte, at most 1 TiB.
+fn parse_size(arg: &str) -> Result<usize, String> {
+    let digits = arg.find(|c: char| !c.is_ascii_digit()).unwrap_or(arg.len());
+    let (number, unit) = arg.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{arg:?} is not a size such as 4096, 64KiB or 1MiB"))?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "K" | "KiB" | "k" => 10,
+        "M" | "MiB" => 20,
+        "G" | "GiB" => 30,
+        other => return Err(format!("unknown unit {other:?} (B, KiB, MiB, GiB)")),
+    };
+    match number.checked_shl(shift).filter(|&n| n >> shift == number) {
+        Some(0) => Err("must be at least 1 byte".into()),
+        Some(bytes) if bytes <= 1 << 40 => Ok(bytes as usize),
+        _ => Err("must be at most 1TiB".into()),
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    let listener = match TcpListener::bind(&args.addr) {
+    let listener = match chat::listen(&args.addr) {
         Ok(listener) => listener,
         Err(err) => {
             common::exit::error("chat", format_args!("{}: {err}", args.addr));
@@ -65,10 +103,16 @@ fn main() -> ExitCode {
         Err(err) => common::exit::error("chat", format_args!("listening on {}: {err}", args.addr)),
     }
     let config = chat::Config {
+        engine: match args.engine {
+            EngineArg::Events => chat::Engine::Events,
+            EngineArg::Threads => chat::Engine::Threads,
+        },
+        loops: args.loops.map_or(0, usize::from),
         idle_timeout: args.idle_timeout,
-        queue: args.queue as usize,
+        max_backlog: args.max_backlog,
+        max_backlog_total: args.max_backlog_total,
         max_line: args.max_line as usize,
-        max_clients: args.max_clients as usize,
+        max_clients: args.max_clients.map_or(usize::MAX, |n| n as usize),
         ..chat::Config::default()
     };
     match chat::run(listener, config, done) {

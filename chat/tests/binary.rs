@@ -3,10 +3,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{Client, PATIENCE, shared};
+use crate::util::{Client, PATIENCE, eventually, shared};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chat");
 
@@ -20,9 +21,34 @@ struct Chat {
 
 impl Chat {
     fn start(args: &[&str]) -> Chat {
-        let mut child = Command::new(BIN)
+        Chat::spawn(Command::new(BIN).args(args), args)
+    }
+
+    /// The binary with soft and hard descriptor limits of `nofile`.
+    fn start_with_descriptors(nofile: u64, args: &[&str]) -> Chat {
+        let mut command = Command::new(BIN);
+        command.args(args);
+        // SAFETY: the closure runs in the child between fork and exec and only calls
+        // setrlimit(2), which is async-signal-safe, on a struct on its own stack.
+        unsafe {
+            command.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: nofile,
+                    rlim_max: nofile,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        Chat::spawn(&mut command, args)
+    }
+
+    fn spawn(command: &mut Command, args: &[&str]) -> Chat {
+        let mut child = command
             .args(["--addr", "127.0.0.1:0"])
-            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -61,6 +87,13 @@ impl Chat {
             .find_map(|line| line.strip_prefix("VmHWM:"))
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("a VmHWM line")
+    }
+
+    /// The descriptors the server has open now.
+    fn descriptors(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .expect("/proc/PID/fd")
+            .count()
     }
 
     /// Sends SIGINT and waits (bounded) for the exit; returns status, time taken, and the log.
@@ -109,9 +142,12 @@ fn help_version_and_usage_errors() {
     for flag in [
         "--addr",
         "--idle-timeout",
-        "--queue",
+        "--max-backlog",
+        "--max-backlog-total",
         "--max-line",
         "--max-clients",
+        "--engine",
+        "--loops",
     ] {
         assert!(text.contains(flag), "chat --help lacks {flag}:\n{text}");
     }
@@ -122,8 +158,14 @@ fn help_version_and_usage_errors() {
     assert!(version.status.success());
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("chat "));
     for bad in [
-        &["--queue", "0"][..],
-        &["--queue", "4000000000"],
+        &["--max-backlog", "0"][..],
+        &["--max-backlog", "lots"],
+        &["--max-backlog", "2TiB"],
+        &["--max-backlog-total", "99999999999999999999GiB"],
+        &["--max-backlog-total", "1MB"],
+        &["--max-clients", "0"],
+        &["--engine", "goroutines"],
+        &["--loops", "0"],
         &["--idle-timeout", "soon"],
         &["--idle-timeout", "0s"],
         &["--idle-timeout", "18446744073709551615s"],
@@ -280,4 +322,56 @@ fn an_idle_kick_is_logged() {
     for expected in ["chat: quiet idle, disconnecting", "chat: quiet has left"] {
         assert!(log.contains(expected), "log lacks {expected:?}:\n{log}");
     }
+}
+
+#[test]
+fn at_a_low_descriptor_limit_clients_come_and_go_and_the_server_never_wedges() {
+    let _lock = shared();
+    for engine in ["events", "threads"] {
+        at_a_low_descriptor_limit(engine);
+    }
+}
+
+fn at_a_low_descriptor_limit(engine: &str) {
+    let chat = Chat::start_with_descriptors(30, &["--engine", engine]);
+    // Once a client is in, the server is fully up: its descriptors then, less the client's.
+    let probe = join(chat.addr, "probe");
+    let idle = chat.descriptors() - 1;
+    drop(probe);
+    // 40 clients, one after the other, join and leave: each one's socket must close with it.
+    for i in 0..40 {
+        let client = join(chat.addr, &format!("c{i}"));
+        drop(client);
+    }
+    assert!(
+        eventually(|| chat.descriptors() <= idle),
+        "descriptors: {idle} idle, {} after 40 clients left",
+        chat.descriptors()
+    );
+    // 40 at once: more than 30 descriptors can hold. The first are asked their name, the rest
+    // told in one line that the server is full; nobody waits unanswered.
+    let mut crowd: Vec<Client> = (0..40).map(|_| Client::connect(chat.addr)).collect();
+    let firsts: Vec<String> = crowd.iter_mut().map(Client::line).collect();
+    let greeted = firsts.iter().filter(|l| *l == "Enter your name:").count();
+    let full = firsts
+        .iter()
+        .filter(|l| l.starts_with("Server full"))
+        .count();
+    assert!(greeted >= 1 && full >= 1, "first lines: {firsts:?}");
+    assert_eq!(greeted + full, 40, "first lines: {firsts:?}");
+    drop(crowd);
+    assert!(
+        eventually(|| chat.descriptors() <= idle),
+        "descriptors: {idle} idle, {} after the crowd left",
+        chat.descriptors()
+    );
+    let mut late = join(chat.addr, "late");
+    late.send("still serving");
+    late.expect("late: still serving");
+    let (status, _, log) = chat.interrupt();
+    assert_eq!(status.code(), Some(0), "chat's log:\n{log}");
+    assert!(
+        log.contains("chat: serving at most "),
+        "no client limit in the log:\n{log}"
+    );
 }

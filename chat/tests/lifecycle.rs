@@ -4,14 +4,16 @@ use std::io::{ErrorKind, Write};
 use std::net::Shutdown;
 use std::time::Duration;
 
+use chat::Engine;
+
 use crate::util::{
-    PATIENCE, Server, config, connection_threads, eventually, exclusive, shared, thread_count,
+    Server, config, connection_threads, descriptor_count, eventually, exclusive, shared,
+    thread_count,
 };
 
-#[test]
-fn done_tells_every_client_closes_them_and_returns_within_a_second() {
+fn done_tells_every_client_closes_them_and_returns_within_a_second(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (mut alice, _) = server.join("alice");
     let (mut bob, _) = server.join("bob");
     alice.expect("bob has arrived");
@@ -34,10 +36,9 @@ fn done_tells_every_client_closes_them_and_returns_within_a_second() {
     }
 }
 
-#[test]
-fn done_returns_promptly_even_with_a_stalled_client() {
+fn done_returns_promptly_even_with_a_stalled_client(engine: Engine) {
     let _lock = shared();
-    let server = with_the_real_stall_limit();
+    let server = with_the_real_stall_limit(engine);
     let (stalled, _) = server.join("stalled");
     let (mut loud, _) = server.join("loud");
     stall(&mut loud);
@@ -48,10 +49,10 @@ fn done_returns_promptly_even_with_a_stalled_client() {
 
 /// A server whose stall limit is the real 10 s (the tests' default is 2 s), so that a shutdown
 /// waiting on it would show.
-fn with_the_real_stall_limit() -> Server {
+fn with_the_real_stall_limit(engine: Engine) -> Server {
     Server::start(chat::Config {
         write_timeout: Duration::from_secs(10),
-        ..config()
+        ..config(engine)
     })
 }
 
@@ -76,10 +77,9 @@ fn stall(loud: &mut crate::util::Client) {
     }
 }
 
-#[test]
-fn done_returns_promptly_when_a_stalled_client_has_half_closed() {
+fn done_returns_promptly_when_a_stalled_client_has_half_closed(engine: Engine) {
     let _lock = shared();
-    let server = with_the_real_stall_limit();
+    let server = with_the_real_stall_limit(engine);
     let (stalled, _) = server.join("stalled");
     let (mut loud, _) = server.join("loud");
     stall(&mut loud);
@@ -92,22 +92,15 @@ fn done_returns_promptly_when_a_stalled_client_has_half_closed() {
     stop_promptly(server);
 }
 
-#[test]
-fn done_returns_promptly_with_a_client_stalled_while_naming() {
+fn done_returns_promptly_with_a_client_stalled_while_naming(engine: Engine) {
     let _lock = shared();
-    let server = with_the_real_stall_limit();
+    let server = with_the_real_stall_limit(engine);
     let (_alice, _) = server.join("alice");
     // A client that offers a taken name over and over and reads none of the answers: the
     // answers fill its socket buffers, the server blocks writing one and stops reading. This
     // client sees that as its sends making no progress at all for a second (while the server
     // still reads, it takes thousands of names a second). That is the state to shut down from.
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    socket
-        .connect_timeout(&server.addr.into(), PATIENCE)
-        .expect("connect");
-    let mut naming = std::net::TcpStream::from(socket);
+    let mut naming = crate::util::small_receive_buffer(server.addr);
     naming
         .set_write_timeout(Some(Duration::from_millis(200)))
         .expect("write timeout");
@@ -136,17 +129,21 @@ fn done_returns_promptly_with_a_client_stalled_while_naming() {
     stop_promptly(server);
 }
 
-#[test]
-fn no_thread_is_left_after_many_abrupt_disconnects() {
+fn no_thread_is_left_after_many_abrupt_disconnects(engine: Engine) {
     // 100 rounds of 20 clients: 2,000 connections reset mid-name or mid-chat.
     const ROUNDS: usize = 100;
+    // A named client has a reader and a writer thread, with `threads`; none with `events`.
+    let per_client = match engine {
+        Engine::Threads => 2,
+        Engine::Events => 0,
+    };
     // Alone, so that no other test's server has connection threads while this one counts.
     let _lock = exclusive();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (probe, _) = server.join("probe");
-    // A named client has a reader and a writer.
-    assert_eq!(connection_threads(), 2, "threads of one client");
+    assert_eq!(connection_threads(), per_client, "threads of one client");
     let before = thread_count();
+    let descriptors = descriptor_count();
     drop(probe);
     assert!(
         eventually(|| connection_threads() == 0),
@@ -177,7 +174,7 @@ fn no_thread_is_left_after_many_abrupt_disconnects() {
         // plus whatever of the previous round has not finished ending yet.
         let running = connection_threads();
         assert!(
-            running >= 30,
+            running >= 15 * per_client,
             "expected the clients' threads to be running: {running}"
         );
         for client in &clients {
@@ -191,11 +188,25 @@ fn no_thread_is_left_after_many_abrupt_disconnects() {
         ROUNDS * 20,
         connection_threads()
     );
-    // And the process as a whole has no more threads than with one client in.
+    // And the process as a whole has no more threads than with one client in, and no more
+    // descriptors (each connection's socket closed, on both sides).
     let after = thread_count();
     assert!(
-        after + 2 <= before + 1,
+        after + per_client <= before,
         "process threads: {before} with one client, {after} after all left"
+    );
+    assert!(
+        eventually(|| descriptor_count() < descriptors),
+        "descriptors: {descriptors} with one client, {} after all left",
+        descriptor_count()
     );
     server.stop();
 }
+
+crate::on_both_engines!(
+    done_tells_every_client_closes_them_and_returns_within_a_second,
+    done_returns_promptly_even_with_a_stalled_client,
+    done_returns_promptly_when_a_stalled_client_has_half_closed,
+    done_returns_promptly_with_a_client_stalled_while_naming,
+    no_thread_is_left_after_many_abrupt_disconnects,
+);

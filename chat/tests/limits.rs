@@ -4,14 +4,15 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use chat::Engine;
+
 use crate::util::{Client, PATIENCE, Server, config, shared};
 
-#[test]
-fn an_idle_client_is_told_disconnected_and_announced_as_left() {
+fn an_idle_client_is_told_disconnected_and_announced_as_left(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         idle_timeout: Duration::from_millis(700),
-        ..config()
+        ..config(engine)
     });
     let (mut alice, _) = server.join("alice");
     let (mut bob, _) = server.join("bob");
@@ -44,12 +45,11 @@ fn an_idle_client_is_told_disconnected_and_announced_as_left() {
     server.stop();
 }
 
-#[test]
-fn a_client_that_never_names_itself_is_disconnected_too() {
+fn a_client_that_never_names_itself_is_disconnected_too(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         idle_timeout: Duration::from_millis(300),
-        ..config()
+        ..config(engine)
     });
     let mut client = server.connect();
     let start = Instant::now();
@@ -62,32 +62,14 @@ fn a_client_that_never_names_itself_is_disconnected_too() {
     server.stop();
 }
 
-#[test]
-fn a_client_that_never_reads_does_not_delay_the_others() {
+fn a_client_that_never_reads_does_not_delay_the_others(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         write_timeout: Duration::from_secs(2),
-        ..config()
+        ..config(engine)
     });
     // The stalled client: a tiny receive buffer, and it never reads after joining.
-    let stalled = {
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-            .expect("socket");
-        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-        socket
-            .connect_timeout(&server.addr.into(), PATIENCE)
-            .expect("connect");
-        let stream: std::net::TcpStream = socket.into();
-        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
-        let mut client = Client {
-            reader: std::io::BufReader::new(stream.try_clone().expect("clone")),
-            stream,
-        };
-        client.expect("Enter your name:");
-        client.send("stalled");
-        client.expect("You are stalled");
-        client
-    };
+    let stalled = small_receive_buffer(&server, "stalled");
     let mut readers: Vec<Client> = ["r1", "r2", "r3"]
         .iter()
         .map(|name| server.join(name).0)
@@ -97,8 +79,8 @@ fn a_client_that_never_reads_does_not_delay_the_others() {
             reader.expect(&format!("{name} has arrived"));
         }
     }
-    // 8 MB through the room, in windows of 32 lines (under the queue of 64), so the healthy
-    // clients never fall behind, while the stalled client's socket and queue fill up.
+    // 8 MB through the room, in windows of 32 lines, so the healthy clients never fall behind,
+    // while the stalled client's socket and backlog (1 MiB) fill up.
     let padding = "x".repeat(1000);
     let mut sender = readers[0].stream.try_clone().expect("clone");
     let mut slowest = Duration::ZERO;
@@ -141,10 +123,9 @@ fn a_client_that_never_reads_does_not_delay_the_others() {
     assert!(summary.dropped > 0, "nothing was dropped: {summary:?}");
 }
 
-#[test]
-fn a_ten_megabyte_line_is_dropped_without_hurting_anyone() {
+fn a_ten_megabyte_line_is_dropped_without_hurting_anyone(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (mut alice, _) = server.join("alice");
     let (mut bob, _) = server.join("bob");
     alice.expect("bob has arrived");
@@ -170,12 +151,11 @@ fn a_ten_megabyte_line_is_dropped_without_hurting_anyone() {
     server.stop();
 }
 
-#[test]
-fn max_line_is_the_longest_line_broadcast() {
+fn max_line_is_the_longest_line_broadcast(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         max_line: 10,
-        ..config()
+        ..config(engine)
     });
     let (mut alice, _) = server.join("alice");
     alice.send("0123456789");
@@ -190,12 +170,11 @@ fn max_line_is_the_longest_line_broadcast() {
     server.stop();
 }
 
-#[test]
-fn at_max_clients_a_newcomer_is_told_and_closed() {
+fn at_max_clients_a_newcomer_is_told_and_closed(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         max_clients: 2,
-        ..config()
+        ..config(engine)
     });
     let (alice, _) = server.join("alice");
     let mut naming = server.connect();
@@ -221,3 +200,127 @@ fn at_max_clients_a_newcomer_is_told_and_closed() {
     naming.expect("You are named");
     server.stop();
 }
+
+fn readers_lose_no_line_whatever_the_burst(engine: Engine) {
+    let _lock = shared();
+    let server = Server::start(config(engine));
+    let (mut alice, _) = server.join("alice");
+    let (mut bob, _) = server.join("bob");
+    let (mut carol, _) = server.join("carol");
+    alice.expect("bob has arrived");
+    alice.expect("carol has arrived");
+    bob.expect("carol has arrived");
+    const ROUNDS: usize = 100;
+    const EACH: usize = 500;
+    let start = Instant::now();
+    for round in 0..ROUNDS {
+        // Alice and Bob each send 500 lines at once, from two threads.
+        let bursts: Vec<_> = [(&alice, "a"), (&bob, "b")]
+            .into_iter()
+            .map(|(client, tag)| {
+                let mut stream = client.stream.try_clone().expect("clone");
+                let burst: String = (0..EACH).map(|i| format!("{tag}{round}.{i}\n")).collect();
+                std::thread::spawn(move || stream.write_all(burst.as_bytes()))
+            })
+            .collect();
+        let mut seen: Vec<Vec<String>> = Vec::new();
+        for client in [&mut alice, &mut bob, &mut carol] {
+            seen.push((0..2 * EACH).map(|_| client.line()).collect());
+        }
+        for burst in bursts {
+            burst.join().expect("burst thread").expect("send a burst");
+        }
+        assert!(
+            seen[1] == seen[0] && seen[2] == seen[0],
+            "round {round}: orders differ"
+        );
+        for (tag, name) in [("a", "alice"), ("b", "bob")] {
+            let own: Vec<&String> = seen[0]
+                .iter()
+                .filter(|line| line.starts_with(name))
+                .collect();
+            let want: Vec<String> = (0..EACH)
+                .map(|i| format!("{name}: {tag}{round}.{i}"))
+                .collect();
+            assert_eq!(own, want.iter().collect::<Vec<_>>(), "round {round}");
+        }
+    }
+    assert!(
+        start.elapsed() < PATIENCE * 6,
+        "100 rounds took {:?}",
+        start.elapsed()
+    );
+    let (summary, _) = server.stop();
+    assert_eq!(summary.dropped, 0, "{summary:?}");
+}
+
+fn a_client_that_stopped_reading_is_told_once_how_many_it_missed(engine: Engine) {
+    let _lock = shared();
+    let server = Server::start(chat::Config {
+        max_backlog: 16 << 10,
+        write_timeout: Duration::from_secs(10),
+        ..config(engine)
+    });
+    let mut stalled = small_receive_buffer(&server, "stalled");
+    let (mut loud, _) = server.join("loud");
+    stalled.expect("Current clients: none");
+    // 6,000 lines of 1,000 bytes: more than the stalled client's socket buffers (the server's
+    // send buffer grows to a few MB) and backlog hold. Loud reads each back, so the broadcaster
+    // has handled every one before stalled reads.
+    const LINES: usize = 6000;
+    let padding = "p".repeat(990);
+    for i in 0..LINES {
+        loud.send(&format!("{i:04} {padding}"));
+        loud.expect(&format!("loud: {i:04} {padding}"));
+    }
+    stalled.expect("loud has arrived");
+    // Every line, in order, or a notice counting exactly the gap before the next one.
+    let (mut next, mut missed, mut notices) = (0, 0, 0);
+    while next < LINES {
+        let line = stalled.line();
+        if let Some(rest) = line.strip_prefix("*** ") {
+            let count = rest.strip_suffix(" messages dropped: you were not reading ***");
+            let count = count.and_then(|n| n.parse::<usize>().ok()).expect(&line);
+            assert!(count > 0, "{line}");
+            next += count;
+            missed += count;
+            notices += 1;
+        } else {
+            assert_eq!(line, format!("loud: {next:04} {padding}"), "a silent gap");
+            next += 1;
+        }
+    }
+    assert_eq!(next, LINES, "a notice counted more than was missed");
+    assert!(notices > 0, "nothing was dropped");
+    // Once told, the client is back in the room like anyone else.
+    loud.send("after");
+    loud.expect("loud: after");
+    stalled.expect("loud: after");
+    let (summary, _) = server.stop();
+    assert_eq!(summary.dropped, missed as u64, "{summary:?}");
+}
+
+/// A client with a 4 KiB receive buffer, joined as `name`, its `You are` line read.
+fn small_receive_buffer(server: &Server, name: &str) -> Client {
+    let stream = crate::util::small_receive_buffer(server.addr);
+    stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    let mut client = Client {
+        reader: std::io::BufReader::new(stream.try_clone().expect("clone")),
+        stream,
+    };
+    client.expect("Enter your name:");
+    client.send(name);
+    client.expect(&format!("You are {name}"));
+    client
+}
+
+crate::on_both_engines!(
+    an_idle_client_is_told_disconnected_and_announced_as_left,
+    a_client_that_never_names_itself_is_disconnected_too,
+    a_client_that_never_reads_does_not_delay_the_others,
+    a_ten_megabyte_line_is_dropped_without_hurting_anyone,
+    max_line_is_the_longest_line_broadcast,
+    at_max_clients_a_newcomer_is_told_and_closed,
+    readers_lose_no_line_whatever_the_burst,
+    a_client_that_stopped_reading_is_told_once_how_many_it_missed,
+);

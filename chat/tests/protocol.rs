@@ -3,12 +3,13 @@
 
 use std::collections::HashSet;
 
+use chat::Engine;
+
 use crate::util::{Server, config, shared};
 
-#[test]
-fn two_clients_chat_with_names_arrivals_and_departures() {
+fn two_clients_chat_with_names_arrivals_and_departures(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (mut alice, current) = server.join("alice");
     assert_eq!(current, "Current clients: none");
     let (mut bob, current) = server.join("bob");
@@ -36,10 +37,9 @@ fn two_clients_chat_with_names_arrivals_and_departures() {
     server.stop();
 }
 
-#[test]
-fn a_taken_name_is_refused_and_asked_again() {
+fn a_taken_name_is_refused_and_asked_again(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (mut alice, _) = server.join("alice");
     let mut other = server.connect();
     other.expect("Enter your name:");
@@ -53,12 +53,11 @@ fn a_taken_name_is_refused_and_asked_again() {
     server.stop();
 }
 
-#[test]
-fn a_name_longer_than_max_line_is_refused_and_asked_again() {
+fn a_name_longer_than_max_line_is_refused_and_asked_again(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         max_line: 16,
-        ..config()
+        ..config(engine)
     });
     let mut client = server.connect();
     client.expect("Enter your name:");
@@ -71,10 +70,9 @@ fn a_name_longer_than_max_line_is_refused_and_asked_again() {
     server.stop();
 }
 
-#[test]
-fn names_are_cleaned_truncated_and_default_to_the_address() {
+fn names_are_cleaned_truncated_and_default_to_the_address(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let mut client = server.connect();
     client.expect("Enter your name:");
     client.send_bytes(b"  ev\x07il\x1b \r\n");
@@ -96,14 +94,9 @@ fn names_are_cleaned_truncated_and_default_to_the_address() {
     server.stop();
 }
 
-#[test]
-fn three_clients_see_every_message_in_one_total_order() {
+fn three_clients_see_every_message_in_one_total_order(engine: Engine) {
     let _lock = shared();
-    // Queues large enough that no line is dropped (dropping is for clients that fall behind).
-    let server = Server::start(chat::Config {
-        queue: 1024,
-        ..config()
-    });
+    let server = Server::start(config(engine));
     let names = ["ann", "ben", "cat"];
     let mut clients: Vec<_> = names.iter().map(|name| server.join(name).0).collect();
     // Drain the arrival notices so that only messages follow.
@@ -168,10 +161,9 @@ fn three_clients_see_every_message_in_one_total_order() {
     server.stop();
 }
 
-#[test]
-fn invalid_utf8_becomes_replacement_characters_and_the_connection_stays() {
+fn invalid_utf8_becomes_replacement_characters_and_the_connection_stays(engine: Engine) {
     let _lock = shared();
-    let server = Server::start(config());
+    let server = Server::start(config(engine));
     let (mut alice, _) = server.join("alice");
     alice.send_bytes(b"caf\xc3\xa9 \xff\xfe ok\n");
     alice.expect("alice: caf\u{e9} \u{fffd}\u{fffd} ok");
@@ -179,3 +171,77 @@ fn invalid_utf8_becomes_replacement_characters_and_the_connection_stays() {
     alice.expect("alice: still here");
     server.stop();
 }
+
+fn hostile_text_stays_text(engine: Engine) {
+    let _lock = shared();
+    let server = Server::start(config(engine));
+    let (mut alice, _) = server.join("alice");
+    let (mut bob, _) = server.join("bob");
+    alice.expect("bob has arrived");
+    for (sent, shown) in [
+        (&b"\x1b[2Jcleared?"[..], "bob: ^[[2Jcleared?"),
+        (b"\x1b]0;pwned\x07title", "bob: ^[]0;pwned^Gtitle"),
+        (b"\ralice: hi", "bob: ^Malice: hi"),
+        (b"nul\0here\tand a tab", "bob: nul^@here\tand a tab"),
+        ("\u{202e}desrever".as_bytes(), "bob: desrever"),
+    ] {
+        bob.send_bytes(&[sent, b"\n"].concat());
+        alice.expect(shown);
+        bob.expect(shown);
+    }
+    server.stop();
+}
+
+fn look_alike_and_ambiguous_names_are_refused(engine: Engine) {
+    let _lock = shared();
+    let server = Server::start(config(engine));
+    let (mut alice, _) = server.join("alice");
+    let mut other = server.connect();
+    other.expect("Enter your name:");
+    for (asked, answer) in [
+        ("ALICE", "Name ALICE is taken; choose another"),
+        ("al\u{ad}ice", "Name alice is taken; choose another"),
+        ("\u{202e}alice", "Name alice is taken; choose another"),
+        ("\u{ff41}lice", "Name \u{ff41}lice is taken; choose another"),
+        (
+            "bob has left",
+            "Name bob has left refused: a name is one word; choose another",
+        ),
+        (
+            "a, b",
+            "Name a, b refused: a name is one word; choose another",
+        ),
+        (
+            "a,b",
+            "Name a,b refused: a name has no ',' or ':'; choose another",
+        ),
+        (
+            "alice:hi",
+            "Name alice:hi refused: a name has no ',' or ':'; choose another",
+        ),
+        (
+            "***",
+            "Name *** refused: a name does not start with '*'; choose another",
+        ),
+    ] {
+        other.send(asked);
+        other.expect(answer);
+        other.expect("Enter your name:");
+    }
+    other.send("alicia");
+    other.expect("You are alicia");
+    other.expect("Current clients: alice");
+    alice.expect("alicia has arrived");
+    server.stop();
+}
+
+crate::on_both_engines!(
+    two_clients_chat_with_names_arrivals_and_departures,
+    a_taken_name_is_refused_and_asked_again,
+    a_name_longer_than_max_line_is_refused_and_asked_again,
+    names_are_cleaned_truncated_and_default_to_the_address,
+    three_clients_see_every_message_in_one_total_order,
+    invalid_utf8_becomes_replacement_characters_and_the_connection_stays,
+    hostile_text_stays_text,
+    look_alike_and_ambiguous_names_are_refused,
+);

@@ -28,13 +28,34 @@ pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The defaults, with test-sized timeouts.
-pub fn config() -> chat::Config {
+/// The defaults, with test-sized timeouts, on `engine`.
+pub fn config(engine: chat::Engine) -> chat::Config {
     chat::Config {
+        engine,
         write_timeout: Duration::from_secs(2),
         log: false,
         ..chat::Config::default()
     }
+}
+
+/// Runs each named test function (taking a [`chat::Engine`]) once per engine, as
+/// `events::NAME` and `threads::NAME`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod events {
+            $(#[test]
+            fn $name() {
+                super::$name(chat::Engine::Events)
+            })*
+        }
+        mod threads {
+            $(#[test]
+            fn $name() {
+                super::$name(chat::Engine::Threads)
+            })*
+        }
+    };
 }
 
 /// A real server, in this process, on a free loopback port.
@@ -183,6 +204,18 @@ impl Client {
     }
 }
 
+/// A socket connected to `addr` with a 4 KiB receive buffer: a client that stops reading fills
+/// up quickly.
+pub fn small_receive_buffer(addr: SocketAddr) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket
+        .connect_timeout(&addr.into(), PATIENCE)
+        .expect("connect");
+    socket.into()
+}
+
 /// The number of threads of this process (`Threads:` in /proc/self/status).
 pub fn thread_count() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
@@ -191,6 +224,13 @@ pub fn thread_count() -> usize {
         .find_map(|line| line.strip_prefix("Threads:"))
         .and_then(|n| n.trim().parse().ok())
         .expect("a Threads: line")
+}
+
+/// The descriptors this process has open.
+pub fn descriptor_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
 }
 
 /// The threads of this process that serve chat connections (`handle_conn` and `client_writer`

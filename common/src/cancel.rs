@@ -20,9 +20,10 @@ pub fn on_ctrlc(canceller: Canceller) -> Result<(), ctrlc::Error> {
 
 /// Cancels when one byte is read from standard input. Call once, from `main`.
 ///
-/// A thread blocked reading a terminal or pipe cannot be woken portably, so this watcher thread is
-/// the one thread the programs do not join: it holds nothing but stdin and a canceller, and it
-/// ends at end of file, on a read error, after the first byte, or with the process.
+/// A thread blocked reading a terminal or pipe cannot be woken portably, so this watcher thread
+/// is never joined: it may outlive `run` (the crate docs list every such thread). It holds
+/// nothing but stdin and a canceller, and it ends at end of file, on a read error, after the
+/// first byte, or with the process.
 pub fn on_stdin_byte(canceller: Canceller) -> std::io::Result<()> {
     thread::Builder::new()
         .name("stdin-cancel".into())

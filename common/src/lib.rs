@@ -20,6 +20,24 @@
 //!
 //! Library code never installs a signal handler; it takes a [`done::Done`] as a parameter, so
 //! tests inject their own.
+//!
+//! # Threads that may outlive `run`
+//!
+//! Every thread a program starts is joined before its `run` returns, except these, each because
+//! a thread blocked where nothing can wake it would otherwise hold the exit:
+//!
+//! - the stdin watcher of [`cancel::on_stdin_byte`], started by `main` (du4, crawler): a read
+//!   of a terminal or a pipe cannot be interrupted. It holds only stdin and a canceller, and
+//!   ends at the first byte, end of file, a read error, or with the process.
+//! - netcat3's stdin copier, when the server closes first: the same blocked read. It holds only a
+//!   socket already shut down both ways (netcat3's crate docs).
+//! - the crawler's workers after a cancel, when one is still in a step no signal reaches (a DNS
+//!   lookup, parsing a page already read) 15 ms later: left to end by itself so the process
+//!   exits at once (the crawler's crate docs).
+//! - chat's logger, when stderr is a pipe nobody reads: left blocked in its write after the
+//!   shutdown grace; it ends with that write or with the process (chat's crate docs).
+//!
+//! Nothing in this crate starts a thread except [`cancel::on_stdin_byte`].
 
 pub mod addr;
 pub mod cancel;

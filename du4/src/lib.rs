@@ -1,79 +1,176 @@
-//! du4: disk usage of directory trees, walked in parallel and cancellable.
-//!
-//! This follows sections 8.8 and 8.9 of *The Go Programming Language* (Donovan and Kernighan):
-//! du1 walks a tree and sends every file size on a channel that `main` sums; du2 prints the
-//! running total on a ticker (`-v`); du3 walks directories concurrently under a semaphore of 20;
-//! du4 adds cancellation by a closed `done` channel, and drains the sizes channel on the way out
-//! so that no walker is left blocked on a send. Exercise 8.9 adds totals per root (`--per-root`).
+//! du4: disk usage of directory trees, walked in parallel and cancellable, after sections 8.8 and
+//! 8.9 of *The Go Programming Language* (Donovan and Kernighan), with exercise 8.9 (`--per-root`).
 //!
 //! Run it: `cargo run --release -p du4 -- [-b] [-v] [--per-root] [--dedup-links] [-j N] [ROOT]...`
-//! (roots default to `.`). A byte on stdin or Ctrl-C cancels: no total line, `du4: cancelled` on
-//! stderr, exit status 130.
+//! A byte on stdin or Ctrl-C cancels: no total line, `du4: cancelled`, exit status 130.
 //!
-//! The shape of the book is kept, with names a reader of the book will look for:
-//! - `walk_dir` reads one directory: it counts the files in it, queues its subdirectories and
-//!   sends one subtotal on the `sizes` channel (a `Sender<Report>`: only walkers send).
-//! - `dirents` lists one directory, as the book's `dirents` does, reporting errors instead of
-//!   printing them.
-//! - [`run`] is the book's `main` loop: a `select!` over the sizes channel, the ticker and the done
-//!   channel; on cancel it drains `sizes` until every walker has dropped its sender.
+//! The book's functions come first, under its names: [`run`] (its `main`: the `select` loop over
+//! the sizes channel, the `-v` ticker and `done`, with the drain on cancel), `walk_dir` and
+//! `dirents`. The book's flaws, and the function that fixes each:
+//! - A directory's path past `PATH_MAX` fails (`File name too long`): `descriptors::Place::open`
+//!   opens it relative to an ancestor's descriptor, so depth is bounded by memory only.
+//! - Errors are printed but the exit status is 0: [`run`] counts them, and the exit status is 1.
+//! - A loop through a bind mount is walked forever: `walk::Walk::subdir` refuses an ancestor.
+//! - One message per file: `walk_dir` sends one subtotal per directory.
+//! - Sizes are summed in an `int64` that sparse files can wrap: `report::Totals` sums in 128 bits.
+//! - A name with a newline breaks the one-line error: `report::shown` escapes control characters.
+//! - A hard-linked file counts once per path: `--dedup-links` counts it once
+//!   (`dedup::Seen::first_sight`); roots that overlap are then walked in order, the first one
+//!   credited, as GNU du does (`walk::Walk::walked_one`).
 //!
-//! Where this port deliberately differs from the Go original, and why:
-//! - **A fixed pool of walker threads** ([`Config::threads`]) fed from a queue of directories
-//!   replaces a goroutine per directory: Rust threads are OS threads. Each walker keeps its own
-//!   stack of pending directories (depth first, one directory handle open at a time) and hands
-//!   the shallowest ones to the shared queue whenever it runs short, so idle walkers get work.
-//! - **One message per directory, not per file**: a walker sends its directory's subtotal (files
-//!   and bytes), which removes nearly all of the channel traffic the Go version pays for.
-//! - **Errors are reported, never silent**: one line each (`du4: PATH: why`), the walk goes on,
-//!   and the exit status is 1 at the end (as GNU du does). The book prints and carries on too,
-//!   but exits 0.
-//! - **End of file on stdin does not cancel** (the Go du4 stops at once under `< /dev/null`).
-//! - Sizes are each entry's own `lstat` size (apparent size), summed in 128 bits so that sparse
-//!   files of exabytes cannot wrap the total; symlinks are never followed, not even as roots;
-//!   directories themselves add nothing; a root that is not a directory counts as one file.
-//!   `--dedup-links` counts each (device, inode) of a multiply linked file once, like GNU du;
-//!   without it every path counts, as in the book. With several roots, `--dedup-links` also
-//!   remembers every inode (directories included), as GNU du does, so a repeated or overlapping
-//!   root is counted once: only then does memory grow with the number of files. A directory that
-//!   is its own ancestor (a bind-mount loop) is reported and not entered.
-//! - A name that is not UTF-8 is not an error: it is counted like any other (du counts bytes, not
-//!   names). Where a path is printed (an error line, a `--per-root` line) it is shown as
-//!   `Path::display` shows it (invalid bytes as U+FFFD), with control characters escaped (`\n`)
-//!   so that each report stays one line.
-//! - SIGTERM and SIGHUP cancel like Ctrl-C (exit 130), through `ctrlc`'s `termination` feature.
+//! Where it deliberately differs from Go:
+//! - A fixed pool of walker threads ([`Config::threads`]) replaces a goroutine per directory
+//!   under a semaphore of 20: Rust threads are OS threads (`walk`).
+//! - End of file on stdin does not cancel (Go's du4 stops at once under `< /dev/null`).
+//! - Sizes are each entry's own `lstat` size; symlinks are never followed, not even as roots; a
+//!   root that is not a directory counts as one file; a name that is not UTF-8 is no error.
+//! - SIGTERM and SIGHUP cancel like Ctrl-C.
 //!
-//! Default thread count: [`DEFAULT_THREADS`], the fastest measured on the 2-core CI machine, warm
-//! cache, over the benchmark's 200,000-file tree (`cargo xtask bench du4`, release build, median
-//! wall time of 9 alternated runs, two runs of the benchmark):
-//!
-//! | `-j` | 1 | 2 | 4 | 8 | 16 |
-//! |---|---|---|---|---|---|
-//! | run 1, ms | 432 | 229 | 224 | 217 | 219 |
-//! | run 2, ms | 423 | 225 | 221 | 217 | 214 |
-//!
-//! Two cores bound the gain near 2x (the work is kernel time: `getdents` and `statx`); beyond
-//! two threads the extra ones only cover the moments a walker waits in the kernel. 8 and 16 are
-//! within noise of each other; 8 keeps below the book's 20.
+//! Threads: every walker is a scoped thread, joined before [`run`] returns, on every path (a test
+//! counts them after a finished and a cancelled run). The one thread that may outlive `run` is
+//! the stdin watcher `main` starts (`common::cancel`): a read of a terminal cannot be woken, and
+//! it holds nothing but stdin.
 
-use std::collections::{HashSet, VecDeque};
-use std::fs::{self, DirEntry, Metadata};
+mod dedup;
+mod descriptors;
+mod report;
+mod walk;
+
+use std::collections::VecDeque;
+use std::ffi::OsStr;
 use std::io::{self, Write};
-use std::os::unix::fs::MetadataExt;
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use common::done::{self, Canceller, Done};
-use crossbeam_channel::{Receiver, Sender, TrySendError, never, select, tick};
+use common::done::Done;
+use common::exit::Ending;
+use crossbeam_channel::{Receiver, Sender, never, select, tick};
+use rustix::fs::Stat;
 
-/// Walker threads when `-j` is not given (the fastest measured; see the table above).
+use dedup::Seen;
+use descriptors::Place;
+pub use report::{Report, Totals};
+use report::{print_totals, shown};
+use walk::{Dir, Walk};
+
+/// Walker threads when `-j` is not given: the fastest measured (`cargo xtask bench du4`).
 pub const DEFAULT_THREADS: usize = 8;
 
 /// How often `-v` prints the running totals (the book's ticker).
 pub const TICK: Duration = Duration::from_millis(500);
+
+/// The book's `main`: walks `config.roots`, summing the subtotals the walkers send on `sizes`
+/// and printing the running totals on each `-v` tick, until the walk is over or `done` fires;
+/// then prints the totals to `out`. Each unreadable entry is one line on `errors`. Every walker
+/// has been joined when this returns. An `Err` is a failed write to `out`; the walk stops first.
+pub fn run(
+    config: &Config,
+    done: &Done,
+    out: &mut impl Write,
+    errors: &mut impl Write,
+) -> io::Result<Outcome> {
+    let roots = config.roots();
+    // The walkers' one signal: fired with `done`, at the end of the walk, or by a failed write.
+    let (stopper, stop) = done.child();
+    let seen = Seen::new(config.dedup_links, roots.len());
+    let walk = Walk::new(&roots, seen, config.threads.max(1), (stopper.clone(), stop));
+    let (sizes_tx, sizes) = crossbeam_channel::bounded(1024);
+    let tick = if config.verbose { tick(TICK) } else { never() };
+    let (mut per_root, mut failed) = (vec![Totals::default(); roots.len()], 0);
+    thread::scope(|scope| -> io::Result<Outcome> {
+        // Only walkers hold senders now: `sizes` closes when the last one returns.
+        walk.spawn(scope, sizes_tx).inspect_err(|_| drain(&sizes))?;
+        loop {
+            select! {
+                recv(done.channel()) -> _ => break,
+                recv(sizes) -> report => match report {
+                    Ok(Report::Subtotal { root, totals }) => per_root[root].add(totals),
+                    Ok(Report::Error(line)) => {
+                        failed += 1;
+                        // stderr failing is not worth stopping the walk for.
+                        let _ = writeln!(errors, "du4: {line}");
+                    }
+                    Err(_) => break,
+                },
+                recv(tick) -> _ => {
+                    if let Err(err) = print_totals(out, &roots, &per_root, config, false) {
+                        stopper.cancel();
+                        drain(&sizes);
+                        return Err(err);
+                    }
+                }
+            }
+        }
+        drain(&sizes);
+        if done.cancelled() {
+            return Ok(Outcome::Cancelled);
+        }
+        print_totals(out, &roots, &per_root, config, true)?;
+        Ok(Outcome::Finished { errors: failed })
+    })
+}
+
+/// The book's drain (`for range fileSizes {}`): receives until every walker has dropped its
+/// sender, so that none stays blocked on a send while the scope waits to join it.
+fn drain(sizes: &Receiver<Report>) {
+    for _ in sizes.iter() {}
+}
+
+/// The book's `walkDir`, one level deep: counts the files of `dir` and pushes its subdirectories
+/// on the walker's `stack` (where the book starts a goroutine for each), then sends the
+/// directory's subtotal on `sizes`: one message per directory, where the book sends one per file.
+fn walk_dir(
+    dir: &Dir,
+    walk: &Walk,
+    stack: &mut VecDeque<Dir>,
+    buffer: &mut [MaybeUninit<u8>],
+    sizes: &Sender<Report>,
+) {
+    let mut totals = Totals::default();
+    dirents(dir, buffer, sizes, &walk.stop, |name, stat, below| {
+        if descriptors::is_dir(stat) {
+            stack.extend(walk.subdir(dir, name, stat, below, sizes));
+        } else if walk.seen.first_sight(stat) {
+            totals.add_file(stat);
+        }
+    });
+    if totals.files > 0 {
+        let _ = sizes.send(Report::Subtotal {
+            root: dir.root,
+            totals,
+        });
+    }
+}
+
+/// The book's `dirents`: calls `each` with the name and `lstat` of every entry of `dir`, and the
+/// place its subdirectories are opened from. What cannot be read is reported on `sizes` and
+/// skipped; a failed listing stops (its next error would only repeat), and so does `stop`.
+fn dirents(
+    dir: &Dir,
+    buffer: &mut [MaybeUninit<u8>],
+    sizes: &Sender<Report>,
+    stop: &Done,
+    mut each: impl FnMut(&OsStr, &Stat, &Place),
+) {
+    let report = |path: &Path, err: io::Error| {
+        let _ = sizes.send(Report::Error(format!("{}: {err}", shown(path))));
+    };
+    let id = dir.lineage.as_ref().map_or((0, 0), |lineage| lineage.id);
+    let listed = dir.place.open(&dir.path, id).and_then(|opened| {
+        let mut listed = |name: &OsStr, stat: &Stat| {
+            each(name, stat, opened.below());
+            !stop.cancelled()
+        };
+        opened.list(buffer, &mut listed, |name, err| {
+            report(&dir.path.join(name), err)
+        })
+    });
+    if let Err(err) = listed {
+        report(&dir.path, err);
+    }
+}
 
 /// What to measure and how to print it.
 #[derive(Debug, Clone)]
@@ -105,6 +202,17 @@ impl Default for Config {
     }
 }
 
+impl Config {
+    /// The roots, `.` when none is given.
+    fn roots(&self) -> Vec<PathBuf> {
+        if self.roots.is_empty() {
+            vec![PathBuf::from(".")]
+        } else {
+            self.roots.clone()
+        }
+    }
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -114,503 +222,62 @@ pub enum Outcome {
     Cancelled,
 }
 
-/// A file count and its bytes. Bytes are summed in 128 bits: apparent sizes of sparse files can
-/// add up past `u64::MAX` (four files of 4 EiB do), and a total must never wrap.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals {
-    pub files: u64,
-    pub bytes: u128,
-}
-
-impl Totals {
-    fn add(&mut self, other: Totals) {
-        self.files += other.files;
-        self.bytes += other.bytes;
-    }
-
-    /// The book's line: `{files} files  {gb:.1} GB`, or with `-b` `{files} files  {bytes} bytes`.
-    pub fn line(&self, bytes: bool) -> String {
-        if bytes {
-            format!("{} files  {} bytes", self.files, self.bytes)
-        } else {
-            format!("{} files  {:.1} GB", self.files, self.bytes as f64 / 1e9)
+/// The exit status an outcome maps to: 1 when some entry could not be read, as GNU du.
+impl From<Outcome> for Ending {
+    fn from(outcome: Outcome) -> Ending {
+        match outcome {
+            Outcome::Finished { errors: 0 } => Ending::Success,
+            Outcome::Finished { .. } => Ending::Failure,
+            Outcome::Cancelled => Ending::Cancelled,
         }
     }
-}
-
-/// What walkers send to `run` on the sizes channel.
-#[derive(Debug)]
-pub enum Report {
-    /// One directory's files (not its subdirectories'), attributed to root number `root`.
-    Subtotal { root: usize, totals: Totals },
-    /// One entry that could not be read: `PATH: why`, printed as one line.
-    Error(String),
-}
-
-/// Measures `config.roots`, printing the totals to `out` and one line per unreadable entry to
-/// `errors`, until the walk ends or `done` fires. Every walker thread has been joined when this
-/// returns, whichever way it returns. An `Err` is a failed write to `out` (a closed pipe, say);
-/// the walk is stopped first.
-pub fn run(
-    config: &Config,
-    done: &Done,
-    out: &mut impl Write,
-    errors: &mut impl Write,
-) -> io::Result<Outcome> {
-    // The walkers watch a local signal fired by the caller's `done` or by a failed write here.
-    let (stopper, stop) = done::new();
-    let _forward = {
-        let stopper = stopper.clone();
-        done.on_cancel(move || stopper.cancel())
-    };
-    let roots = if config.roots.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        config.roots.clone()
-    };
-    let threads = config.threads.max(1);
-    let mut per_root = vec![Totals::default(); roots.len()];
-    let mut error_count = 0u64;
-    let mut report_error = |errors: &mut dyn Write, line: &str| {
-        error_count += 1;
-        // stderr failing is not worth stopping the walk for.
-        let _ = writeln!(errors, "du4: {line}");
-    };
-
-    // Roots first, on this thread: a root that is not a directory counts as one file.
-    let seen = config.dedup_links.then(|| Mutex::new(HashSet::new()));
-    // With several roots, `--dedup-links` remembers every inode, directories included, as GNU du
-    // does: roots that repeat or overlap are then counted once.
-    let every_inode = config.dedup_links && roots.len() > 1;
-    let mut root_dirs = Vec::new();
-    for (index, root) in roots.iter().enumerate() {
-        match fs::symlink_metadata(root) {
-            Err(err) => report_error(errors, &format!("{}: {err}", shown(root))),
-            Ok(meta) if meta.is_dir() && !first_sight(seen.as_ref(), every_inode, &meta) => {}
-            Ok(meta) if meta.is_dir() => root_dirs.push(Dir {
-                path: root.clone(),
-                root: index,
-                lineage: Arc::new(Lineage {
-                    id: (meta.dev(), meta.ino()),
-                    parent: None,
-                }),
-            }),
-            Ok(meta) => {
-                if first_sight(seen.as_ref(), every_inode, &meta) {
-                    per_root[index].add(Totals {
-                        files: 1,
-                        bytes: meta.len().into(),
-                    });
-                }
-            }
-        }
-    }
-
-    let (queue_tx, queue_rx) = crossbeam_channel::bounded(threads * 4 + root_dirs.len());
-    let (all_walked, walked) = done::new();
-    let walk = Walk {
-        queue_tx,
-        queue_rx,
-        pending: AtomicUsize::new(root_dirs.len()),
-        all_walked,
-        walked,
-        stop,
-        seen,
-        every_inode,
-        threads,
-    };
-    let (sizes_tx, sizes) = crossbeam_channel::bounded::<Report>(1024);
-    let ticker = if config.verbose { tick(TICK) } else { never() };
-
-    let ended = thread::scope(|scope| -> io::Result<Ended> {
-        if !root_dirs.is_empty() {
-            for n in 0..threads {
-                let sizes = sizes_tx.clone();
-                let walk = &walk;
-                let spawned = thread::Builder::new()
-                    .name(format!("du4-walker-{n}"))
-                    .stack_size(256 << 10)
-                    .spawn_scoped(scope, move || walker(walk, sizes));
-                if let Err(err) = spawned {
-                    // Walkers already started see the stop and end; the scope joins them.
-                    stopper.cancel();
-                    return Err(io::Error::new(
-                        err.kind(),
-                        format!("spawning a walker: {err}"),
-                    ));
-                }
-            }
-            for dir in root_dirs {
-                // Cannot fail: the queue has room for every root and holds nothing yet.
-                let _ = walk.queue_tx.try_send(dir);
-            }
-        }
-        // Only walkers hold senders now: the channel closes when the last walker returns.
-        drop(sizes_tx);
-        loop {
-            select! {
-                recv(sizes) -> report => match report {
-                    Ok(Report::Subtotal { root, totals }) => per_root[root].add(totals),
-                    Ok(Report::Error(line)) => report_error(errors, &line),
-                    Err(_) => return Ok(Ended::Walked),
-                },
-                recv(ticker) -> _ => {
-                    if let Err(err) = print_totals(out, &roots, &per_root, config, false) {
-                        stopper.cancel();
-                        drain(&sizes);
-                        return Err(err);
-                    }
-                }
-                recv(walk.stop.channel()) -> _ => {
-                    // The book's drain: empty `sizes` until every walker has dropped its sender,
-                    // so none stays blocked on a send; the scope then joins them all.
-                    drain(&sizes);
-                    return Ok(Ended::Stopped);
-                }
-            }
-        }
-    })?;
-
-    if ended == Ended::Stopped || done.cancelled() {
-        return Ok(Outcome::Cancelled);
-    }
-    print_totals(out, &roots, &per_root, config, true)?;
-    Ok(Outcome::Finished {
-        errors: error_count,
-    })
-}
-
-/// How the receiving loop of [`run`] ended.
-#[derive(Debug, PartialEq, Eq)]
-enum Ended {
-    Walked,
-    Stopped,
-}
-
-/// Receives until every sender is gone.
-fn drain(sizes: &Receiver<Report>) {
-    for _ in sizes.iter() {}
-}
-
-/// Writes the totals: one line, or with `--per-root` a line per root (then, when `last`, the
-/// `total` line).
-fn write_totals(
-    out: &mut impl Write,
-    roots: &[PathBuf],
-    per_root: &[Totals],
-    config: &Config,
-    last: bool,
-) -> io::Result<()> {
-    let mut all = Totals::default();
-    for totals in per_root {
-        all.add(*totals);
-    }
-    if config.per_root {
-        for (root, totals) in roots.iter().zip(per_root) {
-            writeln!(out, "{}  {}", totals.line(config.bytes), shown(root))?;
-        }
-        if last {
-            writeln!(out, "{}  total", all.line(config.bytes))?;
-        }
-    } else {
-        writeln!(out, "{}", all.line(config.bytes))?;
-    }
-    out.flush()
-}
-
-/// Prints the totals (see `write_totals`); a failure keeps its kind and says what failed.
-fn print_totals(
-    out: &mut impl Write,
-    roots: &[PathBuf],
-    per_root: &[Totals],
-    config: &Config,
-    last: bool,
-) -> io::Result<()> {
-    write_totals(out, roots, per_root, config, last)
-        .map_err(|err| io::Error::new(err.kind(), format!("writing the totals: {err}")))
-}
-
-/// A directory waiting to be walked.
-#[derive(Debug)]
-struct Dir {
-    path: PathBuf,
-    /// Which root it belongs to (index into `Config::roots`).
-    root: usize,
-    /// Its own identity and its ancestors', to refuse entering a loop.
-    lineage: Arc<Lineage>,
-}
-
-/// A directory's (device, inode) and its parent's lineage: the path from the root, shared.
-#[derive(Debug)]
-struct Lineage {
-    id: (u64, u64),
-    parent: Option<Arc<Lineage>>,
-}
-
-impl Lineage {
-    fn contains(&self, id: (u64, u64)) -> bool {
-        let mut node = Some(self);
-        while let Some(lineage) = node {
-            if lineage.id == id {
-                return true;
-            }
-            node = lineage.parent.as_deref();
-        }
-        false
-    }
-}
-
-/// What every walker shares.
-struct Walk {
-    /// Directories any walker may take; bounded, and only ever `try_send`-ed to.
-    queue_tx: Sender<Dir>,
-    queue_rx: Receiver<Dir>,
-    /// Directories found but not yet walked (queued, on a walker's stack, or being read).
-    pending: AtomicUsize,
-    /// Fired by the walker that finishes the last pending directory: idle walkers then return.
-    all_walked: Canceller,
-    walked: Done,
-    /// Cancellation (the caller's done signal, or a failed write).
-    stop: Done,
-    /// `--dedup-links`: the (device, inode) pairs of multiply linked files already counted.
-    seen: Option<Mutex<HashSet<(u64, u64)>>>,
-    /// `--dedup-links` with several roots: `seen` holds every inode, directories included.
-    every_inode: bool,
-    threads: usize,
-}
-
-/// One walker thread: takes directories from its own stack, or from the shared queue when that
-/// is empty, until every directory has been walked or the walk is stopped.
-fn walker(walk: &Walk, sizes: Sender<Report>) {
-    let mut stack = VecDeque::new();
-    loop {
-        let dir = match stack.pop_back() {
-            Some(dir) => dir,
-            None => select! {
-                recv(walk.queue_rx) -> dir => match dir {
-                    Ok(dir) => dir,
-                    Err(_) => return,
-                },
-                recv(walk.walked.channel()) -> _ => return,
-                recv(walk.stop.channel()) -> _ => return,
-            },
-        };
-        if walk.stop.cancelled() {
-            return;
-        }
-        walk_dir(&dir, walk, &mut stack, &sizes);
-        // Hand the shallowest pending directories to idle walkers, keeping one to go on with.
-        while stack.len() > 1 && walk.queue_tx.len() < walk.threads {
-            let Some(shared) = stack.pop_front() else {
-                break;
-            };
-            if let Err(TrySendError::Full(shared) | TrySendError::Disconnected(shared)) =
-                walk.queue_tx.try_send(shared)
-            {
-                stack.push_front(shared);
-                break;
-            }
-        }
-        if walk.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            walk.all_walked.cancel();
-        }
-    }
-}
-
-/// Walks one directory: counts its files, pushes its subdirectories on `stack`, and sends the
-/// directory's subtotal on `sizes` (the book's `walkDir`, one level deep).
-fn walk_dir(dir: &Dir, walk: &Walk, stack: &mut VecDeque<Dir>, sizes: &Sender<Report>) {
-    let mut totals = Totals::default();
-    let report = |path: &Path, why: &dyn std::fmt::Display| {
-        let _ = sizes.send(Report::Error(format!("{}: {why}", shown(path))));
-    };
-    for entry in dirents(&dir.path, sizes) {
-        if walk.stop.cancelled() {
-            return;
-        }
-        let is_dir = match entry.file_type() {
-            Ok(file_type) => file_type.is_dir(),
-            Err(err) => {
-                report(&entry.path(), &err);
-                continue;
-            }
-        };
-        // `DirEntry::metadata` is an lstat relative to the open directory: symlinks not followed.
-        let meta = match entry.metadata() {
-            Ok(meta) => meta,
-            Err(err) => {
-                report(&entry.path(), &err);
-                continue;
-            }
-        };
-        if is_dir {
-            let id = (meta.dev(), meta.ino());
-            if dir.lineage.contains(id) {
-                report(
-                    &entry.path(),
-                    &"not entered: the same directory as one of its ancestors (a loop)",
-                );
-                continue;
-            }
-            if walk.every_inode && !first_sight(walk.seen.as_ref(), true, &meta) {
-                // Already walked from another root: counted there.
-                continue;
-            }
-            walk.pending.fetch_add(1, Ordering::AcqRel);
-            stack.push_back(Dir {
-                path: entry.path(),
-                root: dir.root,
-                lineage: Arc::new(Lineage {
-                    id,
-                    parent: Some(Arc::clone(&dir.lineage)),
-                }),
-            });
-        } else if first_sight(walk.seen.as_ref(), walk.every_inode, &meta) {
-            totals.files += 1;
-            totals.bytes += u128::from(meta.len());
-        }
-    }
-    if totals.files > 0 {
-        let _ = sizes.send(Report::Subtotal {
-            root: dir.root,
-            totals,
-        });
-    }
-}
-
-/// The entries of directory `path`, skipping (and reporting on `sizes`) what cannot be read.
-/// Stops at the first error of the listing itself, which would only repeat.
-fn dirents<'a>(path: &'a Path, sizes: &'a Sender<Report>) -> impl Iterator<Item = DirEntry> + 'a {
-    let report = move |err: io::Error| {
-        let _ = sizes.send(Report::Error(format!("{}: {err}", shown(path))));
-    };
-    let entries = fs::read_dir(path).map_err(report).ok();
-    entries
-        .into_iter()
-        .flatten()
-        .map_while(move |entry| entry.map_err(report).ok())
-}
-
-/// Whether a file should be counted (or a directory entered): always, unless `--dedup-links` has
-/// seen its inode already. Only multiply linked files are remembered, or every inode when
-/// `every_inode` (several roots).
-fn first_sight(
-    seen: Option<&Mutex<HashSet<(u64, u64)>>>,
-    every_inode: bool,
-    meta: &Metadata,
-) -> bool {
-    match seen {
-        Some(seen) if every_inode || meta.nlink() > 1 => seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert((meta.dev(), meta.ino())),
-        _ => true,
-    }
-}
-
-/// A path as error lines print it: `Path::display` (lossy for names that are not UTF-8), with
-/// control characters escaped (`\n`, `\t`, `\u{1b}`) so that every error stays one line.
-fn shown(path: &Path) -> String {
-    let text = path.display().to_string();
-    if !text.chars().any(char::is_control) {
-        return text;
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn lines_follow_the_book() {
-        let totals = Totals {
-            files: 213,
-            bytes: 123_456_789,
-        };
-        assert_eq!(totals.line(false), "213 files  0.1 GB");
-        assert_eq!(totals.line(true), "213 files  123456789 bytes");
+    /// The walker threads (`du4-walker-N`) still listed by the kernel, once they have had up to
+    /// 2 s to leave: a scope's join returns when a walker's closure has returned, a moment before
+    /// its OS thread is gone from `/proc`.
+    fn walker_threads() -> usize {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let count = walker_threads_now();
+            if count == 0 || std::time::Instant::now() >= deadline {
+                return count;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 
+    fn walker_threads_now() -> usize {
+        let tasks = std::fs::read_dir("/proc/self/task").unwrap();
+        tasks
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .filter(|name| name.starts_with("du4-walker"))
+            .count()
+    }
+
+    // The only test here that runs walkers, so no other test's can be counted.
     #[test]
-    fn per_root_running_lines_have_no_total() {
-        let roots = [PathBuf::from("b"), PathBuf::from("a")];
-        let per_root = [
-            Totals {
-                files: 2,
-                bytes: 30,
-            },
-            Totals { files: 1, bytes: 5 },
-        ];
+    fn no_walker_outlives_run_finished_or_cancelled() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("sub")).unwrap();
+        std::fs::write(tmp.path().join("sub/f"), b"123").unwrap();
         let config = Config {
-            per_root: true,
+            roots: vec![tmp.path().to_path_buf()],
             bytes: true,
             ..Config::default()
         };
-        let mut out = Vec::new();
-        write_totals(&mut out, &roots, &per_root, &config, false).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "2 files  30 bytes  b\n1 files  5 bytes  a\n"
-        );
-        let mut out = Vec::new();
-        write_totals(&mut out, &roots, &per_root, &config, true).unwrap();
-        assert!(
-            String::from_utf8(out)
-                .unwrap()
-                .ends_with("\n3 files  35 bytes  total\n")
-        );
-    }
-
-    #[test]
-    fn totals_do_not_wrap_past_u64() {
-        let mut totals = Totals {
-            files: 1,
-            bytes: u64::MAX.into(),
-        };
-        totals.add(Totals { files: 1, bytes: 1 });
-        assert_eq!(totals.line(true), "2 files  18446744073709551616 bytes");
-    }
-
-    #[test]
-    fn shown_paths_stay_on_one_line() {
-        assert_eq!(shown(Path::new("a/b c")), "a/b c");
-        assert_eq!(shown(Path::new("x\ny\tz")), "x\\ny\\tz");
-    }
-
-    #[test]
-    fn lineage_finds_ancestors_only() {
-        let root = Arc::new(Lineage {
-            id: (1, 2),
-            parent: None,
-        });
-        let child = Lineage {
-            id: (1, 3),
-            parent: Some(root),
-        };
-        assert!(child.contains((1, 2)));
-        assert!(child.contains((1, 3)));
-        assert!(!child.contains((1, 4)));
-    }
-
-    #[test]
-    fn a_cancelled_run_joins_and_prints_nothing() {
-        let (canceller, done) = done::new();
-        canceller.cancel();
-        let dir = std::env::temp_dir();
-        let config = Config {
-            roots: vec![dir],
-            ..Config::default()
-        };
+        let (canceller, done) = common::done::new();
         let (mut out, mut errors) = (Vec::new(), Vec::new());
+        let outcome = run(&config, &done, &mut out, &mut errors).unwrap();
+        assert_eq!(outcome, Outcome::Finished { errors: 0 });
+        assert_eq!(String::from_utf8_lossy(&out), "1 files  3 bytes\n");
+        assert_eq!(walker_threads(), 0);
+        canceller.cancel();
+        let mut out = Vec::new();
         let outcome = run(&config, &done, &mut out, &mut errors).unwrap();
         assert_eq!(outcome, Outcome::Cancelled);
         assert!(
@@ -618,5 +285,6 @@ mod tests {
             "printed {:?}",
             String::from_utf8_lossy(&out)
         );
+        assert_eq!(walker_threads(), 0);
     }
 }

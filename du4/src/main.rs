@@ -1,18 +1,21 @@
-//! The `du4` command: parses the arguments, wires the cancel sources (a byte on stdin, Ctrl-C)
-//! to the done signal, runs [`du4::run`] and maps its outcome to the exit status (0, 1 when some
-//! entry could not be read, 2 for usage, 130 when cancelled). See the library docs for the design.
+//! The `du4` command: parses the arguments, makes the done signal (a byte on stdin, Ctrl-C), runs
+//! [`du4::run`] and maps its outcome to the exit status (0, 1 when some entry could not be read,
+//! 2 for usage, 130 when cancelled). See the library docs for the design.
 
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use common::exit;
+use common::exit::{self, Ending};
 
 /// Disk usage of directory trees, walked in parallel (The Go Programming Language, 8.8-8.9).
 ///
 /// Prints `{files} files  {size} GB` for the files below the roots (apparent sizes, symlinks not
-/// followed). A byte on stdin or Ctrl-C cancels.
+/// followed). Ctrl-C cancels.
+///
+/// A byte on stdin cancels too, as in the book, so in a loop that reads stdin (`... | while read d;
+/// do du4 "$d"; done`) du4 swallows the rest of the list: give it `< /dev/null` there.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
@@ -28,7 +31,9 @@ struct Args {
     /// One line per root, in argument order, then a total line (exercise 8.9).
     #[arg(long)]
     per_root: bool,
-    /// Count a file with several hard links once (by device and inode), like GNU du.
+    /// Count a file with several hard links once (by device and inode), like GNU du. With several
+    /// roots, as GNU du: they are walked in order, and what an earlier root counted counts zero
+    /// in a later one.
     #[arg(long)]
     dedup_links: bool,
     /// Walker threads.
@@ -47,31 +52,12 @@ fn main() -> ExitCode {
         dedup_links: args.dedup_links,
         threads: args.threads,
     };
-    let (canceller, done) = common::done::new();
-    if let Err(err) = common::cancel::on_ctrlc(canceller.clone()) {
-        exit::error("du4", format!("Ctrl-C handler: {err}"));
-    }
-    if let Err(err) = common::cancel::on_stdin_byte(canceller) {
-        exit::error("du4", format!("stdin watcher: {err}"));
-    }
+    let done = common::cancel::main_done("du4", true);
     let outcome = du4::run(
         &config,
         &done,
         &mut io::stdout().lock(),
         &mut io::stderr().lock(),
     );
-    let code = match outcome {
-        Ok(du4::Outcome::Finished { errors: 0 }) => exit::SUCCESS,
-        Ok(du4::Outcome::Finished { .. }) => exit::FAILURE,
-        Ok(du4::Outcome::Cancelled) => {
-            exit::error("du4", "cancelled");
-            exit::CANCELLED
-        }
-        Err(err) if exit::is_broken_pipe(&err) => exit::SUCCESS,
-        Err(err) => {
-            exit::error("du4", err);
-            exit::FAILURE
-        }
-    };
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    exit::status("du4", outcome.map(Ending::from))
 }

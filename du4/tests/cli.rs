@@ -15,6 +15,11 @@ fn help_and_version_exit_zero() {
     ] {
         assert!(out.stdout.contains(option), "--help lacks {option}\n{out}");
     }
+    // A byte on stdin cancels: said, with the way out for a shell loop.
+    assert!(
+        out.stdout.contains("A byte on stdin cancels") && out.stdout.contains("< /dev/null"),
+        "\n{out}"
+    );
     let out = du4_run(["--version"]);
     out.expect_code(0);
     assert!(out.stdout.starts_with("du4 "), "\n{out}");

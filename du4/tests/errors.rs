@@ -4,10 +4,10 @@
 //! `/dev/full`).
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use crate::util::{bytes_line, du4_run, run};
+use crate::util::{bytes_line, du4_run, run, run_unprivileged};
 
 fn chmod(path: &std::path::Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
@@ -23,32 +23,10 @@ fn an_unreadable_directory_is_reported_and_the_walk_goes_on() {
     fs::create_dir(root.join("locked")).unwrap();
     fs::write(root.join("locked/secret"), b"1234567").unwrap();
     chmod(&root.join("locked"), 0o000);
-    // Root reads a mode-000 directory anyway (CI runs as root): there the binary runs as an
-    // unprivileged user through `setpriv`. Anyone else is refused by the mode itself.
-    let as_root = fs::metadata(tmp.path()).unwrap().uid() == 0;
-    let out = if as_root {
-        let setpriv = Command::new("setpriv").arg("--version").output();
-        assert!(
-            matches!(&setpriv, Ok(out) if out.status.success()),
-            "as root this test needs `setpriv` (util-linux) to drop root; .ci/run installs it: \
-             {setpriv:?}"
-        );
-        // The binary is copied next to the tree so the unprivileged user can surely run it.
-        let binary = tmp.path().join("du4");
-        fs::copy(env!("CARGO_BIN_EXE_du4"), &binary).unwrap();
-        for dir in [tmp.path(), &root, &root.join("ok"), &root.join("ok/deeper")] {
-            chmod(dir, 0o755);
-        }
-        chmod(&binary, 0o755);
-        run(Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&binary)
-            .arg("-b")
-            .arg(&root)
-            .stdin(Stdio::null()))
-    } else {
-        du4_run([std::ffi::OsStr::new("-b"), root.as_os_str()])
-    };
+    for dir in [&root, &root.join("ok"), &root.join("ok/deeper")] {
+        chmod(dir, 0o755);
+    }
+    let out = run_unprivileged(tmp.path(), &["-b".as_ref(), root.as_os_str()]);
     chmod(&root.join("locked"), 0o755); // so the temp dir can be removed
     out.expect_code(1);
     assert_eq!(out.stdout_lines(), [bytes_line(2, 8)], "\n{out}");

@@ -3,6 +3,7 @@
 
 mod cancel;
 mod cli;
+mod deep;
 mod errors;
 mod totals;
 mod util;

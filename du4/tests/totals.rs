@@ -211,3 +211,44 @@ fn roots_default_to_the_current_directory() {
     out.expect_code(0);
     assert_eq!(out.stdout_lines(), [bytes_line(FILES, BYTES)], "\n{out}");
 }
+
+#[test]
+fn dedup_links_credits_what_roots_share_to_the_first_as_gnu_du_does() {
+    // GNU `du -s t2 t2/sub` walks its roots in order and skips an inode seen already, so `t2`
+    // gets everything and `t2/sub` nothing (GNU prints no line for it; --per-root prints zero).
+    let tmp = tempfile::tempdir().unwrap();
+    let t2 = tmp.path().join("t2");
+    fs::create_dir_all(t2.join("sub")).unwrap();
+    for n in 0..300 {
+        write(t2.join(format!("sub/f{n}")), 1);
+    }
+    write(t2.join("top"), 5);
+    let (sub, top) = (t2.join("sub"), t2.join("top"));
+    let per_root = |dedup: bool, roots: &[&PathBuf]| {
+        let out = run(du4()
+            .args(["-b", "--per-root"])
+            .args(dedup.then_some("--dedup-links"))
+            .args(roots)
+            .stdin(std::process::Stdio::null()));
+        out.expect_code(0);
+        out.stdout_lines()
+            .iter()
+            .map(|line| line.to_string())
+            .collect::<Vec<_>>()
+    };
+    let line =
+        |(files, bytes), root: &Path| format!("{}  {}", bytes_line(files, bytes), root.display());
+    // (--dedup-links, roots, the two roots' (files, bytes), the total's)
+    let cases = [
+        (true, [&t2, &sub], [(301, 305), (0, 0), (301, 305)]),
+        (true, [&sub, &t2], [(300, 300), (1, 5), (301, 305)]),
+        (true, [&t2, &top], [(301, 305), (0, 0), (301, 305)]),
+        // Without it every path counts, as in the book (and GNU `du -s --count-links`).
+        (false, [&t2, &sub], [(301, 305), (300, 300), (601, 605)]),
+    ];
+    for (dedup, roots, [first, second, (files, bytes)]) in cases {
+        let total = format!("{}  total", bytes_line(files, bytes));
+        let expected = [line(first, roots[0]), line(second, roots[1]), total];
+        assert_eq!(per_root(dedup, &roots), expected, "--dedup-links: {dedup}");
+    }
+}

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -31,6 +31,31 @@ where
     S: AsRef<OsStr>,
 {
     run(du4().args(args).stdin(Stdio::null()))
+}
+
+/// Runs du4 with `args` as a user that mode 000 keeps out. Root reads a mode-000 directory anyway
+/// (CI runs as root): there the binary runs as `nobody` through `setpriv` (util-linux), from a
+/// copy in `tmp` (made traversable), since the build directory may not be. Anyone else is
+/// refused by the mode itself, and runs du4 as is.
+pub fn run_unprivileged(tmp: &Path, args: &[&OsStr]) -> Run {
+    if fs::metadata(tmp).unwrap().uid() != 0 {
+        return du4_run(args);
+    }
+    let setpriv = Command::new("setpriv").arg("--version").output();
+    assert!(
+        matches!(&setpriv, Ok(out) if out.status.success()),
+        "as root this test needs `setpriv` (util-linux) to drop root; .ci/run installs it: \
+         {setpriv:?}"
+    );
+    let binary = tmp.join("du4");
+    fs::copy(env!("CARGO_BIN_EXE_du4"), &binary).unwrap();
+    fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(tmp, fs::Permissions::from_mode(0o755)).unwrap();
+    run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&binary)
+        .args(args)
+        .stdin(Stdio::null()))
 }
 
 /// Files and bytes below `root`, counted independently of du4: a plain recursive walk with

@@ -1,32 +1,37 @@
-//! The `mirrored-fetch` command: parses the arguments, wires Ctrl-C to the done signal, runs
-//! [`mirrored_fetch::run`] and maps its outcome to the exit status (0 when a mirror won and its
-//! body was written, 1 when every mirror failed or the body broke off, 2 for usage, 130 when
-//! cancelled). See the library docs for the design.
+//! The `mirrored-fetch` command: parses the arguments, runs [`mirrored_fetch::run`] with Ctrl-C
+//! as its done signal, and maps its outcome to the exit status (0 a mirror won and its body was
+//! written, 1 every mirror failed, 2 usage, 130 cancelled).
 
 use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use common::exit;
+use common::exit::{self, Ending};
 use mirrored_fetch::{Config, Outcome, PROGRAM};
 use url::Url;
 
 /// Fetch one resource from several mirrors at once (The Go Programming Language, 8.4.4 and
 /// exercise 8.11).
 ///
-/// Every request starts at once; the first answer with a 2xx status wins and its body goes to
-/// stdout byte for byte; the other requests are cancelled that moment. Errors and non-2xx
-/// answers never win. Ctrl-C cancels.
+/// Every request starts at once. The winner is the first mirror whose answer has a 2xx status
+/// and whose whole body has arrived (all of its Content-Length, the end of a chunked body, or the
+/// end of the connection when it gives neither). A mirror that errs, answers non-2xx, stalls, resets or
+/// comes up short loses, and the race goes on among the others. Nothing reaches stdout before
+/// the winner is complete; then its body goes there byte for byte, and every other request is
+/// cancelled that moment.
+///
+/// Until a body is complete it is kept aside: up to 1 MiB per mirror in memory, the rest in an
+/// unnamed temporary file in TMPDIR (default /tmp), which needs room for a copy per mirror.
+/// Ctrl-C cancels (exit 130); stdin is not read.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
     /// The mirrors: URLs (http or https) of the same resource.
     #[arg(required = true, value_name = "URL", value_parser = parse_url)]
     urls: Vec<Url>,
-    /// The longest each request may take, body included (e.g. 10s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "30s",
-          value_parser = humantime::parse_duration)]
+    /// The longest each request may take, body included (e.g. 10s, 500ms; more than 0).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
     timeout: Duration,
 }
 
@@ -39,34 +44,33 @@ fn parse_url(text: &str) -> Result<Url, String> {
     }
 }
 
+/// A duration more than zero: with none, every request would fail before it starts.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text).map_err(|err| err.to_string())? {
+        Duration::ZERO => Err("must be more than 0".into()),
+        timeout => Ok(timeout),
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = Config {
         urls: args.urls,
         timeout: args.timeout,
     };
-    let (canceller, done) = common::done::new();
-    if let Err(err) = common::cancel::on_ctrlc(canceller) {
-        exit::error(PROGRAM, format!("Ctrl-C handler: {err}"));
-    }
+    let done = common::cancel::main_done(PROGRAM, false);
     let outcome = mirrored_fetch::run(
         &config,
         &done,
         &mut io::stdout().lock(),
         &mut io::stderr().lock(),
     );
-    let code = match outcome {
-        Ok(Outcome::Won { .. }) => exit::SUCCESS,
-        Ok(Outcome::AllFailed | Outcome::BodyFailed) => exit::FAILURE,
-        Ok(Outcome::Cancelled) => {
-            exit::error(PROGRAM, "cancelled");
-            exit::CANCELLED
-        }
-        Err(err) if exit::is_broken_pipe(&err) => exit::SUCCESS,
-        Err(err) => {
-            exit::error(PROGRAM, format!("writing the body: {err}"));
-            exit::FAILURE
-        }
-    };
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    let ending = outcome
+        .map(|outcome| match outcome {
+            Outcome::Won { .. } => Ending::Success,
+            Outcome::AllFailed => Ending::Failure,
+            Outcome::Cancelled => Ending::Cancelled,
+        })
+        .map_err(|err| io::Error::new(err.kind(), format!("writing the body: {err}")));
+    exit::status(PROGRAM, ending)
 }

@@ -16,6 +16,8 @@ fn usage_errors_exit_2() {
         &["not a url"][..],
         &["ftp://127.0.0.1/file"][..],
         &["--timeout", "soon", "http://127.0.0.1:1/"][..],
+        // No time at all: every request would fail before it starts.
+        &["--timeout", "0s", "http://127.0.0.1:1/"][..],
     ] {
         let run = run(args);
         run.expect_code(2);
@@ -30,6 +32,9 @@ fn help_and_version() {
     help.expect_code(0);
     let text = String::from_utf8_lossy(&help.stdout);
     assert!(text.contains("--timeout") && text.contains("URL"), "{help}");
+    // How the winner is chosen, and where a body waits until it is complete.
+    assert!(text.contains("whole body has arrived"), "{help}");
+    assert!(text.contains("temporary file"), "{help}");
     let version = run(&["--version"]);
     version.expect_code(0);
     assert!(

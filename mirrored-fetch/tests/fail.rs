@@ -1,14 +1,13 @@
 //! When nobody wins: every failure listed and exit 1; a timeout; Ctrl-C cancels every request
 //! (exit 130, each server sees its connection close).
 
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    NEVER, PATIENCE, binary_body, expect_aborted, failing_mirror, finish, mirror, mirrored_fetch,
-    on_thread, run, spawn,
+    NEVER, PATIENCE, Then, binary_body, canned, expect_aborted, failing_mirror, finish, mirror,
+    mirrored_fetch, run, spawn,
 };
 
 #[test]
@@ -87,38 +86,20 @@ fn ctrl_c_cancels_every_request_and_exits_130() {
 }
 
 #[test]
-fn a_winner_whose_body_breaks_off_exits_1() {
+fn a_body_shorter_than_its_length_never_wins_and_nothing_is_written() {
     // The only mirror promises 1000 bytes, sends 10 and closes.
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = on_thread(move || {
-        let (mut stream, _) = listener.accept().expect("accept");
-        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => head.extend_from_slice(&buf[..n]),
-            }
-        }
-        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
-    });
-    let url = format!("http://{addr}/f");
-    let run = run(&[&url]);
-    server
-        .recv_timeout(PATIENCE)
-        .unwrap_or_else(|why| panic!("the server was not asked: {why}\n{run}"));
-    run.expect_code(1);
-    assert_eq!(run.stdout, b"0123456789", "{run}");
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 2, "{run}");
-    assert!(
-        lines[0].starts_with(&format!("mirrored-fetch: {url} won after ")),
-        "{run}"
+    let (url, asked) = canned(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789",
+        Then::Close,
     );
+    let run = run(&[&url]);
+    assert_eq!(asked.recv_timeout(PATIENCE), Ok(true), "{run}");
+    run.expect_code(1);
+    assert!(run.stdout.is_empty(), "{run}");
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{run}");
     assert!(
-        lines[1].starts_with(&format!("mirrored-fetch: {url}: reading the body: ")),
+        lines[0].starts_with(&format!("mirrored-fetch: {url}: reading the body: ")),
         "{run}"
     );
 }

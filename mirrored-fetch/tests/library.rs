@@ -1,6 +1,8 @@
 //! The library's `run` called directly, with the done signal injected (as `main` does with
-//! Ctrl-C's): a cancel ends every request and the run reports `Cancelled`.
+//! Ctrl-C's): a cancel ends every request and the run reports `Cancelled`; no thread it started
+//! outlives it.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use mirrored_fetch::{Config, Outcome};
@@ -8,8 +10,25 @@ use url::Url;
 
 use crate::util::{NEVER, PATIENCE, binary_body, expect_aborted_by, mirror, on_thread};
 
+/// Held by every test here that calls `run`, so that the threads of one run are not taken for
+/// the leftovers of another (the other test modules run the binary, in processes of its own).
+static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The names of this process's threads that `run` starts (`mirror-0`, `mirror-1`, ...).
+fn mirror_threads() -> Vec<String> {
+    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
+    tasks
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .filter(|name| name.starts_with("mirror-"))
+        .collect()
+}
+
 #[test]
 fn the_done_signal_cancels_every_request() {
+    let _alone = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
     let body = binary_body(10);
     let mirrors = [mirror(&body, NEVER), mirror(&body, NEVER)];
     let config = Config {
@@ -39,13 +58,17 @@ fn the_done_signal_cancels_every_request() {
     );
     assert!(out.is_empty() && err.is_empty());
     assert!(returned_at.duration_since(cancelled_at) < Duration::from_secs(2));
+    assert_eq!(mirror_threads(), Vec::<String>::new());
     for mirror in &mirrors {
         expect_aborted_by(mirror, "the cancelled run");
     }
 }
 
 #[test]
-fn the_winner_is_reported_with_its_body() {
+fn the_winner_is_reported_with_its_body_and_no_thread_outlives_the_run() {
+    let _alone = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
     let body = binary_body(50_000);
     let slow = mirror(&body, NEVER);
     let fast = mirror(&body, Duration::ZERO);
@@ -73,5 +96,7 @@ fn the_winner_is_reported_with_its_body() {
         other => panic!("{other:?}; stderr: {}", String::from_utf8_lossy(&err)),
     }
     assert!(out == body);
+    // `run` has returned: the loser's thread, blocked waiting for headers at the win, is gone.
+    assert_eq!(mirror_threads(), Vec::<String>::new());
     expect_aborted_by(&slow, "the won run");
 }

@@ -3,6 +3,7 @@
 //! by theme.
 
 mod cli;
+mod complete;
 mod fail;
 mod library;
 mod util;

@@ -2,7 +2,10 @@
 //! `mirrored-fetch` binary with a deadline, and describe a run when an assertion fails.
 
 use std::fmt;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use testkit::site::{Resource, Site, SiteHandle, SiteOptions, SiteStats};
@@ -66,6 +69,17 @@ pub fn expect_aborted_by(mirror: &SiteHandle, context: impl fmt::Display) -> Sit
         mirror.addr()
     );
     stats
+}
+
+/// The `won after` line for `url`, with its milliseconds.
+pub fn won_after(stderr: &str, url: &str) -> Option<u64> {
+    let prefix = format!("mirrored-fetch: {url} won after ");
+    stderr.lines().find_map(|line| {
+        line.strip_prefix(&prefix)?
+            .strip_suffix(" ms")?
+            .parse()
+            .ok()
+    })
 }
 
 /// A finished run: everything needed to explain a failure.
@@ -135,4 +149,75 @@ pub fn finish(child: Child, command: String, started: Instant) -> Run {
             "command did not finish within {DEADLINE:?}: {command}\n--- stderr ---\n{stderr}"
         ),
     }
+}
+
+/// What a [`canned`] server does once it has written its bytes.
+#[derive(Clone, Copy, Debug)]
+pub enum Then {
+    /// Closes the connection cleanly.
+    Close,
+    /// Resets it (an RST: `SO_LINGER` 0, then close).
+    Reset,
+    /// Holds it open, sending nothing more, until the client closes it (or [`PATIENCE`] ends).
+    Stall,
+    /// Waits this long, then sends these bytes too and closes cleanly (a body that trickles).
+    Finish(Duration, &'static [u8]),
+}
+
+/// A hostile mirror: a one-connection server on 127.0.0.1:0 that reads the request head, writes
+/// `bytes` as they are (status line, headers, body, whatever they hold), then does `then`. Returns
+/// its URL and the server thread's report: for [`Then::Stall`], whether the client closed the
+/// connection within [`PATIENCE`]; otherwise whether it was asked at all.
+pub fn canned(bytes: &[u8], then: Then) -> (String, Receiver<bool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let url = format!("http://{}/f", listener.local_addr().expect("addr"));
+    let bytes = bytes.to_vec();
+    let report = on_thread(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return false;
+        };
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        if !read_head(&mut stream) || stream.write_all(&bytes).is_err() {
+            return false;
+        }
+        match then {
+            Then::Close => true,
+            Then::Reset => {
+                let socket = socket2::Socket::from(stream);
+                socket.set_linger(Some(Duration::ZERO)).expect("linger");
+                true
+            }
+            Then::Stall => closed_by_client(&mut stream),
+            Then::Finish(pause, rest) => {
+                std::thread::sleep(pause);
+                stream.write_all(rest).is_ok()
+            }
+        }
+    });
+    (url, report)
+}
+
+/// Waits (up to the read timeout) for the client to close: true at end of file or a reset.
+fn closed_by_client(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(why) => return why.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
+/// Reads a request head (up to its blank line); false if the connection ended first.
+fn read_head(stream: &mut TcpStream) -> bool {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
 }

@@ -6,18 +6,7 @@ use std::time::Duration;
 
 use testkit::site::{Resource, Site, SiteOptions};
 
-use crate::util::{NEVER, binary_body, expect_aborted, failing_mirror, mirror, run};
-
-/// The `won after` line for `url`, with its milliseconds.
-fn won_after(stderr: &str, url: &str) -> Option<u64> {
-    let prefix = format!("mirrored-fetch: {url} won after ");
-    stderr.lines().find_map(|line| {
-        line.strip_prefix(&prefix)?
-            .strip_suffix(" ms")?
-            .parse()
-            .ok()
-    })
-}
+use crate::util::{NEVER, binary_body, expect_aborted, failing_mirror, mirror, run, won_after};
 
 #[test]
 fn the_fastest_of_three_wins_byte_for_byte_and_the_losers_are_closed() {

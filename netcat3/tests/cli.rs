@@ -54,6 +54,48 @@ fn server_closing_first_ends_it_promptly_while_stdin_stays_open() {
 }
 
 #[test]
+fn a_reset_while_sending_is_one_line_and_exit_1() {
+    // `netcat3 < /dev/zero` to a server that never reads: once data waits unread, the server
+    // closes, and with unread data the kernel resets the connection (RST). The rest of stdin is
+    // lost, which netcat3 must say. The reset's error goes to whichever of netcat3's two threads
+    // asks first, so the run is repeated to meet both orders.
+    for round in 0..8 {
+        let (addr, server) = serve_one(|stream| {
+            let _ = stream.peek(&mut [0u8; 1]);
+        });
+        let zero = File::open("/dev/zero").unwrap();
+        let done = spawn(&[&addr.to_string()], Some(zero.into())).finish(TIMEOUT);
+        done.assert_code(1)
+            .assert_one_error_line(&format!("netcat3: {addr}: "));
+        if !done.stderr.contains("reset") {
+            done.fail(&format!(
+                "round {round}: should say the connection was reset"
+            ));
+        }
+        join_server(server);
+    }
+}
+
+#[test]
+fn a_reset_while_stdin_is_idle_is_one_line_and_exit_1() {
+    // stdin is an open pipe with nothing in it; the server resets the connection at once.
+    let (addr, server) = serve_one(|stream| {
+        let socket = socket2::SockRef::from(&stream);
+        socket.set_linger(Some(Duration::ZERO)).unwrap();
+    });
+    let run = spawn(&[&addr.to_string()], None);
+    let stdin_kept_open = run.stdin.is_some();
+    let done = run.finish(TIMEOUT);
+    assert!(stdin_kept_open);
+    done.assert_code(1)
+        .assert_one_error_line(&format!("netcat3: {addr}: "));
+    if !done.stderr.contains("reset") {
+        done.fail("should say the connection was reset");
+    }
+    join_server(server);
+}
+
+#[test]
 fn binary_data_round_trips_through_pipes() {
     // Pipes at both ends: stdin is spliced into the socket; the socket is read into stdout.
     let data = binary_data(4 << 20);
@@ -192,6 +234,13 @@ fn help_and_version() {
     done.assert_code(0);
     if !String::from_utf8_lossy(&done.stdout).contains("HOST:PORT") {
         done.fail("--help should show the argument");
+    }
+    // What a user would otherwise learn by surprise: what the half-closes do.
+    let help = String::from_utf8_lossy(&done.stdout).replace('\n', " ");
+    if !help.contains("half-closes the connection")
+        || !help.contains("server closes or half-closes first")
+    {
+        done.fail("--help should say what the half-closes do");
     }
     let done = spawn(&["--version"], Some(Stdio::null())).finish(TIMEOUT);
     done.assert_code(0);

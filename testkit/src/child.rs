@@ -1,18 +1,23 @@
-//! Running a program from a test, with every wait bounded: the helpers the integration tests of
-//! du4, crawler, mirrored-fetch and netcat3 share.
+//! Running a program from a test or a tool, with every wait bounded: the helpers the integration
+//! tests, the tour and the benchmarks share.
 //!
 //! A test that waits for a child without a limit stalls CI when the child hangs; here every wait
 //! has one. Output is read on threads of their own and arrives on channels, so a test can wait
 //! for a line with `recv_timeout`, and a child that fills its pipes never blocks. [`Run`] is a
 //! finished run with text output that prints the command, status, stdout and stderr when an
-//! assertion about it fails. Like [`crate::site`], this serves tests and tools, not the programs.
+//! assertion about it fails. [`Proc`] is a running child whose output can be waited for text by
+//! text ([`Stream::expect`]), as the tour's terminals are; it is killed when dropped.
+
+mod proc;
 
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+pub use proc::{Proc, Stream, output};
 
 /// How long the output readers may take to finish once the child has exited (or was killed).
 const READERS_GRACE: Duration = Duration::from_secs(10);
@@ -93,6 +98,44 @@ pub fn wait_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
             }
         }
     }
+}
+
+/// Waits at most `limit` for a thread to finish; `None` if it has not (it is left running),
+/// else its result (`Err` with the payload if it panicked).
+pub fn join_deadline<T>(handle: JoinHandle<T>, limit: Duration) -> Option<thread::Result<T>> {
+    let start = Instant::now();
+    while !handle.is_finished() {
+        if start.elapsed() >= limit {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    Some(handle.join())
+}
+
+/// Sends SIGINT to process `pid` (a child not yet reaped), as Ctrl-C in its terminal would.
+pub fn interrupt(pid: u32) -> Result<(), String> {
+    let pid = libc::pid_t::try_from(pid).map_err(|err| format!("pid {pid}: {err}"))?;
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    if unsafe { libc::kill(pid, libc::SIGINT) } == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "kill -INT {pid}: {}",
+            std::io::Error::last_os_error()
+        ))
+    }
+}
+
+/// Peak resident memory of a running process so far, in KiB (`VmHWM` in /proc/PID/status).
+pub fn peak_rss_kib(pid: u32) -> Result<u64, String> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).map_err(|err| format!("{path}: {err}"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| format!("{path}: no VmHWM line"))
 }
 
 /// How a child ended, with what it wrote.

@@ -3,7 +3,12 @@
 //!
 //! - [`site`]: a generated web site served on loopback, with per-response delays, stalls and
 //!   hostile answers, for the crawler and mirrored-fetch.
+//! - [`hostile`]: pages an adversary serves a crawler (a gzip bomb, deep nesting, endless
+//!   attributes, a giant comment), each on a site of its own.
 //! - [`child`]: running a program with every wait bounded, so a hang fails instead of stalling.
+//! - [`net`]: a one-connection loopback server and socket timeouts, for hand-made servers.
 
 pub mod child;
+pub mod hostile;
+pub mod net;
 pub mod site;

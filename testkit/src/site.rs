@@ -18,6 +18,10 @@
 //! [`Site::generated_crawl`] lists what a complete same-host crawl from `/` fetches,
 //! [`Site::generated_depth_one`] what one to depth 1 fetches.
 //!
+//! A [`Resource`] may pause mid-body ([`Resource::paused`]): a slow or stalled mirror.
+//! [`SiteStats::last`] holds when the site last read a request, wrote an answer's head and its
+//! last byte, and saw a client give up: what the benchmarks time latencies between.
+//!
 //! Design: one accept thread and a fixed pool of [`SiteOptions::workers`] connection threads fed
 //! through a bounded channel; one request per connection (`Connection: close`), so there is no
 //! idle keep-alive connection holding a worker. [`SiteHandle::stop`] (also run on drop) shuts
@@ -48,9 +52,12 @@ pub const EXTERNAL_LINK: &str = "http://127.0.0.2:1/external";
 pub struct Resource {
     pub status: u16,
     pub content_type: String,
-    /// Extra headers (e.g. `Location`).
+    /// Extra headers (e.g. `Location`, `Content-Encoding`).
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A server slow mid-body: after this many body bytes, wait this long before the rest (the
+    /// client closing ends the wait, and the request counts as aborted).
+    pub pause: Option<(usize, Duration)>,
 }
 
 impl Resource {
@@ -80,7 +87,21 @@ impl Resource {
             content_type: content_type.to_string(),
             headers: Vec::new(),
             body,
+            pause: None,
         }
+    }
+
+    /// This resource with `name: value` among its headers.
+    pub fn header(mut self, name: &str, value: &str) -> Resource {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// This resource, paused for `wait` after `bytes` of its body ([`Resource::pause`]); a
+    /// wait longer than the client's patience is a mirror that stalls.
+    pub fn paused(mut self, bytes: usize, wait: Duration) -> Resource {
+        self.pause = Some((bytes, wait));
+        self
     }
 }
 
@@ -266,16 +287,18 @@ impl Site {
     pub fn start_mirrors(&self, latencies: &[Duration]) -> io::Result<Vec<SiteHandle>> {
         latencies
             .iter()
-            .map(|&latency| {
-                self.start(
-                    (Ipv4Addr::LOCALHOST, 0),
-                    SiteOptions {
-                        latency,
-                        ..SiteOptions::default()
-                    },
-                )
-            })
+            .map(|&latency| self.serve(latency))
             .collect()
+    }
+
+    /// Serves this site on a fresh loopback port, each answer after `latency`, with the default
+    /// pool of connection threads.
+    pub fn serve(&self, latency: Duration) -> io::Result<SiteHandle> {
+        let options = SiteOptions {
+            latency,
+            ..SiteOptions::default()
+        };
+        self.start((Ipv4Addr::LOCALHOST, 0), options)
     }
 }
 
@@ -340,6 +363,21 @@ pub struct SiteStats {
     pub aborted: u64,
     /// Requests per path (with query string).
     pub by_path: BTreeMap<String, u64>,
+    /// Connections ended, whatever happened on them (a client that connects and closes without
+    /// a request included): what a caller waits for before the next run.
+    pub ended: u64,
+    /// When the latest of each event happened.
+    pub last: Moments,
+}
+
+/// When a site last read a request head, wrote an answer's head, wrote an answer's last byte,
+/// and saw a client give up on a request: the timestamps a latency is measured between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Moments {
+    pub requested: Option<Instant>,
+    pub answered: Option<Instant>,
+    pub finished: Option<Instant>,
+    pub aborted: Option<Instant>,
 }
 
 /// A running site. [`SiteHandle::stop`] or drop stops it and joins its threads.
@@ -529,6 +567,7 @@ fn handle_connection(shared: &Shared, stream: TcpStream) {
         serve(shared, &stream);
     }
     lock(&shared.open).remove(&id);
+    note(shared, |stats| stats.ended += 1);
 }
 
 /// Keeps `in_flight` honest on every way out of a request.
@@ -548,12 +587,13 @@ impl InFlight<'_> {
         if !std::mem::replace(&mut self.counted, false) {
             return;
         }
-        let mut stats = lock(&self.shared.stats);
-        stats.in_flight -= 1;
-        if aborted {
-            stats.aborted += 1;
-        }
-        self.shared.changed.notify_all();
+        note(self.shared, |stats| {
+            stats.in_flight -= 1;
+            if aborted {
+                stats.aborted += 1;
+                stats.last.aborted = Some(Instant::now());
+            }
+        });
     }
 }
 
@@ -563,7 +603,13 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn serve(shared: &Shared, mut stream: &TcpStream) {
+/// Changes the statistics and tells whoever waits on them.
+fn note(shared: &Shared, change: impl FnOnce(&mut SiteStats)) {
+    change(&mut lock(&shared.stats));
+    shared.changed.notify_all();
+}
+
+fn serve(shared: &Shared, stream: &TcpStream) {
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
     let Some((method, target)) = read_request_head(stream) else {
@@ -575,50 +621,73 @@ fn serve(shared: &Shared, mut stream: &TcpStream) {
         stats.in_flight += 1;
         stats.max_in_flight = stats.max_in_flight.max(stats.in_flight);
         *stats.by_path.entry(target.clone()).or_default() += 1;
+        stats.last.requested = Some(Instant::now());
         shared.changed.notify_all();
         InFlight {
             shared,
             counted: true,
         }
     };
-    if !shared.latency.is_zero() && !wait_latency(shared, stream) {
+    if !shared.latency.is_zero() && !wait_out(shared, stream, shared.latency) {
         return;
     }
-    let (status, content_type, headers, body) = if method == "GET" || method == "HEAD" {
-        let resource = shared.site.resource(&target);
-        (
-            resource.status,
-            resource.content_type.as_str(),
-            resource.headers.as_slice(),
-            resource.body.as_slice(),
-        )
+    let refused;
+    let resource = if method == "GET" || method == "HEAD" {
+        shared.site.resource(&target)
     } else {
-        (405, "text/plain", &[][..], &b"method not allowed\n"[..])
+        refused = Resource::new(405, "text/plain", b"method not allowed\n".to_vec());
+        &refused
     };
+    let body = if method == "HEAD" {
+        &[][..]
+    } else {
+        &resource.body[..]
+    };
+    in_flight.leave(false);
+    if write_answer(shared, stream, resource, body) {
+        let _ = stream.shutdown(Shutdown::Write);
+    } else {
+        note(shared, |stats| {
+            stats.aborted += 1;
+            stats.last.aborted = Some(Instant::now());
+        });
+    }
+}
+
+/// Writes the head, then the body (pausing where the resource says), noting when the head and
+/// the last byte went out; false if the client is gone.
+fn write_answer(shared: &Shared, stream: &TcpStream, resource: &Resource, body: &[u8]) -> bool {
+    let write = |bytes: &[u8]| {
+        let mut to = stream;
+        to.write_all(bytes).and_then(|()| to.flush()).is_ok()
+    };
+    let Resource {
+        status,
+        content_type,
+        headers,
+        pause,
+        ..
+    } = resource;
     let mut head = format!(
         "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        reason(status),
-        body.len()
+        reason(*status),
+        resource.body.len()
     );
     for (name, value) in headers {
         let _ = write!(head, "{name}: {value}\r\n");
     }
     head.push_str("\r\n");
-    let mut answer = head.into_bytes();
-    if method != "HEAD" {
-        answer.extend_from_slice(body);
+    if !write(head.as_bytes()) {
+        return false;
     }
-    in_flight.leave(false);
-    if stream
-        .write_all(&answer)
-        .and_then(|()| stream.flush())
-        .is_ok()
-    {
-        let _ = stream.shutdown(Shutdown::Write);
-    } else {
-        lock(&shared.stats).aborted += 1;
-        shared.changed.notify_all();
+    note(shared, |stats| stats.last.answered = Some(Instant::now()));
+    let (first, rest) = body.split_at(pause.map_or(body.len(), |(at, _)| at.min(body.len())));
+    let paused = |wait: Duration| !rest.is_empty() && !wait_out(shared, stream, wait);
+    if !write(first) || pause.is_some_and(|(_, wait)| paused(wait)) || !write(rest) {
+        return false;
     }
+    note(shared, |stats| stats.last.finished = Some(Instant::now()));
+    true
 }
 
 /// A socket read timeout is counted in kernel ticks and overshoots by up to two of them (8 ms
@@ -626,12 +695,13 @@ fn serve(shared: &Shared, mut stream: &TcpStream) {
 /// precise to well under a millisecond.
 const TICK_MARGIN: Duration = Duration::from_millis(30);
 
-/// Waits out the latency; false if the client closed the connection or the site is stopping.
+/// Waits `wait` (the latency, or a pause mid-body); false if the client closed the connection
+/// or the site is stopping.
 ///
-/// A close is seen the moment it happens until [`TICK_MARGIN`] before the answer is due, and
-/// at the latest when it is due (a delay of `TICK_MARGIN` or less is one precise sleep).
-fn wait_latency(shared: &Shared, mut stream: &TcpStream) -> bool {
-    let deadline = Instant::now() + shared.latency;
+/// A close is seen the moment it happens until [`TICK_MARGIN`] before the wait ends, and at the
+/// latest when it ends (a wait of `TICK_MARGIN` or less is one precise sleep).
+fn wait_out(shared: &Shared, mut stream: &TcpStream, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
     let mut byte = [0u8; 1];
     loop {
         if shared.stopping.load(Ordering::SeqCst) {
@@ -884,6 +954,50 @@ mod tests {
         let mut rest = Vec::new();
         let read = waiting.read_to_end(&mut rest);
         assert!(read.is_err() || rest.is_empty(), "{read:?} {rest:?}");
+    }
+
+    #[test]
+    fn a_pause_mid_body_is_timed_and_a_stall_ends_when_the_client_leaves() {
+        let pause = Duration::from_millis(100);
+        let slow = Site::new()
+            .with_fallback(Resource::ok("text/plain", "partial-rest").paused(8, pause))
+            .start("127.0.0.1:0", SiteOptions::default())
+            .unwrap();
+        assert!(get(slow.addr(), "/").ends_with("\r\n\r\npartial-rest"));
+        let (stats, ready) = slow.wait_stats(Duration::from_secs(10), |s| s.ended == 1);
+        assert!(ready, "{stats:?}");
+        let Moments {
+            requested: Some(requested),
+            answered: Some(answered),
+            finished: Some(finished),
+            aborted: None,
+        } = stats.last
+        else {
+            panic!("{stats:?}");
+        };
+        assert!(requested <= answered && finished.duration_since(answered) >= pause);
+
+        let stall = Site::new()
+            .with_fallback(
+                Resource::ok("text/plain", "partial-never").paused(8, Duration::from_secs(60)),
+            )
+            .start("127.0.0.1:0", SiteOptions::default())
+            .unwrap();
+        let mut client = TcpStream::connect(stall.addr()).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        let mut seen = Vec::new();
+        let mut buffer = [0u8; 256];
+        while !seen.ends_with(b"partial-") {
+            let n = client.read(&mut buffer).unwrap();
+            assert!(n > 0, "{seen:?}");
+            seen.extend_from_slice(&buffer[..n]);
+        }
+        drop(client);
+        let (stats, ready) = stall.wait_stats(Duration::from_secs(10), |s| s.aborted == 1);
+        assert!(ready && stats.last.finished.is_none(), "{stats:?}");
     }
 
     #[test]

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Section, bench_dir, find_tool, measure, median, ratio, release_binary};
+use super::{
+    Load, Section, alternate, bench_dir, find_tool, max, measure_quiet, median, ratio,
+    release_binary, spawn, wait_measured, which,
+};
 
 /// Files in the generated tree.
 const FILES: usize = 200_000;
@@ -19,61 +22,62 @@ const CANCELS: usize = 9;
 /// Thread counts compared for du4's default.
 const THREADS: [&str; 5] = ["1", "2", "4", "8", "16"];
 
+/// A contestant: its name in the report and its command line (the tree is appended).
+type Tool = (String, Vec<PathBuf>);
+
 pub fn run() -> crate::Result<Section> {
     let du4 = release_binary("du4");
-    let load_before = load_average();
+    let load = Load::now();
     let tree = generate_tree()?;
-    let gnu_du = super::which("du");
-    let diskus = find_tool("diskus", "cargo install diskus");
+    let (tools, du_index, diskus_index) = contestants(&du4);
+    check_count(&du4, &tree)?;
+    // Warm the cache (twice over, every tool).
+    alternate(tools.len(), 2, false, |index| {
+        time_once(&tools[index].1, &tree)
+    })?;
+    let samples = alternate(tools.len(), RUNS, true, |index| {
+        time_once(&tools[index].1, &tree)
+    })?;
+    let medians = |figure: fn(&(f64, f64)) -> f64| -> Vec<f64> {
+        let figures = |s: &Vec<(f64, f64)>| s.iter().map(figure).collect::<Vec<f64>>();
+        samples.iter().map(|s| median(&figures(s))).collect()
+    };
+    let walls = medians(|sample| sample.0);
+    let rss: Vec<f64> = medians(|sample| sample.1 / 1024.0);
+    let du_ms = du_index.map(|index| walls[index]);
+    let diskus_ms = diskus_index.map(|index| walls[index]);
 
-    // The contestants: (name, command line).
-    let mut tools: Vec<(String, Vec<PathBuf>)> = vec![("du4".into(), vec![du4.clone()])];
-    if let Some(du) = &gnu_du {
-        tools.push(("du -s".into(), vec![du.clone(), "-s".into()]));
-    }
-    if let Some(diskus) = &diskus {
-        tools.push(("diskus -b".into(), vec![diskus.clone(), "-b".into()]));
-    }
-    for threads in THREADS {
-        tools.push((
-            format!("du4 -j {threads}"),
-            vec![du4.clone(), "-j".into(), threads.into()],
-        ));
-    }
+    let mut section = table(&tools, &walls, &rss, du_ms, diskus_ms);
+    let cancels = cancel_latencies(&du4, &tree)?;
+    let cancel_ms = median(&cancels);
+    let dash = || "-".to_string();
+    section.row(vec![
+        "du4 cancel: byte written to exit".into(),
+        format!("{cancel_ms:.2}"),
+        dash(),
+        dash(),
+        dash(),
+    ]);
+    section.note(format!(
+        "tree: {} ({FILES} files in 2,221 directories); {RUNS} runs per tool, alternated, after 2 warm-up rounds",
+        tree.display()
+    ));
+    load.note(
+        &mut section,
+        "other work on the machine slows the parallel walkers most",
+    );
+    targets(&mut section, walls[0], rss[0], du_ms, diskus_ms, &cancels);
+    Ok(section)
+}
 
-    // Warm the cache (twice over, every tool) and check du4's count.
-    let check = Command::new(&du4)
-        .args(["-b".as_ref(), tree.as_os_str()])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|err| format!("{}: {err}", du4.display()))?;
-    let line = String::from_utf8_lossy(&check.stdout).trim().to_string();
-    if !line.starts_with(&format!("{FILES} files  ")) {
-        return Err(format!("du4 counted `{line}` in {}", tree.display()));
-    }
-    for _ in 0..2 {
-        for (_, argv) in &tools {
-            time_once(argv, &tree)?;
-        }
-    }
-
-    let mut walls = vec![Vec::new(); tools.len()];
-    let mut rss = vec![Vec::new(); tools.len()];
-    for round in 0..RUNS {
-        // Alternate: each round starts with a different tool.
-        for k in 0..tools.len() {
-            let index = (k + round) % tools.len();
-            let (wall, kib) = time_once(&tools[index].1, &tree)?;
-            walls[index].push(wall);
-            rss[index].push(kib as f64);
-        }
-    }
-    let medians: Vec<f64> = walls.iter().map(|w| median(w)).collect();
-    let du_ms = gnu_du.as_ref().map(|_| medians[1]);
-    let diskus_ms = diskus
-        .as_ref()
-        .map(|_| medians[if gnu_du.is_some() { 2 } else { 1 }]);
-
+/// The table: one row per contestant.
+fn table(
+    tools: &[Tool],
+    walls: &[f64],
+    rss: &[f64],
+    du_ms: Option<f64>,
+    diskus_ms: Option<f64>,
+) -> Section {
     let mut section = Section::new(
         "du4 (book 8.8-8.9): 200,000 files, warm cache",
         "cargo xtask bench du4",
@@ -88,83 +92,91 @@ pub fn run() -> crate::Result<Section> {
     for (index, (name, _)) in tools.iter().enumerate() {
         section.row(vec![
             name.clone(),
-            format!("{:.1}", medians[index]),
-            ratio(medians[index], du_ms),
-            ratio(medians[index], diskus_ms),
-            format!("{:.1}", median(&rss[index]) / 1024.0),
+            format!("{:.1}", walls[index]),
+            ratio(walls[index], du_ms),
+            ratio(walls[index], diskus_ms),
+            format!("{:.1}", rss[index]),
         ]);
     }
+    section
+}
 
-    let cancels = cancel_latencies(&du4, &tree)?;
-    let cancel_ms = median(&cancels);
-    let max_cancel = cancels.iter().copied().fold(0.0, f64::max);
-    section.row(vec![
-        "du4 cancel: byte written to exit".into(),
-        format!("{cancel_ms:.2}"),
-        "-".into(),
-        "-".into(),
-        "-".into(),
-    ]);
+/// du4, the peers found, and du4 at each thread count; with the peers' places in the list.
+fn contestants(du4: &Path) -> (Vec<Tool>, Option<usize>, Option<usize>) {
+    let mut tools: Vec<Tool> = vec![("du4".into(), vec![du4.into()])];
+    fn add(tools: &mut Vec<Tool>, name: &str, argv: Vec<PathBuf>) -> usize {
+        tools.push((name.into(), argv));
+        tools.len() - 1
+    }
+    let du = which("du").map(|du| add(&mut tools, "du -s", vec![du, "-s".into()]));
+    let diskus = find_tool("diskus", "cargo install diskus")
+        .map(|diskus| add(&mut tools, "diskus -b", vec![diskus, "-b".into()]));
+    for threads in THREADS {
+        let argv = vec![du4.into(), "-j".into(), threads.into()];
+        add(&mut tools, &format!("du4 -j {threads}"), argv);
+    }
+    (tools, du, diskus)
+}
 
-    let du4_ms = medians[0];
-    let du4_rss = median(&rss[0]) / 1024.0;
-    section.note(format!(
-        "tree: {} ({FILES} files in 2,221 directories); {RUNS} runs per tool, alternated, after 2 warm-up rounds",
-        tree.display()
-    ));
-    section.note(format!(
-        "load average (1 min) before / after: {load_before} / {}: other work on the machine slows the parallel walkers most",
-        load_average()
-    ));
-    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+/// The spec's targets, met or missed, one note each.
+fn targets(
+    section: &mut Section,
+    du4_ms: f64,
+    du4_rss: f64,
+    du_ms: Option<f64>,
+    diskus_ms: Option<f64>,
+    cancels: &[f64],
+) {
     match diskus_ms {
-        Some(d) => section.note(format!(
-            "target du4 <= diskus -b: {} ({du4_ms:.1} vs {d:.1} ms)",
-            verdict(du4_ms <= d)
-        )),
+        Some(d) => section.target(
+            "du4 <= diskus -b",
+            du4_ms <= d,
+            &format!("{du4_ms:.1} vs {d:.1} ms"),
+        ),
         None => section.note("diskus not available: that comparison is missing"),
     }
     match du_ms {
-        Some(d) => section.note(format!(
-            "target du4 <= 0.75 x du -s: {} ({:.2} x)",
-            verdict(du4_ms <= 0.75 * d),
-            du4_ms / d
-        )),
+        Some(d) => section.target(
+            "du4 <= 0.75 x du -s",
+            du4_ms <= 0.75 * d,
+            &format!("{:.2} x", du4_ms / d),
+        ),
         None => section.note("GNU du not available: that comparison is missing"),
     }
-    section.note(format!(
-        "target peak RSS < 32 MiB: {} ({du4_rss:.1} MiB)",
-        verdict(du4_rss < 32.0)
-    ));
-    section.note(format!(
-        "target cancel < 20 ms: {} (median {cancel_ms:.2} ms, worst {max_cancel:.2} ms of {CANCELS})",
-        verdict(cancel_ms < 20.0)
-    ));
-    Ok(section)
+    section.target(
+        "peak RSS < 32 MiB",
+        du4_rss < 32.0,
+        &format!("{du4_rss:.1} MiB"),
+    );
+    let cancel_ms = median(cancels);
+    section.target(
+        "cancel < 20 ms",
+        cancel_ms < 20.0,
+        &format!(
+            "median {cancel_ms:.2} ms, worst {:.2} ms of {CANCELS}",
+            max(cancels)
+        ),
+    );
 }
 
-/// The 1-minute load average, as /proc/loadavg tells ("?" if unknown).
-fn load_average() -> String {
-    fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|text| text.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
+/// du4 counts every file of the tree (else the tree is incomplete and the figures meaningless).
+fn check_count(du4: &Path, tree: &Path) -> crate::Result {
+    let check = Command::new(du4)
+        .args(["-b".as_ref(), tree.as_os_str()])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|err| format!("{}: {err}", du4.display()))?;
+    let line = String::from_utf8_lossy(&check.stdout).trim().to_string();
+    if !line.starts_with(&format!("{FILES} files  ")) {
+        return Err(format!("du4 counted `{line}` in {}", tree.display()));
+    }
+    Ok(())
 }
 
 /// Runs one tool over the tree, output discarded: (wall ms, peak RSS KiB).
-fn time_once(argv: &[PathBuf], tree: &Path) -> crate::Result<(f64, u64)> {
-    let mut command = Command::new(&argv[0]);
-    command
-        .args(&argv[1..])
-        .arg(tree)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let measured = measure(&mut command)?;
-    if !measured.status.success() {
-        return Err(format!("{argv:?} failed: {}", measured.status));
-    }
-    Ok((measured.wall.as_secs_f64() * 1000.0, measured.max_rss_kib))
+fn time_once(argv: &[PathBuf], tree: &Path) -> crate::Result<(f64, f64)> {
+    let measured = measure_quiet(Command::new(&argv[0]).args(&argv[1..]).arg(tree))?;
+    Ok((measured.wall_ms(), measured.max_rss_kib as f64))
 }
 
 /// Cancellation latency samples, in ms: du4 walks the tree many times over; once its walk is
@@ -173,14 +185,14 @@ fn time_once(argv: &[PathBuf], tree: &Path) -> crate::Result<(f64, u64)> {
 fn cancel_latencies(du4: &Path, tree: &Path) -> crate::Result<Vec<f64>> {
     let mut samples = Vec::new();
     for _ in 0..CANCELS {
-        let mut child = Command::new(du4)
-            .arg(tree.join("missing"))
-            .args(std::iter::repeat_n(tree, 20))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|err| format!("{}: {err}", du4.display()))?;
+        let mut child = spawn(
+            Command::new(du4)
+                .arg(tree.join("missing"))
+                .args(std::iter::repeat_n(tree, 20))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped()),
+        )?;
         let mut stderr = BufReader::new(child.stderr.take().ok_or("no stderr")?);
         let mut line = String::new();
         stderr
@@ -193,14 +205,14 @@ fn cancel_latencies(du4: &Path, tree: &Path) -> crate::Result<Vec<f64>> {
         stdin
             .write_all(b"x")
             .map_err(|err| format!("du4 stdin: {err}"))?;
-        let measured = super::wait_measured(child, start)?;
+        let measured = wait_measured(child, start)?;
         if measured.status.code() != Some(130) {
             return Err(format!(
                 "du4 was not cancelled (status {}): is the tree too small?",
                 measured.status
             ));
         }
-        samples.push(measured.wall.as_secs_f64() * 1000.0);
+        samples.push(measured.wall_ms());
     }
     Ok(samples)
 }
@@ -222,18 +234,14 @@ fn generate_tree() -> crate::Result<PathBuf> {
         fs::remove_dir_all(&tree).map_err(|err| fail(&tree, err))?;
     }
     let content = [b'x'; 200];
-    let mut n = 0;
-    for a in 0..20 {
-        for b in 0..10 {
-            for c in 0..10 {
-                let dir = tree.join(format!("a{a:02}/b{b}/c{c}"));
-                fs::create_dir_all(&dir).map_err(|err| fail(&dir, err))?;
-                for f in 0..FILES / 2000 {
-                    let path = dir.join(format!("file{f:03}.dat"));
-                    fs::write(&path, &content[..n % 200]).map_err(|err| fail(&path, err))?;
-                    n += 1;
-                }
-            }
+    for leaf in 0..FILES / 100 {
+        let (a, b, c) = (leaf / 100, leaf / 10 % 10, leaf % 10);
+        let dir = tree.join(format!("a{a:02}/b{b}/c{c}"));
+        fs::create_dir_all(&dir).map_err(|err| fail(&dir, err))?;
+        for f in 0..100 {
+            let path = dir.join(format!("file{f:03}.dat"));
+            let n = leaf * 100 + f;
+            fs::write(&path, &content[..n % 200]).map_err(|err| fail(&path, err))?;
         }
     }
     fs::write(&marker, b"").map_err(|err| fail(&marker, err))?;

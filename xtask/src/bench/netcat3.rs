@@ -9,13 +9,18 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Section, bench_dir, find_tool, median, ratio, release_binary, wait_measured};
+use testkit::net::ServeOne;
+
+use super::{
+    Load, Section, alternate, bench_dir, find_tool, median, ratio, release_binary, spawn,
+    wait_limited, wait_measured,
+};
 
 /// Bytes sent per run.
 const TOTAL: u64 = 1 << 30;
@@ -23,6 +28,9 @@ const TOTAL: u64 = 1 << 30;
 const RUNS: usize = 5;
 /// How long a tool may take to exit after the server closed, in the exit-latency runs.
 const EXIT_LIMIT: Duration = Duration::from_secs(2);
+
+/// How long a server may take to finish once its client has exited.
+const SERVER_LIMIT: Duration = Duration::from_secs(30);
 
 /// A client under test: its name and how to start it against `addr`.
 struct Tool {
@@ -48,6 +56,42 @@ pub fn run() -> crate::Result<Section> {
         "cargo xtask bench netcat3",
         &["run", "netcat3", "nc -N", "netcat3 / nc"],
     );
+    let tools = tools(&mut section);
+    let file = input_file()?;
+    let load = Load::now();
+    for (run, label) in [
+        (Run::SendPipe, "send 1 GiB, stdin a pipe (MiB/s)"),
+        (Run::SendFile, "send 1 GiB, stdin a cached file (MiB/s)"),
+        (Run::ReceivePipe, "receive 1 GiB, stdout a pipe (MiB/s)"),
+    ] {
+        let rates = alternate(tools.len(), RUNS, false, |index| {
+            throughput(&tools[index], run, &file)
+        })?;
+        let ours = median(&rates[0]);
+        let theirs = rates.get(1).map(|samples| median(samples));
+        section.row(vec![
+            label.into(),
+            format!("{ours:.0}"),
+            theirs.map_or("n/a".into(), |t| format!("{t:.0}")),
+            ratio(ours, theirs),
+        ]);
+    }
+    let latencies = tools
+        .iter()
+        .map(exit_latencies)
+        .collect::<crate::Result<Vec<String>>>()?;
+    section.row(vec![
+        "exit after the server closes, stdin open (median)".into(),
+        latencies[0].clone(),
+        latencies.get(1).cloned().unwrap_or_else(|| "n/a".into()),
+        String::new(),
+    ]);
+    notes(&mut section, &load);
+    Ok(section)
+}
+
+/// netcat3, and OpenBSD nc if it is here or can be installed (a note says when it is not).
+fn tools(section: &mut Section) -> Vec<Tool> {
     let mut tools = vec![Tool {
         name: "netcat3",
         program: release_binary("netcat3"),
@@ -65,49 +109,10 @@ pub fn run() -> crate::Result<Section> {
         )),
         None => section.note("OpenBSD nc not found and not installable: netcat3 alone"),
     }
-    let file = input_file()?;
-    let load_before = load_average();
+    tools
+}
 
-    for (run, label) in [
-        (Run::SendPipe, "send 1 GiB, stdin a pipe (MiB/s)"),
-        (Run::SendFile, "send 1 GiB, stdin a cached file (MiB/s)"),
-        (Run::ReceivePipe, "receive 1 GiB, stdout a pipe (MiB/s)"),
-    ] {
-        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); tools.len()];
-        for _ in 0..RUNS {
-            for (tool, samples) in tools.iter().zip(&mut rates) {
-                samples.push(throughput(tool, run, &file)?);
-            }
-        }
-        let ours = median(&rates[0]);
-        let theirs = rates.get(1).map(|samples| median(samples));
-        section.row(vec![
-            label.into(),
-            format!("{ours:.0}"),
-            theirs.map_or("n/a".into(), |t| format!("{t:.0}")),
-            ratio(ours, theirs),
-        ]);
-    }
-
-    let mut latencies = Vec::new();
-    for tool in &tools {
-        let samples: Vec<Option<f64>> = (0..RUNS)
-            .map(|_| exit_latency(tool))
-            .collect::<crate::Result<_>>()?;
-        let exited: Vec<f64> = samples.iter().flatten().copied().collect();
-        latencies.push(if exited.len() == samples.len() {
-            format!("{:.2} ms", median(&exited))
-        } else {
-            format!("still running after {EXIT_LIMIT:?} (killed)")
-        });
-    }
-    section.row(vec![
-        "exit after the server closes, stdin open (median)".into(),
-        latencies[0].clone(),
-        latencies.get(1).cloned().unwrap_or_else(|| "n/a".into()),
-        String::new(),
-    ]);
-
+fn notes(section: &mut Section, load: &Load) {
     section.note(format!(
         "{RUNS} runs per tool and row, alternated; throughput = 1024 MiB / wall time from \
          spawn to exit (connect, transfer, half-close, the server's close)."
@@ -120,21 +125,11 @@ pub fn run() -> crate::Result<Section> {
          pipe can hold data back from its reader: netcat3's crate docs). nc reads and writes \
          through its 16 KiB buffer.",
     );
-    section.note(format!(
-        "load average (1 min) before / after: {load_before} / {}: both tools share the machine \
-         with whatever else runs, so compare the ratio more than the absolute figures",
-        load_average()
-    ));
+    load.note(
+        section,
+        "both tools share the machine with whatever else runs, so compare the ratio more than the absolute figures",
+    );
     section.note("Target: netcat3 at least nc's throughput (ratio >= 1.00).");
-    Ok(section)
-}
-
-/// The 1-minute load average, as /proc/loadavg tells ("?" if unknown).
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|text| text.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
 }
 
 /// True when `nc` is the OpenBSD variant (the one with `-N`), which says so in its help.
@@ -176,84 +171,49 @@ fn pattern_block() -> Vec<u8> {
 
 /// One run of `tool`; returns MiB/s, after checking that all the bytes arrived.
 fn throughput(tool: &Tool, run: Run, file: &Path) -> crate::Result<f64> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|err| format!("bind: {err}"))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|err| format!("local_addr: {err}"))?;
     let receiving = matches!(run, Run::ReceivePipe);
     // The server: a sink counting what it reads, or a source sending TOTAL bytes and closing.
-    let server = thread::spawn(move || -> std::io::Result<u64> {
-        let (mut stream, _) = listener.accept()?;
+    let server = ServeOne::start(None, move |mut stream| {
         if receiving {
-            let block = pattern_block();
-            for _ in 0..TOTAL / block.len() as u64 {
-                stream.write_all(&block)?;
-            }
-            return Ok(TOTAL);
+            return send_total(&mut stream);
         }
         drain(&mut stream)
-    });
-    let stdin = match run {
-        Run::SendPipe => Stdio::piped(),
-        Run::SendFile => File::open(file)
-            .map_err(|err| format!("{}: {err}", file.display()))?
-            .into(),
-        Run::ReceivePipe => Stdio::null(),
-    };
-    let stdout = if receiving {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    };
-    let mut command = Command::new(&tool.program);
-    command
-        .args((tool.args)(addr))
-        .stdin(stdin)
-        .stdout(stdout)
-        .stderr(Stdio::inherit());
+    })
+    .map_err(|err| format!("server: {err}"))?;
+    let (stdin, stdout) = stdio(run, file)?;
     let start = Instant::now();
-    let mut child = command
-        .spawn()
-        .map_err(|err| format!("{}: {err}", tool.program.display()))?;
-    let feeder = child.stdin.take().map(|mut stdin| {
-        thread::spawn(move || -> std::io::Result<()> {
-            let block = pattern_block();
-            for _ in 0..TOTAL / block.len() as u64 {
-                stdin.write_all(&block)?;
-            }
-            Ok(())
-        })
-    });
+    let mut child = spawn(
+        Command::new(&tool.program)
+            .args((tool.args)(server.addr))
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(Stdio::inherit()),
+    )?;
+    let feeder = child
+        .stdin
+        .take()
+        .map(|mut stdin| thread::spawn(move || send_total(&mut stdin)));
     let drainer = child
         .stdout
         .take()
         .map(|mut stdout| thread::spawn(move || drain(&mut stdout)));
     let measured = wait_measured(child, start)?;
-    if let Some(feeder) = feeder {
-        feeder
-            .join()
-            .map_err(|_| "the feeder panicked")?
-            .map_err(|err| format!("{}: feeding stdin: {err}", tool.name))?;
-    }
-    // The tool has exited, so its stdout is at end of file: this join is prompt.
-    let printed = match drainer {
-        Some(drainer) => Some(
-            drainer
-                .join()
-                .map_err(|_| "the stdout reader panicked")?
-                .map_err(|err| format!("{}: reading stdout: {err}", tool.name))?,
-        ),
-        None => None,
+    let joined = |thread: Option<thread::JoinHandle<std::io::Result<u64>>>, what: &str| {
+        // The tool has exited, so its stdin and stdout are closed: these joins are prompt.
+        thread
+            .map(|thread| thread.join().map_err(|_| format!("the {what} panicked")))
+            .transpose()?
+            .transpose()
+            .map_err(|err| format!("{}: {what}: {err}", tool.name))
     };
+    joined(feeder, "stdin feeder")?;
+    let printed = joined(drainer, "stdout reader")?;
     if !measured.status.success() {
-        // Unblock the server's accept in case the tool never connected.
-        let _ = TcpStream::connect(addr);
-        let _ = server.join();
+        let _ = server.join(true, SERVER_LIMIT);
         return Err(format!("{} failed: {}", tool.name, measured.status));
     }
     let served = server
-        .join()
-        .map_err(|_| "the server panicked")?
+        .join(false, SERVER_LIMIT)?
         .map_err(|err| format!("server: {err}"))?;
     let arrived = printed.unwrap_or(served);
     if arrived != TOTAL {
@@ -263,6 +223,27 @@ fn throughput(tool: &Tool, run: Run, file: &Path) -> crate::Result<f64> {
         ));
     }
     Ok(TOTAL as f64 / (1 << 20) as f64 / measured.wall.as_secs_f64())
+}
+
+/// The tool's stdin and stdout for `run`.
+fn stdio(run: Run, file: &Path) -> crate::Result<(Stdio, Stdio)> {
+    Ok(match run {
+        Run::SendPipe => (Stdio::piped(), Stdio::null()),
+        Run::SendFile => {
+            let file = File::open(file).map_err(|err| format!("{}: {err}", file.display()))?;
+            (file.into(), Stdio::null())
+        }
+        Run::ReceivePipe => (Stdio::null(), Stdio::piped()),
+    })
+}
+
+/// Writes the 1 GiB of [`pattern_block`]s; returns the byte count.
+fn send_total(writer: &mut impl Write) -> std::io::Result<u64> {
+    let block = pattern_block();
+    for _ in 0..TOTAL / block.len() as u64 {
+        writer.write_all(&block)?;
+    }
+    Ok(TOTAL)
 }
 
 /// Reads `reader` to its end through a 256 KiB buffer; returns the byte count.
@@ -279,48 +260,42 @@ fn drain(reader: &mut impl Read) -> std::io::Result<u64> {
     }
 }
 
+/// The median exit latency of `tool` over [`RUNS`] runs, or that it was still running.
+fn exit_latencies(tool: &Tool) -> crate::Result<String> {
+    let samples: Vec<Option<f64>> = (0..RUNS)
+        .map(|_| exit_latency(tool))
+        .collect::<crate::Result<_>>()?;
+    let exited: Vec<f64> = samples.iter().flatten().copied().collect();
+    Ok(if exited.len() == samples.len() {
+        format!("{:.2} ms", median(&exited))
+    } else {
+        format!("still running after {EXIT_LIMIT:?} (killed)")
+    })
+}
+
 /// One run: a server that accepts and closes at once while the tool's stdin stays open. Returns
 /// the milliseconds from the close to the tool's exit, or `None` if it was still running after
 /// [`EXIT_LIMIT`] (it is then killed).
 fn exit_latency(tool: &Tool) -> crate::Result<Option<f64>> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|err| format!("bind: {err}"))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|err| format!("local_addr: {err}"))?;
-    let server = thread::spawn(move || -> std::io::Result<Instant> {
-        let (stream, _) = listener.accept()?;
+    let server = ServeOne::start(None, |stream| {
         drop(stream);
-        Ok(Instant::now())
-    });
-    let mut child = Command::new(&tool.program)
-        .args((tool.args)(addr))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|err| format!("{}: {err}", tool.program.display()))?;
+        Instant::now()
+    })
+    .map_err(|err| format!("server: {err}"))?;
+    let start = Instant::now();
+    let mut child = spawn(
+        Command::new(&tool.program)
+            .args((tool.args)(server.addr))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )?;
     // Held open for the whole run: the tool never sees end of input.
     let stdin = child.stdin.take();
-    let pid = child.id();
-    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-    let killer = thread::spawn(move || {
-        if stop_rx.recv_timeout(EXIT_LIMIT).is_err() {
-            // SAFETY: plain system call on our own child, still unreaped: the main thread is
-            // blocked in wait4 on it and only reports back (stopping this timer) after it exits.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-        }
-    });
-    let start = Instant::now();
-    let measured = wait_measured(child, start)?;
-    let exited = start + measured.wall;
-    let _ = stop_tx.send(());
-    let _ = killer.join();
+    let measured = wait_limited(child, start, EXIT_LIMIT)?;
     drop(stdin);
-    let closed = server
-        .join()
-        .map_err(|_| "the server panicked")?
-        .map_err(|err| format!("server: {err}"))?;
-    let latency = exited.saturating_duration_since(closed);
+    let closed = server.join(measured.killed, SERVER_LIMIT)?;
+    let latency = (start + measured.wall).saturating_duration_since(closed);
     Ok((latency < EXIT_LIMIT && measured.status.code().is_some())
         .then_some(latency.as_secs_f64() * 1000.0))
 }

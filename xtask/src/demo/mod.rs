@@ -15,16 +15,14 @@
 //! already (the test does not use it: `cargo test -p xtask` alone builds none of them). The tour
 //! times itself, the build not counted, and counts a tour over a minute as a failure (SPEC.md).
 
-mod proc;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use testkit::site::{EXTERNAL_LINK, Site, SiteHandle, SiteOptions};
+use testkit::child::{Proc, output};
+use testkit::site::{EXTERNAL_LINK, Site, SiteHandle};
 
 use crate::workspace_root;
-use proc::Proc;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
@@ -203,12 +201,17 @@ fn check(ok: bool, what: impl FnOnce() -> String) -> crate::Result {
 // --- 8.8-8.9: du4 --------------------------------------------------------------------------
 
 fn du4(bins: &Bins) -> crate::Result {
-    let root = workspace_root();
     let du4 = bins.path("du4");
+    du4_running_totals(&du4)?;
+    du4_per_root(&du4)
+}
 
+/// `du4 -v .`: the running totals, one per 500 ms tick, then the final one.
+fn du4_running_totals(du4: &Path) -> crate::Result {
+    let root = workspace_root();
     show_command("du4 -v .");
     let began = Instant::now();
-    let (code, stdout, stderr) = proc::run(&du4, &["-v", "."], &root, Duration::from_secs(120))?;
+    let (code, stdout, stderr) = output(du4, &["-v", "."], &root, Duration::from_secs(120))?;
     let ran_ms = began.elapsed().as_millis();
     show_output(&stdout);
     show_output(&stderr);
@@ -247,9 +250,15 @@ fn du4(bins: &Bins) -> crate::Result {
              per 500 ms tick, then the final one"
         ));
     }
+    Ok(())
+}
 
+/// `du4 --per-root -b` over the crates, each line checked against an independent count.
+fn du4_per_root(du4: &Path) -> crate::Result {
+    let root = workspace_root();
     let roots = [
         "common",
+        "testkit",
         "du4",
         "chat",
         "netcat3",
@@ -260,7 +269,7 @@ fn du4(bins: &Bins) -> crate::Result {
     let mut args = vec!["--per-root", "-b"];
     args.extend(roots);
     show_command(&format!("du4 {}", args.join(" ")));
-    let (code, stdout, stderr) = proc::run(&du4, &args, &root, Duration::from_secs(60))?;
+    let (code, stdout, stderr) = output(du4, &args, &root, Duration::from_secs(60))?;
     show_output(&stdout);
     check(code == 0, || format!("du4 exited with {code}: {stderr}"))?;
     let lines: Vec<&str> = stdout.lines().collect();
@@ -483,7 +492,7 @@ fn two_clients(bins: &Bins) -> crate::Result {
     // Ctrl-C to the server: it tells everyone and closes; alice's netcat3 ends by itself
     // although its stdin is still open (the Go original would wait for her to type).
     let interrupted = Instant::now();
-    interrupt(&server)?;
+    server.interrupt()?;
     alice.closed()?;
     server.expect_exit(0, PROMPTLY)?;
     let shutdown_ms = interrupted.elapsed().as_millis();
@@ -546,7 +555,7 @@ fn idle_kick(bins: &Bins) -> crate::Result {
     let kicked = carol.closed()?;
     let silent = kicked.saturating_duration_since(named);
 
-    interrupt(&server)?;
+    server.interrupt()?;
     server.expect_exit(0, PROMPTLY)?;
     let (log, _) = server.stderr.finish(PROMPTLY)?;
 
@@ -572,40 +581,34 @@ fn idle_kick(bins: &Bins) -> crate::Result {
     Ok(())
 }
 
-/// Sends SIGINT to a child, as Ctrl-C in its terminal would.
-fn interrupt(proc: &Proc) -> crate::Result {
-    let pid = libc::pid_t::try_from(proc.pid()).map_err(|err| format!("pid: {err}"))?;
-    // SAFETY: kill(2) with a pid of our own live child (not yet reaped) and a valid signal.
-    let sent = unsafe { libc::kill(pid, libc::SIGINT) };
-    check(sent == 0, || {
-        format!("kill {pid}: {}", std::io::Error::last_os_error())
-    })
-}
-
 // --- 8.6: the crawler ----------------------------------------------------------------------
 
 fn crawler(bins: &Bins) -> crate::Result {
     const PAGES: usize = 40;
-    let options = SiteOptions {
-        latency: Duration::from_millis(20),
-        ..SiteOptions::default()
-    };
     let site = Site::generated(PAGES)
-        .start("127.0.0.1:0", options)
+        .serve(Duration::from_millis(20))
         .map_err(|err| format!("starting the site: {err}"))?;
     let start = site.url("/");
     let crawler = bins.path("crawler");
-    let root = workspace_root();
     remark(&format!(
         "a generated site of {PAGES} pages and some awkward cases, each answer after 20 ms, \
          is served at {start}"
     ));
 
+    crawl_depth_one(&crawler, &site, PAGES)?;
+    crawl_whole_site(&crawler, &site, PAGES)?;
+    site.stop();
+    Ok(())
+}
+
+/// `crawler --depth 1`: the start page and what it links to, each once.
+fn crawl_depth_one(crawler: &Path, site: &SiteHandle, pages: usize) -> crate::Result {
+    let start = site.url("/");
     show_command(&format!("crawler --depth 1 {start}"));
-    let (code, stdout, stderr) = proc::run(
-        &crawler,
+    let (code, stdout, stderr) = output(
+        crawler,
         &["--depth", "1", start.as_str()],
-        &root,
+        &workspace_root(),
         Duration::from_secs(60),
     )?;
     show_output(&stdout);
@@ -614,7 +617,7 @@ fn crawler(bins: &Bins) -> crate::Result {
     check(code == 1, || {
         format!("crawler exited with {code}, expected 1")
     })?;
-    let expected: BTreeSet<String> = Site::generated_depth_one(PAGES)
+    let expected: BTreeSet<String> = Site::generated_depth_one(pages)
         .iter()
         .map(|path| site.url(path))
         .chain([EXTERNAL_LINK.to_string()])
@@ -627,19 +630,24 @@ fn crawler(bins: &Bins) -> crate::Result {
         "the start page (depth 0) and the pages it links to (depth 1), each once; /landing/ is \
          where /redirect leads: the same page, at the same depth, requested by the crawler itself",
     );
+    Ok(())
+}
 
+/// `crawler --same-host`: every page of the site, each once, at most 20 requests at a time.
+fn crawl_whole_site(crawler: &Path, site: &SiteHandle, pages: usize) -> crate::Result {
+    let start = site.url("/");
     show_command(&format!("crawler --same-host {start}"));
-    let (code, stdout, _stderr) = proc::run(
-        &crawler,
+    let (code, stdout, _stderr) = output(
+        crawler,
         &["--same-host", start.as_str()],
-        &root,
+        &workspace_root(),
         Duration::from_secs(60),
     )?;
     check(code == 1, || {
         format!("crawler exited with {code}, expected 1 (one 404)")
     })?;
     let printed = printed_once(&stdout)?;
-    let expected: BTreeSet<String> = Site::generated_crawl(PAGES)
+    let expected: BTreeSet<String> = Site::generated_crawl(pages)
         .iter()
         .map(|path| site.url(path))
         .collect();
@@ -661,9 +669,7 @@ fn crawler(bins: &Bins) -> crate::Result {
     ));
     check(stats.max_in_flight <= 20, || {
         format!("{} requests in flight at once", stats.max_in_flight)
-    })?;
-    site.stop();
-    Ok(())
+    })
 }
 
 /// The URLs a crawl printed, checking that none was printed twice.
@@ -682,12 +688,8 @@ fn printed_once(stdout: &str) -> crate::Result<BTreeSet<String>> {
 fn mirrored_fetch(bins: &Bins) -> crate::Result {
     const BODY: &str = "The same file, served by three mirrors.\n";
     let start_mirror = |latency_ms: u64| -> crate::Result<SiteHandle> {
-        let options = SiteOptions {
-            latency: Duration::from_millis(latency_ms),
-            ..SiteOptions::default()
-        };
         Site::fixed("text/plain; charset=utf-8", BODY)
-            .start("127.0.0.1:0", options)
+            .serve(Duration::from_millis(latency_ms))
             .map_err(|err| format!("starting a mirror: {err}"))
     };
     let slow = start_mirror(900)?;
@@ -741,12 +743,8 @@ fn mirrored_fetch(bins: &Bins) -> crate::Result {
 
 fn cancellation(bins: &Bins) -> crate::Result {
     const IN_FLIGHT: usize = 20;
-    let options = SiteOptions {
-        latency: Duration::from_secs(30),
-        ..SiteOptions::default()
-    };
     let site = Site::generated(IN_FLIGHT)
-        .start("127.0.0.1:0", options)
+        .serve(Duration::from_secs(30))
         .map_err(|err| format!("starting the site: {err}"))?;
     let urls: Vec<String> = (0..IN_FLIGHT)
         .map(|i| site.url(&format!("/page/{i}")))

@@ -1,0 +1,78 @@
+//! The accept loop both engines share: the book's `main` loop, with its limits.
+//!
+//! At `--max-clients` a newcomer is told the server is full and closed. When every descriptor
+//! is taken, the [`Reserve`] accepts the waiting connection to refuse it, so the queue moves
+//! instead of `accept` failing forever. The engine's `start` may refuse too (a thread that
+//! could not be spawned); nothing here ends the process.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::done::Done;
+
+use crate::limits::{self, Reserve};
+use crate::log::Log;
+
+/// What a newcomer is told when no descriptor is left for it.
+const FULL: &str = "Server full; try again later\n";
+
+/// Accepts connections until `done` fires, handing each to `start` with a fresh id while fewer
+/// than `max_clients` are `live` (the engine counts them down as they end). Returns the number
+/// of connections accepted, refused ones included.
+pub fn accept_loop(
+    listener: &TcpListener,
+    done: &Done,
+    log: &Log,
+    max_clients: usize,
+    live: &AtomicUsize,
+    mut start: impl FnMut(TcpStream, SocketAddr, u64) -> io::Result<()>,
+) -> u64 {
+    let mut reserve = Reserve::new();
+    let mut connections = 0u64;
+    while !done.cancelled() {
+        let (conn, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(_) if done.cancelled() => break,
+            Err(err) => {
+                connections += u64::from(refuse_on_error(listener, &err, &mut reserve, done, log));
+                continue;
+            }
+        };
+        connections += 1;
+        if live.load(Ordering::SeqCst) >= max_clients {
+            log.line(format_args!("{peer} refused: server full"));
+            let why = format!("Server full ({max_clients} clients); try again later\n");
+            limits::refuse(&conn, &why);
+            continue;
+        }
+        live.fetch_add(1, Ordering::SeqCst);
+        if let Err(err) = start(conn, peer, connections) {
+            live.fetch_sub(1, Ordering::SeqCst);
+            log.line(format_args!("{peer} refused: {err}"));
+        }
+    }
+    connections
+}
+
+/// A failed `accept`: out of descriptors, the waiting connection is refused with the reserve;
+/// anything else (a connection reset before accept) is logged. Either way it waits a little
+/// if nothing moved, so a persistent error never spins. True if a connection was refused.
+fn refuse_on_error(
+    listener: &TcpListener,
+    err: &io::Error,
+    reserve: &mut Reserve,
+    done: &Done,
+    log: &Log,
+) -> bool {
+    if limits::out_of_descriptors(err)
+        && let Some(peer) = reserve.refuse_one(|| listener.accept(), FULL)
+    {
+        log.line(format_args!("{peer} refused: {err}"));
+        return true;
+    }
+    log.line(format_args!("accept: {err}"));
+    done.wait_timeout(Duration::from_millis(20));
+    false
+}

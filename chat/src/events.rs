@@ -1,0 +1,628 @@
+//! The `events` engine (the default): a fixed pool of event-loop threads over non-blocking
+//! sockets (mio), no thread per client; the scale path beside the book's listing in
+//! `threads.rs`.
+//!
+//! - The accept loop ([`crate::accept`]) hands each connection to a loop, round robin.
+//! - The broadcaster ([`crate::room::broadcaster`]) stays one thread that owns the room; it
+//!   hands each message once to each loop (`Loops`), so its cost per message does not grow
+//!   with the number of clients.
+//! - Each loop appends the messages to its feed (`events/feed.rs`) and delivers them to its own clients,
+//!   each from its cursor, as much as each socket takes per `write`; a socket that is full
+//!   waits for its writable event. Accepting and greeting happen first in every turn.
+//! - Each client's session ([`crate::session`]) is fed what the socket gave and the clock.
+
+mod conn;
+mod feed;
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use common::done::Done;
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::accept::accept_loop;
+use crate::log::Log;
+use crate::room::{self, Event, Fanout};
+use crate::session::{End, Output, Session};
+use crate::{Config, Message, Summary};
+
+use self::conn::{Conn, Flushed};
+use self::feed::Feed;
+
+/// The token of each loop's waker; clients' tokens are their slots.
+const WAKER: Token = Token(usize::MAX);
+/// Capacity of the broadcaster's event channel: loops wait when it is full (backpressure on
+/// senders); the broadcaster never waits for a loop (their channels are unbounded, and each
+/// loop empties its channel every turn).
+const EVENT_QUEUE: usize = 16 << 10;
+/// Bytes read from one client per turn, so one flood cannot starve the others.
+const READ_BUDGET: usize = 64 << 10;
+
+/// What reaches a loop: new connections, the room's answers, the room's messages.
+enum ToLoop {
+    Conn {
+        id: u64,
+        stream: std::net::TcpStream,
+        peer: SocketAddr,
+    },
+    Admitted {
+        id: u64,
+        welcome: Message,
+    },
+    Refused {
+        id: u64,
+    },
+    Message(Message),
+}
+
+/// How others reach one loop: its channel, and its waker when it sleeps.
+#[derive(Clone)]
+struct Handle {
+    inbox: Sender<ToLoop>,
+    waker: Arc<Waker>,
+    sleeping: Arc<AtomicBool>,
+}
+
+impl Handle {
+    fn send(&self, message: ToLoop) -> bool {
+        let sent = self.inbox.send(message).is_ok();
+        if self.sleeping.swap(false, Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
+        sent
+    }
+}
+
+/// The broadcaster's [`Fanout`] for this engine: each message once to each loop.
+struct Loops(Vec<Handle>);
+
+impl Fanout for Loops {
+    /// The index of the client's loop.
+    type Member = usize;
+
+    fn admit(&mut self, id: u64, _name: &Arc<str>, member: usize, welcome: Message) {
+        self.0[member].send(ToLoop::Admitted { id, welcome });
+    }
+
+    fn refuse(&mut self, id: u64, member: usize) {
+        self.0[member].send(ToLoop::Refused { id });
+    }
+
+    fn broadcast(&mut self, message: &Message) {
+        for handle in &self.0 {
+            handle.send(ToLoop::Message(Arc::clone(message)));
+        }
+    }
+
+    fn remove(&mut self, _id: u64) {}
+
+    fn dropped(&self) -> u64 {
+        0
+    }
+}
+
+/// Serves clients with a pool of event loops until `done` fires; returns once every thread it
+/// started has ended.
+pub fn serve(
+    listener: &TcpListener,
+    config: &Arc<Config>,
+    done: &Done,
+    log: &Log,
+    max_clients: usize,
+) -> io::Result<Summary> {
+    let loops = loop_count(config);
+    let (events, events_rx) = bounded::<Event<usize>>(EVENT_QUEUE);
+    let live = Arc::new(AtomicUsize::new(0));
+    let cap = config
+        .max_backlog
+        .min(config.max_backlog_total / loops)
+        .max(1);
+    let mut handles = Vec::new();
+    let mut threads: Vec<JoinHandle<u64>> = Vec::new();
+    for index in 0..loops {
+        let (handle, event_loop) = EventLoop::new(index, cap, &events, config, done, log, &live)?;
+        handles.push(handle);
+        threads.push(spawn(&format!("event_loop_{index}"), move || {
+            event_loop.run()
+        })?);
+    }
+    let _wake_loops = {
+        let handles = handles.clone();
+        done.on_cancel(move || {
+            for handle in &handles {
+                let _ = handle.waker.wake();
+            }
+        })
+    };
+    let broadcaster = {
+        let (fanout, done, log) = (Loops(handles.clone()), done.clone(), log.clone());
+        spawn("broadcaster", move || {
+            room::broadcaster(events_rx, fanout, done, log)
+        })?
+    };
+    drop(events);
+    let mut next = 0;
+    let connections = accept_loop(
+        listener,
+        done,
+        log,
+        max_clients,
+        &live,
+        |stream, peer, id| {
+            next = (next + 1) % handles.len();
+            if handles[next].send(ToLoop::Conn { id, stream, peer }) {
+                Ok(())
+            } else {
+                Err(io::Error::other("event loop gone"))
+            }
+        },
+    );
+    let mut dropped = broadcaster.join().unwrap_or(0);
+    for thread in threads {
+        dropped += thread.join().unwrap_or(0);
+    }
+    Ok(Summary {
+        connections,
+        dropped,
+    })
+}
+
+/// The number of event loops: `--loops`, or one per core.
+pub fn loop_count(config: &Config) -> usize {
+    match config.loops {
+        0 => thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
+}
+
+fn spawn<T: Send + 'static>(
+    name: &str,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<JoinHandle<T>> {
+    thread::Builder::new().name(name.into()).spawn(body)
+}
+
+/// One event loop and everything it owns.
+struct EventLoop {
+    index: usize,
+    poll: Poll,
+    inbox: Receiver<ToLoop>,
+    sleeping: Arc<AtomicBool>,
+    events: Sender<Event<usize>>,
+    feed: Feed,
+    /// Clients by slot (their token); free slots are reused.
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    slots: HashMap<u64, usize>,
+    /// Clients with more to read than one turn's budget, or input waiting on the room.
+    again: Vec<usize>,
+    config: Arc<Config>,
+    done: Done,
+    log: Log,
+    live: Arc<AtomicUsize>,
+    scratch: Vec<u8>,
+    /// Where a flush gathers a client's messages for one write.
+    batch: Vec<u8>,
+    /// A flush stopped at its size limit this turn: do not sleep.
+    unfinished: bool,
+    /// Clients given a line of their own this turn.
+    dirty: Vec<usize>,
+    /// The feed's head at the last delivery: a new head means every client has news.
+    delivered: u64,
+    dropped: u64,
+}
+
+impl EventLoop {
+    fn new(
+        index: usize,
+        cap: usize,
+        events: &Sender<Event<usize>>,
+        config: &Arc<Config>,
+        done: &Done,
+        log: &Log,
+        live: &Arc<AtomicUsize>,
+    ) -> io::Result<(Handle, EventLoop)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (inbox_tx, inbox) = unbounded();
+        let sleeping = Arc::new(AtomicBool::new(false));
+        let handle = Handle {
+            inbox: inbox_tx,
+            waker,
+            sleeping: Arc::clone(&sleeping),
+        };
+        let event_loop = EventLoop {
+            index,
+            poll,
+            inbox,
+            sleeping,
+            events: events.clone(),
+            feed: Feed::new(cap),
+            conns: Vec::new(),
+            free: Vec::new(),
+            slots: HashMap::new(),
+            again: Vec::new(),
+            config: Arc::clone(config),
+            done: done.clone(),
+            log: log.clone(),
+            live: Arc::clone(live),
+            scratch: vec![0; 16 << 10],
+            batch: Vec::with_capacity(conn::BATCH + 8192),
+            unfinished: false,
+            dirty: Vec::new(),
+            delivered: 0,
+            dropped: 0,
+        };
+        Ok((handle, event_loop))
+    }
+
+    /// Turns until the done signal: the inbox first (new clients greeted, the room's answers,
+    /// its messages into the feed), then what the sockets said, then delivery, then the clock.
+    /// Returns the messages dropped for this loop's clients.
+    fn run(mut self) -> u64 {
+        let mut events = Events::with_capacity(1024);
+        let sweep_every = (self.config.idle_timeout / 8)
+            .clamp(Duration::from_millis(10), Duration::from_millis(250));
+        let mut next_sweep = Instant::now() + sweep_every;
+        while !self.done.cancelled() {
+            let fed = self.take_inbox();
+            let timeout =
+                if fed || self.unfinished || !self.again.is_empty() || !self.dirty.is_empty() {
+                    Duration::ZERO
+                } else {
+                    next_sweep.saturating_duration_since(Instant::now())
+                };
+            if let Err(err) = self.wait(&mut events, timeout) {
+                self.log.line(format_args!("poll: {err}"));
+                break;
+            }
+            self.take_inbox();
+            for event in events.iter() {
+                self.ready(event.token(), event.is_readable(), event.is_writable());
+            }
+            for slot in std::mem::take(&mut self.again) {
+                self.read(slot);
+            }
+            self.deliver();
+            if Instant::now() >= next_sweep {
+                self.sweep();
+                next_sweep = Instant::now() + sweep_every;
+            }
+        }
+        self.shut_down();
+        self.dropped
+    }
+
+    /// Sleeps in `poll` unless the inbox has something (the sleeping flag tells senders to wake
+    /// this loop; checked after it is set, so no message is left waiting).
+    fn wait(&mut self, events: &mut Events, timeout: Duration) -> io::Result<()> {
+        self.sleeping.store(true, Ordering::SeqCst);
+        let timeout = if self.inbox.is_empty() {
+            timeout
+        } else {
+            Duration::ZERO
+        };
+        let result = match self.poll.poll(events, Some(timeout)) {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                events.clear();
+                Ok(())
+            }
+            other => other,
+        };
+        self.sleeping.store(false, Ordering::SeqCst);
+        result
+    }
+
+    /// Everything waiting in the inbox; true if there was anything.
+    fn take_inbox(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(message) = self.inbox.try_recv() {
+            any = true;
+            match message {
+                ToLoop::Message(message) => self.feed.push(message),
+                ToLoop::Conn { id, stream, peer } => self.greet(id, stream, peer),
+                ToLoop::Admitted { id, welcome } => self.answer(id, Some(welcome)),
+                ToLoop::Refused { id } => self.answer(id, None),
+            }
+        }
+        any
+    }
+
+    /// A new client: registered, its session started, its prompt written at once.
+    fn greet(&mut self, id: u64, stream: std::net::TcpStream, peer: SocketAddr) {
+        let registered = stream.set_nonblocking(true).and_then(|()| {
+            let _ = stream.set_nodelay(true);
+            let mut stream = mio::net::TcpStream::from_std(stream);
+            let slot = self.free.pop().unwrap_or(self.conns.len());
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            self.poll
+                .registry()
+                .register(&mut stream, Token(slot), interest)?;
+            Ok((slot, stream))
+        });
+        let (slot, stream) = match registered {
+            Ok(registered) => registered,
+            Err(err) => {
+                self.log
+                    .line(format_args!("{peer} refused: register: {err}"));
+                self.live.fetch_sub(1, Ordering::SeqCst);
+                return;
+            }
+        };
+        let mut out = Vec::new();
+        let session = Session::new(peer, self.config.limits(), Instant::now(), &mut out);
+        let conn = Conn::new(id, stream, session);
+        if slot == self.conns.len() {
+            self.conns.push(Some(conn));
+        } else {
+            self.conns[slot] = Some(conn);
+        }
+        self.slots.insert(id, slot);
+        self.act(slot, out);
+        self.flush(slot);
+    }
+
+    /// The room's answer to a client's name: admitted (with its welcome) or taken.
+    fn answer(&mut self, id: u64, welcome: Option<Message>) {
+        let Some(&slot) = self.slots.get(&id) else {
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if conn.ending.is_some() {
+            return;
+        }
+        let mut out = Vec::new();
+        if let Some(welcome) = &welcome {
+            conn.admit(Arc::clone(welcome), &self.feed);
+        }
+        conn.session
+            .joined(welcome.is_some(), Instant::now(), &mut out);
+        self.act(slot, out);
+        self.dirty.push(slot);
+        // Input may have waited in the socket while the room decided.
+        self.again.push(slot);
+    }
+
+    /// A socket's readiness.
+    fn ready(&mut self, token: Token, readable: bool, writable: bool) {
+        if token == WAKER {
+            return;
+        }
+        let slot = token.0;
+        if writable && let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
+            conn.blocked_since = None;
+        }
+        if readable {
+            self.read(slot);
+        }
+        if writable {
+            self.flush(slot);
+        }
+    }
+
+    /// Reads what the client sent (up to the turn's budget) into its session.
+    fn read(&mut self, slot: usize) {
+        let mut budget = READ_BUDGET;
+        loop {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
+            if !conn.session.wants_input() || conn.ending.is_some() {
+                return;
+            }
+            if conn.choked() {
+                conn.throttled = true;
+                return;
+            }
+            if budget == 0 {
+                self.again.push(slot);
+                return;
+            }
+            let mut out = Vec::new();
+            let now = Instant::now();
+            match conn.stream.read(&mut self.scratch) {
+                Ok(0) => conn.session.closed(now, &mut out),
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    conn.session.received(&self.scratch[..n], now, &mut out);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => conn.session.closed(now, &mut out),
+            }
+            self.act(slot, out);
+        }
+    }
+
+    /// Does what a session said, in order.
+    fn act(&mut self, slot: usize, out: Vec<Output>) {
+        for output in out {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                return;
+            };
+            match output {
+                Output::Reply(line) => {
+                    conn.reply(line, &self.feed);
+                    self.dirty.push(slot);
+                }
+                Output::Join(name) => {
+                    conn.in_room = true;
+                    let (id, member) = (conn.id, self.index);
+                    let _ = self.events.send(Event::Join { id, name, member });
+                }
+                Output::Say(message) => {
+                    let _ = self.events.send(Event::Say(message));
+                }
+                Output::Log(line) => self.log.line(line),
+                Output::End(end) => self.end(slot, end),
+            }
+        }
+    }
+
+    /// The session is over: the room hears of the leave, what is pending up to now is still
+    /// delivered (a farewell line, or what a half-closed client is still reading), then close.
+    fn end(&mut self, slot: usize, end: End) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if conn.ending.is_some() {
+            return;
+        }
+        conn.ending = Some((end, self.feed.head()));
+        if conn.in_room {
+            let _ = self.events.send(Event::Leave { id: conn.id });
+        }
+        self.flush(slot);
+    }
+
+    /// Delivers what is new: the feed's new messages to every client whose socket is not known
+    /// to be full, or else the lines of their own some clients were given.
+    fn deliver(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        if self.feed.head() == self.delivered && !self.unfinished {
+            for slot in dirty {
+                self.flush(slot);
+            }
+            return;
+        }
+        self.delivered = self.feed.head();
+        self.unfinished = false;
+        for slot in 0..self.conns.len() {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            if conn.blocked_since.is_none() {
+                self.flush(slot);
+            }
+        }
+    }
+
+    /// Writes what a client has pending; closes it once an ended session has been delivered,
+    /// or its socket failed.
+    fn flush(&mut self, slot: usize) {
+        self.count_drops(slot);
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let flushed = conn.flush(&self.feed, Instant::now(), &mut self.batch);
+        if conn.throttled && !conn.choked() {
+            conn.throttled = false;
+            self.again.push(slot);
+        }
+        match flushed {
+            Ok(Flushed::All) if conn.ending.is_some() => self.close(slot),
+            // The next turn goes on, without sleeping.
+            Ok(Flushed::More) => self.unfinished = true,
+            Ok(_) => {}
+            Err(_) => self.fail(slot),
+        }
+    }
+
+    /// A client that fell off the feed's tail: counted (and logged the first time).
+    fn count_drops(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        let missed = conn.catch_up(&self.feed);
+        if missed > 0 {
+            self.dropped += missed;
+            if conn.dropped == missed {
+                let name = conn.session.name().map_or("?", |name| &**name);
+                self.log
+                    .line(format_args!("{name}: backlog full, dropping messages"));
+            }
+        }
+    }
+
+    /// A socket failed: the session ends without delivering more.
+    fn fail(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if conn.ending.is_none() {
+            conn.ending = Some((End::Closed, self.feed.head()));
+            if conn.in_room {
+                let _ = self.events.send(Event::Leave { id: conn.id });
+            }
+        }
+        self.close(slot);
+    }
+
+    /// Closes a client's connection and frees its slot.
+    fn close(&mut self, slot: usize) {
+        self.count_drops(slot);
+        let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        // Closing the socket (dropping it below) also takes it out of the poll set.
+        if conn.dropped > 0 {
+            let name = conn.session.name().map_or("?", |name| &**name);
+            let dropped = conn.dropped;
+            self.log
+                .line(format_args!("{name}: {dropped} messages dropped"));
+        }
+        self.slots.remove(&conn.id);
+        self.free.push(slot);
+        self.live.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The clock: idle sessions, stalled sockets, and the feed let go behind the slowest.
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        let stall = self.config.write_timeout;
+        let mut oldest = self.feed.head();
+        for slot in 0..self.conns.len() {
+            self.count_drops(slot);
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            if conn
+                .blocked_since
+                .is_some_and(|since| now.saturating_duration_since(since) >= stall)
+            {
+                let name = conn.session.name().map_or("?", |name| &**name);
+                self.log
+                    .line(format_args!("{name}: write stalled, disconnecting"));
+                self.fail(slot);
+                continue;
+            }
+            let mut out = Vec::new();
+            conn.session.tick(now, &mut out);
+            if let Some(cursor) = conn.cursor {
+                oldest = oldest.min(cursor);
+            }
+            self.act(slot, out);
+        }
+        self.feed.release_before(oldest);
+        if self.free.len() == self.conns.len() && !self.conns.is_empty() {
+            self.conns = Vec::new();
+            self.free = Vec::new();
+        }
+    }
+
+    /// The done signal: every client is given what is pending if its socket takes it, then one
+    /// line saying the server is shutting down, and is closed.
+    fn shut_down(&mut self) {
+        for slot in 0..self.conns.len() {
+            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            // A socket known to be full takes no farewell either.
+            if conn.ending.is_none() && conn.blocked_since.is_none() {
+                conn.ending = Some((End::Shutdown, self.feed.head()));
+                conn.reply("Server shutting down\n".into(), &self.feed);
+                // Everything pending and the farewell after it, as far as the socket takes.
+                let _ = conn.flush(&self.feed, Instant::now(), &mut self.batch);
+            }
+            self.close(slot);
+        }
+    }
+}

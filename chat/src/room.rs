@@ -1,0 +1,166 @@
+//! The room: who is in it, under which names, and the one order every message takes. The
+//! book's `broadcaster`, with the delivery left to each engine ([`Fanout`]).
+//!
+//! One thread runs [`broadcaster`] and owns the [`Room`]: no lock, no shared map. Joins,
+//! messages and departures reach it as [`Event`]s through one channel, so they are seen in one
+//! total order. Each message is formatted once (by the sender's session) and shared by every
+//! client it goes to.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use common::done::Done;
+use crossbeam_channel::{Receiver, select};
+
+use crate::Message;
+use crate::log::Log;
+use crate::text;
+
+/// What connections tell the broadcaster (the book's `entering`, `messages` and `leaving`
+/// channels, merged into one so that all three share one order). `M` is how the engine reaches
+/// the client.
+pub enum Event<M> {
+    /// A client asks to join under `name`.
+    Join { id: u64, name: Arc<str>, member: M },
+    /// A line for everyone, the sender included, already formatted.
+    Say(Message),
+    /// A client has gone (whether or not it was admitted).
+    Leave { id: u64 },
+}
+
+/// How an engine delivers what the room decides.
+pub trait Fanout {
+    /// What a join carries so that the engine can reach the client.
+    type Member;
+    /// The client is in: `welcome` is its first line(s), before any message after this point.
+    fn admit(&mut self, id: u64, name: &Arc<str>, member: Self::Member, welcome: Message);
+    /// The name was taken: tell the client's session.
+    fn refuse(&mut self, id: u64, member: Self::Member);
+    /// `message` to every admitted client.
+    fn broadcast(&mut self, message: &Message);
+    /// The client has left the room.
+    fn remove(&mut self, id: u64);
+    /// Messages dropped for clients whose backlog was full, so far.
+    fn dropped(&self) -> u64;
+}
+
+/// The clients in the room, in arrival order, and the names they hold.
+#[derive(Default)]
+pub struct Room {
+    /// By arrival number.
+    members: BTreeMap<u64, Arc<str>>,
+    /// Client id to arrival number.
+    arrivals: HashMap<u64, u64>,
+    /// Name key ([`text::name_key`]) to client id: no two clients share one.
+    keys: HashMap<String, u64>,
+    next_arrival: u64,
+}
+
+/// What a join produces: the newcomer's welcome and everyone else's notice.
+pub struct Welcome {
+    pub welcome: Message,
+    pub arrival: Message,
+}
+
+impl Room {
+    /// Admits `name`, unless a name too like it is in use.
+    pub fn join(&mut self, id: u64, name: &Arc<str>) -> Option<Welcome> {
+        let key = text::name_key(name);
+        if self.keys.contains_key(&key) || self.arrivals.contains_key(&id) {
+            return None;
+        }
+        let others = text::client_list(self.members.values().map(|name| &**name));
+        let welcome = format!("You are {name}\nCurrent clients: {others}\n").into();
+        let arrival = format!("{name} has arrived\n").into();
+        self.keys.insert(key, id);
+        self.arrivals.insert(id, self.next_arrival);
+        self.members.insert(self.next_arrival, Arc::clone(name));
+        self.next_arrival += 1;
+        Some(Welcome { welcome, arrival })
+    }
+
+    /// Removes a client; its name, if it was in.
+    pub fn leave(&mut self, id: u64) -> Option<Arc<str>> {
+        let arrival = self.arrivals.remove(&id)?;
+        let name = self.members.remove(&arrival)?;
+        self.keys.remove(&text::name_key(&name));
+        Some(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+/// Owns the room and relays every event to it until `done` fires or every sender has gone:
+/// the book's `broadcaster`. Returns the number of messages dropped for full backlogs; the
+/// fanout is dropped on the way out, which lets go of every client's queue.
+pub fn broadcaster<F: Fanout>(
+    events: Receiver<Event<F::Member>>,
+    mut fanout: F,
+    done: Done,
+    log: Log,
+) -> u64 {
+    let mut room = Room::default();
+    loop {
+        let event = select! {
+            recv(events) -> event => match event {
+                Ok(event) => event,
+                Err(_) => break,
+            },
+            recv(done.channel()) -> _ => break,
+        };
+        match event {
+            Event::Say(message) => fanout.broadcast(&message),
+            Event::Join { id, name, member } => match room.join(id, &name) {
+                Some(Welcome { welcome, arrival }) => {
+                    fanout.broadcast(&arrival);
+                    fanout.admit(id, &name, member, welcome);
+                    log.line(format_args!("{name} has arrived"));
+                }
+                None => fanout.refuse(id, member),
+            },
+            Event::Leave { id } => {
+                if let Some(name) = room.leave(id) {
+                    fanout.remove(id);
+                    log.line(format_args!("{name} has left"));
+                    fanout.broadcast(&format!("{name} has left\n").into());
+                }
+            }
+        }
+    }
+    fanout.dropped()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_room_lists_clients_in_arrival_order_and_refuses_look_alikes() {
+        let mut room = Room::default();
+        let first = room.join(1, &"alice".into()).expect("alice");
+        assert_eq!(&*first.welcome, "You are alice\nCurrent clients: none\n");
+        assert_eq!(&*first.arrival, "alice has arrived\n");
+        assert!(room.join(2, &"ALICE".into()).is_none());
+        room.join(2, &"bob".into()).expect("bob");
+        let third = room.join(3, &"carol".into()).expect("carol");
+        assert_eq!(
+            &*third.welcome,
+            "You are carol\nCurrent clients: alice, bob\n"
+        );
+        assert_eq!(room.leave(1).as_deref(), Some("alice"));
+        assert_eq!(room.leave(1), None);
+        // The name is free again.
+        let again = room.join(4, &"Alice".into()).expect("Alice");
+        assert_eq!(
+            &*again.welcome,
+            "You are Alice\nCurrent clients: bob, carol\n"
+        );
+        assert_eq!(room.len(), 3);
+    }
+}

@@ -1,0 +1,308 @@
+//! One client's side of the protocol, without I/O (sans-IO, as quinn-proto and rustls do).
+//!
+//! A [`Session`] is fed the bytes its client sent and the time, and says in [`Output`]s what to
+//! write back to the client alone and what to ask of the room: the naming dialogue (ex. 8.14),
+//! the line limit, lossy UTF-8 and clean text, the idle deadline (ex. 8.13). It holds no socket,
+//! so both engines drive the same session, and its tests need no network.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::Message;
+use crate::lines::{Line, LineBuffer};
+use crate::text;
+
+/// The name prompt. Every line the server sends ends in `\n`, the prompt included.
+pub const PROMPT: &str = "Enter your name:\n";
+
+/// What a session asks of its engine, in order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Output {
+    /// A line for this client alone.
+    Reply(Message),
+    /// Ask the room to admit this name; answer with [`Session::joined`].
+    Join(Arc<str>),
+    /// A line for the room (every client, the sender included), formatted.
+    Say(Message),
+    /// A line for the server's log.
+    Log(String),
+    /// The session is over: the engine closes the connection (after any `Reply` before it).
+    End(End),
+}
+
+/// Why a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// The client closed its side.
+    Closed,
+    /// No line for the idle timeout (ex. 8.13); the client has been told.
+    Idle,
+    /// The server is shutting down (the engines' end; a session never says it).
+    Shutdown,
+}
+
+/// The limits a session enforces.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_line: usize,
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug)]
+enum State {
+    Naming,
+    /// The room has been asked; input waits for its answer.
+    Joining(Arc<str>),
+    Chatting(Arc<str>),
+    Ended,
+}
+
+/// One client's protocol state; see the module's docs.
+pub struct Session {
+    state: State,
+    lines: LineBuffer,
+    peer: SocketAddr,
+    limits: Limits,
+    deadline: Instant,
+}
+
+impl Session {
+    /// A new client: the prompt is its first output.
+    pub fn new(peer: SocketAddr, limits: Limits, now: Instant, out: &mut Vec<Output>) -> Session {
+        out.push(Output::Reply(PROMPT.into()));
+        Session {
+            state: State::Naming,
+            lines: LineBuffer::new(limits.max_line),
+            peer,
+            limits,
+            deadline: now + limits.idle_timeout,
+        }
+    }
+
+    /// Bytes from the client.
+    pub fn received(&mut self, bytes: &[u8], now: Instant, out: &mut Vec<Output>) {
+        self.lines.push(bytes);
+        self.process(now, out);
+    }
+
+    /// The client closed its side: a last line without a newline still counts while chatting.
+    pub fn closed(&mut self, now: Instant, out: &mut Vec<Output>) {
+        self.process(now, out);
+        if let State::Chatting(name) = &self.state
+            && let Some(Line::Text(line)) = self.lines.finish()
+        {
+            out.push(Output::Say(said(name, line)));
+        }
+        self.end(End::Closed, out);
+    }
+
+    /// The room's answer to [`Output::Join`]: admitted, or the name was taken.
+    pub fn joined(&mut self, admitted: bool, now: Instant, out: &mut Vec<Output>) {
+        let State::Joining(name) = std::mem::replace(&mut self.state, State::Naming) else {
+            return;
+        };
+        if admitted {
+            self.state = State::Chatting(name);
+        } else {
+            out.push(Output::Reply(
+                format!("Name {name} is taken; choose another\n").into(),
+            ));
+            out.push(Output::Reply(PROMPT.into()));
+        }
+        self.process(now, out);
+    }
+
+    /// The clock: past the deadline, the client is told and the session ends.
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<Output>) {
+        if now >= self.deadline && !matches!(self.state, State::Ended) {
+            let idle = humantime::format_duration(self.limits.idle_timeout);
+            out.push(Output::Reply(
+                format!("Disconnected: no message for {idle}\n").into(),
+            ));
+            if let State::Chatting(name) = &self.state {
+                out.push(Output::Log(format!("{name} idle, disconnecting")));
+            }
+            self.end(End::Idle, out);
+        }
+    }
+
+    /// When [`tick`](Session::tick) ends an idle session.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// False while the room is deciding on a name (the engine reads no more until then) and
+    /// once the session has ended.
+    pub fn wants_input(&self) -> bool {
+        matches!(self.state, State::Naming | State::Chatting(_))
+    }
+
+    /// The name, once the room has been asked for it (the room must then hear of the leave).
+    pub fn name(&self) -> Option<&Arc<str>> {
+        match &self.state {
+            State::Joining(name) | State::Chatting(name) => Some(name),
+            State::Naming | State::Ended => None,
+        }
+    }
+
+    /// True once the room has admitted the client.
+    pub fn chatting(&self) -> bool {
+        matches!(self.state, State::Chatting(_))
+    }
+
+    fn end(&mut self, end: End, out: &mut Vec<Output>) {
+        self.state = State::Ended;
+        out.push(Output::End(end));
+    }
+
+    /// Takes complete lines while the state can use them.
+    fn process(&mut self, now: Instant, out: &mut Vec<Output>) {
+        while self.wants_input() {
+            let Some(line) = self.lines.next_line() else {
+                return;
+            };
+            // Any line, even one too long to use, shows the client is there.
+            self.deadline = now + self.limits.idle_timeout;
+            match (&self.state, line) {
+                (State::Naming, Line::TooLong) => {
+                    out.push(Output::Reply("Name too long; try a shorter one\n".into()));
+                    out.push(Output::Reply(PROMPT.into()));
+                }
+                (State::Naming, Line::Text(line)) => {
+                    let name = text::clean_name(line, self.peer);
+                    if let Some(why) = text::name_problem(&name, self.peer) {
+                        let refused = format!("Name {name} refused: {why}; choose another\n");
+                        out.push(Output::Reply(refused.into()));
+                        out.push(Output::Reply(PROMPT.into()));
+                    } else {
+                        let name: Arc<str> = name.into();
+                        out.push(Output::Join(Arc::clone(&name)));
+                        self.state = State::Joining(name);
+                    }
+                }
+                (State::Chatting(name), Line::TooLong) => {
+                    let max = self.limits.max_line;
+                    out.push(Output::Log(format!(
+                        "{name}: line over {max} bytes dropped"
+                    )));
+                    let notice = format!("Line too long (over {max} bytes); dropped\n");
+                    out.push(Output::Reply(notice.into()));
+                }
+                (State::Chatting(name), Line::Text(line)) => {
+                    out.push(Output::Say(said(name, line)));
+                }
+                (State::Joining(_) | State::Ended, _) => unreachable!("wants_input"),
+            }
+        }
+    }
+}
+
+/// A client's line as the room hears it: `name: text`, the text made safe.
+fn said(name: &str, line: &[u8]) -> Message {
+    format!("{name}: {}\n", text::clean_message(line)).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_line: 16,
+        idle_timeout: Duration::from_secs(60),
+    };
+
+    fn start() -> (Session, Instant, Vec<Output>) {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let peer = "127.0.0.1:4000".parse().expect("addr");
+        let session = Session::new(peer, LIMITS, now, &mut out);
+        (session, now, out)
+    }
+
+    fn reply(line: &str) -> Output {
+        Output::Reply(line.into())
+    }
+
+    #[test]
+    fn the_naming_dialogue_asks_again_until_the_room_admits_a_name() {
+        let (mut session, now, mut out) = start();
+        assert_eq!(std::mem::take(&mut out), [reply(PROMPT)]);
+        session.received(b"a, b\nalice\nhello\n", now, &mut out);
+        assert_eq!(
+            std::mem::take(&mut out),
+            [
+                reply("Name a, b refused: a name is one word; choose another\n"),
+                reply(PROMPT),
+                Output::Join("alice".into()),
+            ]
+        );
+        // Waiting for the room: "hello" waits too.
+        assert!(!session.wants_input());
+        session.joined(false, now, &mut out);
+        assert_eq!(
+            std::mem::take(&mut out),
+            [
+                reply("Name alice is taken; choose another\n"),
+                reply(PROMPT),
+                Output::Join("hello".into()),
+            ]
+        );
+        session.joined(true, now, &mut out);
+        assert!(session.chatting());
+        session.received(b"hi \x1b[2J\xff\r\n", now, &mut out);
+        assert_eq!(out, [Output::Say("hello: hi ^[[2J\u{fffd}\n".into())]);
+    }
+
+    #[test]
+    fn long_lines_are_refused_and_the_last_line_counts_at_close() {
+        let (mut session, now, mut out) = start();
+        session.received(&[b'n'; 40], now, &mut out);
+        session.received(b"\nbob\n", now, &mut out);
+        assert_eq!(
+            out[1..],
+            [
+                reply("Name too long; try a shorter one\n"),
+                reply(PROMPT),
+                Output::Join("bob".into()),
+            ]
+        );
+        session.joined(true, now, &mut out);
+        out.clear();
+        session.received(b"0123456789abcdefg\nlast words", now, &mut out);
+        session.closed(now, &mut out);
+        assert_eq!(
+            out,
+            [
+                Output::Log("bob: line over 16 bytes dropped".into()),
+                reply("Line too long (over 16 bytes); dropped\n"),
+                Output::Say("bob: last words\n".into()),
+                Output::End(End::Closed),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_client_silent_past_the_idle_timeout_is_told_and_ended() {
+        let (mut session, now, mut out) = start();
+        out.clear();
+        session.received(b"typing", now, &mut out);
+        let later = now + Duration::from_secs(59);
+        session.tick(later, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // A line renews the deadline; bytes without a newline did not.
+        session.received(b"\n", later, &mut out);
+        out.clear();
+        session.tick(later + Duration::from_secs(59), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        session.tick(later + LIMITS.idle_timeout, &mut out);
+        assert_eq!(
+            out,
+            [
+                reply("Disconnected: no message for 1m\n"),
+                Output::End(End::Idle)
+            ]
+        );
+        assert!(!session.wants_input());
+    }
+}

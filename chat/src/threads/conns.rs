@@ -1,0 +1,124 @@
+//! The connection threads of the `threads` engine: started without ever aborting, joined as
+//! they end, their sockets closed the moment a connection ends, and all of them ended within a
+//! second of the done signal.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+
+use crate::limits;
+
+/// The stack of every connection thread: they hold little (their buffers are on the heap but
+/// for one 4 KiB read buffer), and a small stack halves spawn time and keeps clients cheap.
+const STACK_SIZE: usize = 64 << 10;
+
+/// Starts a named thread with the connection threads' stack size.
+pub fn spawn<T: Send + 'static>(
+    name: &str,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<JoinHandle<T>> {
+    thread::Builder::new()
+        .name(name.into())
+        .stack_size(STACK_SIZE)
+        .spawn(body)
+}
+
+/// The running connection threads.
+pub struct Conns {
+    /// Each thread and, weakly, its socket: the thread's own reference is the only strong one,
+    /// so the socket closes when the connection ends, not when the thread is reaped.
+    threads: HashMap<u64, (JoinHandle<()>, Weak<TcpStream>)>,
+    /// Each thread says its id here as it ends.
+    ended: (Sender<u64>, Receiver<u64>),
+    /// Each thread holds a clone until it returns; all gone disconnects `alive.1`.
+    alive: (Sender<()>, Receiver<()>),
+    live: Arc<AtomicUsize>,
+}
+
+impl Conns {
+    /// `live` counts the connections being served; each thread counts itself down.
+    pub fn new(live: Arc<AtomicUsize>) -> Conns {
+        Conns {
+            threads: HashMap::new(),
+            ended: unbounded(),
+            alive: bounded(0),
+            live,
+        }
+    }
+
+    /// Starts `serve` on a thread of its own for `conn`; a thread that cannot start refuses the
+    /// connection with one line (and the error is returned for the log).
+    pub fn start(
+        &mut self,
+        id: u64,
+        conn: TcpStream,
+        serve: impl FnOnce(&Arc<TcpStream>) + Send + 'static,
+    ) -> io::Result<()> {
+        self.reap();
+        let conn = Arc::new(conn);
+        let weak = Arc::downgrade(&conn);
+        let (alive, ended, live) = (
+            self.alive.0.clone(),
+            self.ended.0.clone(),
+            self.live.clone(),
+        );
+        let spawned = spawn("handle_conn", {
+            let conn = Arc::clone(&conn);
+            move || {
+                let _alive = alive;
+                serve(&conn);
+                drop(conn);
+                live.fetch_sub(1, Ordering::SeqCst);
+                let _ = ended.send(id);
+            }
+        });
+        match spawned {
+            Ok(handle) => {
+                self.threads.insert(id, (handle, weak));
+                Ok(())
+            }
+            Err(err) => {
+                limits::refuse(&conn, "Server busy; try again later\n");
+                Err(io::Error::new(err.kind(), format!("spawn: {err}")))
+            }
+        }
+    }
+
+    /// Joins the threads that have ended.
+    fn reap(&mut self) {
+        for id in self.ended.1.try_iter() {
+            if let Some((handle, _)) = self.threads.remove(&id) {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    /// After the done signal: each connection thread delivers its farewell line and ends on its
+    /// own, normally within `grace`. Past twice that, a thread is blocked writing to a client
+    /// that stopped reading: cutting its socket fails the write and frees it. Then all joined.
+    pub fn shut_down(self, grace: Duration) {
+        let Conns { threads, alive, .. } = self;
+        let (alive_tx, alive_rx) = alive;
+        drop(alive_tx);
+        let cut_at = Instant::now() + grace * 2;
+        if alive_rx
+            .recv_deadline(cut_at)
+            .is_err_and(|err| err.is_timeout())
+        {
+            for (handle, conn) in threads.values() {
+                if let Some(conn) = conn.upgrade().filter(|_| !handle.is_finished()) {
+                    let _ = conn.shutdown(Shutdown::Both);
+                }
+            }
+        }
+        for (handle, _) in threads.into_values() {
+            let _ = handle.join();
+        }
+    }
+}

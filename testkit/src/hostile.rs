@@ -1,0 +1,146 @@
+//! Pages an adversary serves a crawler, each behind an index that links to it three times:
+//! a small gzip body that unpacks to 20 MiB of NULs, and 10 MiB pages of 200,000 nested
+//! `<div>`s, of a million attributes, and of one comment. A crawler that extracts links should
+//! get through each in bounded memory and time; `cargo xtask bench crawler` measures it.
+
+use std::fmt::Write as _;
+use std::io::Write;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use crate::site::{Resource, Site};
+
+/// The size of each uncompressed hostile page.
+pub const PAGE_BYTES: usize = 10 << 20;
+/// What the gzip page unpacks to.
+pub const GZIP_UNPACKED: usize = 20 << 20;
+/// Links from the index to the hostile page (each its own URL).
+pub const LINKS: usize = 3;
+
+/// One kind of hostile page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hostile {
+    /// `Content-Encoding: gzip`, about 20 KB that unpacks to [`GZIP_UNPACKED`] NUL bytes.
+    GzipNuls,
+    /// 200,000 nested `<div>`s, padded to [`PAGE_BYTES`].
+    NestedDivs,
+    /// One tag with a million attributes, padded to [`PAGE_BYTES`].
+    Attributes,
+    /// One comment of [`PAGE_BYTES`].
+    Comment,
+}
+
+impl Hostile {
+    pub const ALL: [Hostile; 4] = [
+        Hostile::GzipNuls,
+        Hostile::NestedDivs,
+        Hostile::Attributes,
+        Hostile::Comment,
+    ];
+
+    /// A short description, for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Hostile::GzipNuls => "gzip: ~20 KB unpacking to 20 MiB of NULs",
+            Hostile::NestedDivs => "10 MiB: 200,000 nested `<div>`",
+            Hostile::Attributes => "10 MiB: 1,000,000 attributes",
+            Hostile::Comment => "10 MiB: one comment",
+        }
+    }
+
+    /// The page, served as `text/html`.
+    pub fn resource(self) -> Resource {
+        match self {
+            Hostile::GzipNuls => Resource::ok("text/html", gzip_zeros(GZIP_UNPACKED))
+                .header("Content-Encoding", "gzip"),
+            Hostile::NestedDivs => html(page("<div>".repeat(200_000)), ""),
+            Hostile::Attributes => {
+                let mut head = page("<p".into());
+                for i in 0..1_000_000 {
+                    let _ = write!(head, " a{i}=x");
+                }
+                head.push('>');
+                html(head, "</p>")
+            }
+            Hostile::Comment => html(page("<!--".into()), "-->"),
+        }
+    }
+
+    /// A site whose index `/` links to `/hostile/1` .. `/hostile/3`, each this page (one copy
+    /// in memory, served to every path but the index).
+    pub fn site(self) -> Site {
+        let links: String = (1..=LINKS)
+            .map(|i| format!("<a href=\"/hostile/{i}\">{i}</a>\n"))
+            .collect();
+        Site::new()
+            .with_fallback(self.resource())
+            .page("/", &format!("<html><body>\n{links}</body></html>\n"))
+    }
+}
+
+/// A page's buffer (one allocation of [`PAGE_BYTES`], so building it copies nothing), opening
+/// with `head`.
+fn page(head: String) -> String {
+    let mut page = String::with_capacity(PAGE_BYTES);
+    page.push_str(&head);
+    page
+}
+
+/// `page`, padding up to [`PAGE_BYTES`], then `tail`, as a `text/html` page.
+fn html(mut page: String, tail: &str) -> Resource {
+    let padding = PAGE_BYTES.saturating_sub(page.len() + tail.len());
+    page.extend(std::iter::repeat_n('x', padding));
+    page.push_str(tail);
+    Resource::ok("text/html", page)
+}
+
+/// `count` NUL bytes, gzipped (compressed a block at a time, so they are never all in memory).
+fn gzip_zeros(count: usize) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    let block = [0u8; 64 << 10];
+    for _ in 0..count / block.len() {
+        encoder.write_all(&block).expect("writing to a Vec");
+    }
+    encoder.finish().expect("writing to a Vec")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use flate2::read::GzDecoder;
+
+    use super::*;
+
+    #[test]
+    fn each_page_is_as_big_and_as_hostile_as_it_says() {
+        let gzip = Hostile::GzipNuls.resource();
+        assert!(gzip.body.len() < 64 << 10, "{} bytes", gzip.body.len());
+        assert!(
+            gzip.headers
+                .contains(&("Content-Encoding".into(), "gzip".into()))
+        );
+        let mut unpacked = 0;
+        let mut decoder = GzDecoder::new(&gzip.body[..]);
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = decoder.read(&mut buffer).unwrap();
+            if n == 0 {
+                break;
+            }
+            assert!(buffer[..n].iter().all(|&byte| byte == 0));
+            unpacked += n;
+        }
+        assert_eq!(unpacked, GZIP_UNPACKED);
+        for kind in [Hostile::NestedDivs, Hostile::Attributes, Hostile::Comment] {
+            let page = kind.resource();
+            assert_eq!(page.body.len(), PAGE_BYTES, "{kind:?}");
+            assert_eq!(page.content_type, "text/html");
+        }
+        let site = Hostile::Comment.site();
+        let index = String::from_utf8_lossy(&site.resource("/").body).into_owned();
+        assert_eq!(index.matches("href=\"/hostile/").count(), LINKS);
+        assert!(site.resource("/hostile/2").body.starts_with(b"<!--"));
+    }
+}
