@@ -59,7 +59,7 @@ fn a_cancel_joins_every_worker_before_run_returns() {
         let outcome = crawler::run(&start, &config, &done, &mut Vec::new(), &mut Vec::new());
         // A thread joined may still be listed for a moment while the kernel ends it; one left
         // running (a tree builder's seconds over the deep page) stays listed.
-        let deadline = Instant::now() + Duration::from_secs(1);
+        let deadline = Instant::now() + Duration::from_secs(2);
         while workers() > 0 && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(1));
         }
