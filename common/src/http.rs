@@ -53,11 +53,11 @@ mod tests;
 /// Limits of every request a [`Client`] makes.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
-    /// The whole request, from connecting to the last body byte. Default 30 s. A DNS lookup is
-    /// not cut short by it (see the module docs).
+    /// The whole request, from connecting to the last body byte, the reader's own work between
+    /// reads included. Default 30 s. A DNS lookup is not cut short by it (see the module docs).
     pub timeout: Duration,
-    /// Bodies longer than this are cut (not an error), so one huge page cannot exhaust memory.
-    /// Default 10 MiB.
+    /// Bodies longer than this are cut (not an error, but [`Body::cut`] says so), so one huge
+    /// page cannot exhaust memory. Default 10 MiB.
     pub max_body: u64,
     /// Redirects followed before the request fails. Default 10. With 0, no redirect is
     /// followed: the 3xx answer itself comes back as the response.
@@ -71,6 +71,21 @@ impl Default for Options {
             max_body: 10 << 20,
             max_redirects: 10,
         }
+    }
+}
+
+/// Parses a `--timeout` argument (`300ms`, `10s`, `5m`) for [`Options::timeout`]: above zero
+/// (every request would fail at once) and at most a year (the clock's arithmetic would overflow
+/// with an unbounded one). For clap's `value_parser`, so a bad one is a usage error.
+pub fn parse_timeout(arg: &str) -> Result<Duration, String> {
+    const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+    let timeout = humantime::parse_duration(arg).map_err(|err| err.to_string())?;
+    if timeout.is_zero() {
+        Err("must be more than zero".into())
+    } else if timeout > MAX {
+        Err("must be at most 365d".into())
+    } else {
+        Ok(timeout)
     }
 }
 
@@ -114,6 +129,7 @@ impl Client {
     /// with that status (with `max_redirects` 0, a 3xx too, its [`Response::location`] set);
     /// connect, I/O, timeout, cancel and too many redirects are errors.
     pub fn get(&self, url: &url::Url) -> Result<Response, Error> {
+        let deadline = Instant::now().checked_add(self.options.timeout);
         if self.done.cancelled() {
             return Err(Error::cancelled());
         }
@@ -150,6 +166,7 @@ impl Client {
             body,
             done: self.done.clone(),
             max_body: self.options.max_body,
+            deadline,
         })
     }
 
@@ -183,6 +200,8 @@ pub struct Response {
     body: ureq::Body,
     done: Done,
     max_body: u64,
+    /// When [`Options::timeout`] runs out, counted from the call to [`Client::get`].
+    deadline: Option<Instant>,
 }
 
 impl fmt::Debug for Response {
@@ -208,7 +227,7 @@ impl Response {
     /// The body, cut at `max_body` bytes.
     pub fn read_body(self) -> Result<Vec<u8>, Error> {
         let mut body = Vec::new();
-        self.into_reader()
+        self.into_body()
             .read_to_end(&mut body)
             .map_err(Error::from_io)?;
         Ok(body)
@@ -217,29 +236,91 @@ impl Response {
     /// The body as a stream, cut at `max_body` bytes. Once the done signal fires every read
     /// fails with an error for which [`is_cancelled_io`] is true.
     pub fn into_reader(self) -> Box<dyn Read + Send> {
-        Box::new(BodyReader {
-            inner: self.body.into_reader().take(self.max_body),
+        Box::new(self.into_body())
+    }
+
+    /// The body as a stream that says whether it was cut (see [`Body`]).
+    pub fn into_body(self) -> Body {
+        Body {
+            inner: self.body.into_reader(),
             done: self.done,
-        })
+            deadline: self.deadline,
+            left: self.max_body,
+            cut: None,
+        }
     }
 }
 
-/// A body reader that reports a cancel as one (a shut-down socket may read as a clean end).
-struct BodyReader<R> {
-    inner: R,
+/// A response body as a stream, cut at [`Options::max_body`] bytes; [`Body::cut`] tells whether
+/// there was more. A read fails, as cancelled ([`is_cancelled_io`]), once the done signal has
+/// fired (a shut-down socket may read as a clean end), and with a timeout once the request's
+/// [`Options::timeout`] has run out, however quickly the bytes come: so the reader's own work
+/// between reads counts against the timeout too.
+pub struct Body {
+    inner: ureq::BodyReader<'static>,
     done: Done,
+    deadline: Option<Instant>,
+    /// Bytes still to be read before the cut.
+    left: u64,
+    /// Whether a byte followed the cut; `None` until the limit is reached and looked past.
+    cut: Option<bool>,
 }
 
-impl<R: Read> Read for BodyReader<R> {
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Body")
+            .field("left", &self.left)
+            .field("cut", &self.cut)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Body {
+    /// True when the body went on past `max_body` bytes and was cut there (known once a read
+    /// has returned the end).
+    pub fn cut(&self) -> bool {
+        self.cut == Some(true)
+    }
+
+    /// A cancel or a timeout, as the error every read returns from then on.
+    fn check(&self) -> io::Result<()> {
+        if self.done.cancelled() {
+            return Err(Error::cancelled().into());
+        }
+        if self
+            .deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+        {
+            return Err(Error {
+                kind: Kind::Timeout,
+            }
+            .into());
+        }
+        Ok(())
+    }
+}
+
+impl Read for Body {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.done.cancelled() {
-            return Err(Error::cancelled().into());
+        self.check()?;
+        if buf.is_empty() {
+            return Ok(0);
         }
-        let result = self.inner.read(buf);
-        if self.done.cancelled() {
-            return Err(Error::cancelled().into());
+        if self.left == 0 {
+            if self.cut.is_none() {
+                // One byte more tells a body of exactly `max_body` bytes from a longer one.
+                let more = self.inner.read(&mut [0u8]);
+                self.check()?;
+                self.cut = Some(more? > 0);
+            }
+            return Ok(0);
         }
-        result
+        let most = usize::try_from(self.left).map_or(buf.len(), |left| left.min(buf.len()));
+        let result = self.inner.read(&mut buf[..most]);
+        self.check()?;
+        let read = result?;
+        self.left -= read as u64;
+        Ok(read)
     }
 }
 

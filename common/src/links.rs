@@ -1,46 +1,66 @@
 //! Link extraction: the book's `links.Extract` (section 5.6, used by the crawler of section 8.6).
 //!
-//! [`extract`] parses a page with a real HTML5 parser (`scraper`, built on html5ever, a
-//! spec-following parser like Go's `x/net/html`), so malformed markup yields the links a browser
-//! would see. Each `<a href>` is resolved against the page's final URL (after redirects) or, if the
-//! page has one, its first `<base href>` (itself resolved against the page URL, as browsers do).
-//! Fragments are removed, only `http` and `https` links are kept, and each link is returned once,
-//! in document order.
+//! [`extract_from`] reads a page as a stream, decodes it from its own character set (see
+//! `charset`: the `Content-Type` header, a `<meta>`, or a guess, as the HTML standard says) and
+//! feeds it, chunk by chunk, to a WHATWG HTML tokenizer (`html5gum`, which follows the standard's
+//! tokenization like Go's `x/net/html`). Only `<a href>` and `<base href>` start tags matter, so
+//! no tree is built: time is linear in the page's size and memory constant whatever its markup
+//! (deep nesting, a million attributes, a giant comment), apart from the links themselves. Text of
+//! `<script>`, `<style>`, `<textarea>` and the like is not taken for markup. Each `<a href>` is
+//! resolved against the page's final URL (after redirects) or, if the page has one, its first
+//! `<base href>` (itself resolved against the page URL, as browsers do). Fragments are removed,
+//! only `http` and `https` links are kept, and each link is returned once, in document order.
 //!
 //! Differences from the book's version: the book returns duplicates and only skips hrefs that do
-//! not parse; it ignores `<base href>`. Fetching is not done here: the caller passes the body, so
-//! the function is pure and cancellation stays with the HTTP client.
+//! not parse; it ignores `<base href>` and the page's character set. Fetching is not done here:
+//! the caller passes the body, so cancellation stays with the HTTP client, whose reader this
+//! module reads one chunk at a time.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
+use std::io::{self, Read};
 
-use scraper::{Html, Selector};
+use html5gum::{IoReader, Tokenizer};
 use url::Url;
 
-/// `<a>` elements that carry an `href`.
-static ANCHORS: LazyLock<Selector> =
-    LazyLock::new(|| Selector::parse("a[href]").expect("a valid CSS selector"));
-/// `<base>` elements that carry an `href` (only the first counts, per the HTML standard).
-static BASES: LazyLock<Selector> =
-    LazyLock::new(|| Selector::parse("base[href]").expect("a valid CSS selector"));
+mod charset;
+mod tokens;
 
-/// The `http`/`https` links of `html`, a page whose final URL is `page`: resolved, without
-/// fragments, each once, in document order. Hrefs that do not resolve are skipped.
+use tokens::{Found, Sink};
+
+/// The `http`/`https` links of the HTML page read from `body`, whose final URL is `page` and
+/// whose `Content-Type` header is `content_type`: resolved, without fragments, each once, in
+/// document order. Hrefs that do not resolve are skipped. An error reading `body` is returned.
+pub fn extract_from(
+    page: &Url,
+    body: impl Read,
+    content_type: Option<&str>,
+) -> io::Result<Vec<Url>> {
+    let html = charset::utf8_reader(body, content_type)?;
+    let mut base = None;
+    let mut hrefs = Vec::new();
+    for found in Tokenizer::new_with_emitter(IoReader::new(html), Sink::links()) {
+        match found? {
+            Found::Anchor(href) => hrefs.push(href),
+            // Only the first `<base href>` counts; one that does not resolve leaves the page's.
+            Found::Base(href) if base.is_none() => base = Some(page.join(&href).ok()),
+            Found::Base(_) | Found::Charset(_) => {}
+        }
+    }
+    let base = base.flatten().unwrap_or_else(|| page.clone());
+    Ok(resolve(&base, hrefs))
+}
+
+/// The links of `html`, a page already decoded, whose final URL is `page` (see [`extract_from`]).
 pub fn extract(page: &Url, html: &str) -> Vec<Url> {
-    let document = Html::parse_document(html);
-    let base = document
-        .select(&BASES)
-        .next()
-        .and_then(|element| element.value().attr("href"))
-        .and_then(|href| page.join(href).ok())
-        .unwrap_or_else(|| page.clone());
+    extract_from(page, html.as_bytes(), Some("text/html; charset=utf-8")).unwrap_or_default()
+}
+
+/// `hrefs` resolved against `base`: `http`/`https` only, without fragments, each once.
+fn resolve(base: &Url, hrefs: Vec<String>) -> Vec<Url> {
     let mut seen = HashSet::new();
     let mut links = Vec::new();
-    for anchor in document.select(&ANCHORS) {
-        let Some(href) = anchor.value().attr("href") else {
-            continue;
-        };
-        let Ok(mut link) = base.join(href) else {
+    for href in hrefs {
+        let Ok(mut link) = base.join(&href) else {
             continue;
         };
         if !matches!(link.scheme(), "http" | "https") {
@@ -169,6 +189,113 @@ mod tests {
             extract_strings("http://h.test/", html),
             ["http://h.test/spaced.html", "http://h.test/q?a=1&b=2"]
         );
+    }
+
+    fn from_bytes(page: &str, body: &[u8], content_type: Option<&str>) -> Vec<String> {
+        extract_from(&url(page), body, content_type)
+            .unwrap()
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn a_latin1_page_gives_its_links_in_utf8() {
+        let page = b"<a href=\"caf\xe9\">caf\xe9</a>";
+        for content_type in [
+            Some("text/html; charset=iso-8859-1"),
+            Some("text/html"),
+            None,
+        ] {
+            assert_eq!(
+                from_bytes("http://h.test/sub/", page, content_type),
+                ["http://h.test/sub/caf%C3%A9"],
+                "{content_type:?}"
+            );
+        }
+        let meta = b"<meta charset=windows-1252><a href=\"caf\xe9\">x</a>";
+        assert_eq!(
+            from_bytes("http://h.test/sub/", meta, Some("text/html")),
+            ["http://h.test/sub/caf%C3%A9"]
+        );
+        assert_eq!(
+            from_bytes("http://h.test/sub/", "<a href=café>".as_bytes(), None),
+            ["http://h.test/sub/caf%C3%A9"]
+        );
+    }
+
+    #[test]
+    fn script_style_comments_and_other_tags_hide_no_link_and_make_none() {
+        let html = r#"<script>var s = '<a href="/no-script">';</script>
+            <style>a::after { content: '<a href="/no-style">' }</style>
+            <!-- <a href="/no-comment"> --><textarea><a href="/no-text"></textarea>
+            <link href="/no-link"><area href="/no-area"><a data-href="/no-data">
+            <A HREF="/yes" href="/no-duplicate">ok</A></a href="/no-end-tag">"#;
+        assert_eq!(
+            extract_strings("http://h.test/", html),
+            ["http://h.test/yes"]
+        );
+    }
+
+    #[test]
+    fn links_before_the_base_resolve_against_it_too() {
+        let html = r#"<a href="x">x</a><base href="/b/"><base href="/c/"><a href="y">y</a>"#;
+        assert_eq!(
+            extract_strings("http://h.test/", html),
+            ["http://h.test/b/x", "http://h.test/b/y"]
+        );
+    }
+
+    #[test]
+    fn hostile_shapes_still_yield_their_links() {
+        let nested = format!("{}<a href=\"/deep\">d</a>", "<div>".repeat(50_000));
+        assert_eq!(
+            extract_strings("http://h.test/", &nested),
+            ["http://h.test/deep"]
+        );
+        let attributes: String = (0..100_000).map(|i| format!("a{i}=1 ")).collect();
+        let wide = format!("<a {attributes}href=\"/wide\">w</a>");
+        assert_eq!(
+            extract_strings("http://h.test/", &wide),
+            ["http://h.test/wide"]
+        );
+        let comment = format!("<!--{}--><a href=\"/after\">a</a>", "-".repeat(1 << 20));
+        assert_eq!(
+            extract_strings("http://h.test/", &comment),
+            ["http://h.test/after"]
+        );
+        let nul = [&vec![0u8; 1 << 20][..], b"<a href=\"/nul\">"].concat();
+        assert_eq!(
+            from_bytes("http://h.test/", &nul, None),
+            ["http://h.test/nul"]
+        );
+    }
+
+    /// A body that gives `chunk` bytes per read, then fails.
+    struct Failing<'a> {
+        body: &'a [u8],
+        chunk: usize,
+    }
+
+    impl Read for Failing<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.body.is_empty() {
+                return Err(io::Error::other("reset"));
+            }
+            let n = self.chunk.min(buf.len()).min(self.body.len());
+            buf[..n].copy_from_slice(&self.body[..n]);
+            self.body = &self.body[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_read_error_is_returned_and_small_reads_are_fine() {
+        let body = b"<a href=\"/one\">1</a>";
+        let err = extract_from(&url("http://h.test/"), Failing { body, chunk: 3 }, None);
+        assert_eq!(err.unwrap_err().to_string(), "reset");
+        let ok = extract_from(&url("http://h.test/"), &mut &body[..], None).unwrap();
+        assert_eq!(ok, [url("http://h.test/one")]);
     }
 
     #[test]

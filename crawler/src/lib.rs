@@ -1,86 +1,57 @@
-//! A concurrent web crawler: the book's section 8.6 (`crawl3`), with its exercises 8.6 (a depth
-//! limit) and 8.10 (cancellation), from *The Go Programming Language* (Donovan and Kernighan).
+//! A concurrent web crawler: *The Go Programming Language* (Donovan and Kernighan), section 8.6
+//! (`crawl3`), with its exercises 8.6 (a depth limit) and 8.10 (cancellation).
 //!
-//! Run it as `crawler [--depth N] [--concurrency N] [--same-host] URL...`; it prints each URL it
-//! requests once, when it starts fetching it (a redirect's target included), and fetch errors on
-//! stderr as `crawler: URL: why`. A byte on stdin or Ctrl-C cancels.
+//! Run it as `crawler [--depth N] [-c N] [--same-host] [--timeout D] [--max-body BYTES] URL...`.
+//! It prints each URL once, when its fetch starts, and fetch errors on stderr as
+//! `crawler: URL: why`. A byte on stdin or Ctrl-C cancels.
 //!
-//! # Design (the book's bounded crawler)
-//! - A fixed pool of `--concurrency` [`worker`] threads (default 20, the book's) receives
-//!   [`Task`]s from a rendezvous channel and sends one [`Report`] per task back. Only these
-//!   threads make requests, so at most `--concurrency` requests are ever in flight.
-//! - [`run`]'s own thread is the coordinator, the one owner of the `seen` set and of the work
-//!   list (`frontier`): it hands a task to an idle worker, or takes a report, or sees the done
-//!   signal, whichever is ready first (one `Select`). Because it never blocks on a send while a
-//!   worker blocks on a report, the bounded channels cannot deadlock; the work list itself is
-//!   bounded by the number of distinct URLs found.
-//! - Redirects go through the coordinator too. The HTTP client follows none
-//!   (`max_redirects` 0): a worker reports a 3xx ([`REDIRECT_STATUSES`]) as
-//!   [`Report::Redirected`], its `Location` resolved against the URL requested, and the
-//!   coordinator queues that target like a link, but at the same depth (a redirect is the same
-//!   page, not a level deeper) and ahead of other work. So every URL the crawler requests,
-//!   redirect hops included, passes the one `seen` set: each is requested at most once, and a
-//!   page reached both through a redirect and by a link is fetched once.
-//! - Termination, which the book's `crawl3` lacks: the coordinator counts tasks handed out and
-//!   not yet reported; when that is zero and the work list is empty the crawl is over.
-//! - Depth (ex. 8.6): start URLs are depth 0; a page at the depth limit is fetched (and printed)
-//!   but its body is not even read. A redirect at the limit is still followed to its page.
-//! - Cancellation (ex. 8.10): the workers' [`Client`] closes every in-flight connection the moment
-//!   the done signal fires (connecting, waiting for headers or reading a body); the coordinator
-//!   sees the same signal in its `Select` and stops handing out work.
+//! The book's program is here under the book's names: [`run`] is its `main` (the `worklist` and
+//! `unseen_links` channels, a pool of [`worker`]s, the `seen` set), [`worker`] its crawler
+//! goroutine, `crawl` its `crawl`.
 //!
-//! # Where it differs from the Go original, and why
-//! - It ends by itself (exit 0, or 1 if any fetch failed); `crawl3` never returns.
-//! - Links are taken only from `text/html` answers with a 2xx status; a non-2xx status is a fetch
-//!   error, as in the book's `links.Extract` (reported `HTTP status 404`).
-//! - Redirects. Go's `http.Get` follows up to 10 redirects inside one fetch, out of sight of the
-//!   book's `seen` map: a page linked directly and through a redirect is fetched twice, and a
-//!   redirect hop is never printed. Here each hop is a request of its own, printed when it
-//!   starts like any other, and requested at most once; a redirect to a URL already seen is not
-//!   followed again (that page is fetched on its own). A chain that comes back to one of its own
-//!   URLs is a fetch error of the URL that closes it, `redirect loop back to URL`; a chain of
-//!   ever new URLs is given up after [`MAX_REDIRECTS`] (10, Go's limit) with `stopped after 10
-//!   redirects`. Links of the page a chain ends at resolve against that page's own URL.
-//! - A redirect whose target is not `http` or `https` (`file:`, `mailto:`, `javascript:`...) is
-//!   a fetch error, `redirect to URL, not an http or https URL`, and nothing is requested; a 3xx
-//!   other than those five, or one without a `Location`, is a fetch error like a 404.
-//! - `--same-host` compares host *and port* (Go's `url.Host`), so two servers on one machine count
-//!   as two hosts. It applies to redirects as to links: a redirect to another host is not
-//!   followed, and silently so, as a link there is not. A start URL that redirects to another
-//!   host (`http:` to `https:` is another port) therefore ends the crawl there; start from the
-//!   URL it redirects to.
-//! - Bodies are cut at `--max-body` bytes and every request has a `--timeout`.
+//! # The book's flaws, and the function that fixes each
+//! - `crawl3` never ends: [`run`] counts the links handed out and not yet reported (`Handout`).
+//! - No depth limit (ex. 8.6): [`worker`] does not read the links of a page at `--depth`.
+//! - No cancellation (ex. 8.10): the workers' [`Client`] shuts every socket down when the done
+//!   signal fires, the body reader checks it between chunks, and [`run`] joins every worker.
+//! - Go's `http.Get` follows redirects out of sight of `seen`, so a page can be fetched twice:
+//!   `crawl` follows none, and `Seen::take` queues a redirect's target through `seen`.
+//! - A parse tree costs about 100 bytes per page byte and time quadratic in its nesting:
+//!   `crawl` streams the body through `common::links::extract_from`, a tokenizer.
+//! - The page's character set is ignored: `common::links::extract_from` decodes it.
+//! - A page without end holds a worker for ever: `--timeout` bounds each URL's whole turn and
+//!   `--max-body` its body (`common::http::Body`), a cut said on stderr.
 //!
-//! # Known limits
-//! - Parsing time. html5ever's tree builder is quadratic in the nesting depth of a page: 20,000
-//!   nested `<div>` (under 100 KiB) take 1 to 2 s to parse, 40,000 about 6 to 7 s (measured
-//!   with an optimised build), and the default `--max-body` (10 MiB) admits far deeper pages.
-//!   `--timeout` covers the request, not the parsing after it, so one hostile page can hold a
-//!   worker that long (the others go on). A cancel still ends the crawl at once: the coordinator
-//!   stops, and a worker still parsing after 15 ms is left to finish with the process. A
-//!   smaller `--max-body` bounds the depth, hence the time.
-//! - Names are resolved by the system resolver, which neither a cancel nor `--timeout` can
-//!   interrupt (see [`common::http`]): a lookup runs to its own limits.
-//! - No connection is reused between requests (see [`common::http`]): each page costs a TCP
-//!   (and TLS) handshake.
+//! # Where it differs from Go, and why
+//! - The URL is printed by [`run`] when a worker takes it, so that output has one writer.
+//! - A non-2xx status is a fetch error (`HTTP status 404`), as in the book's `links.Extract`;
+//!   links come only from 2xx `text/html` answers.
+//! - Each redirect hop is requested (and printed) once, at the depth of the link that led to it;
+//!   a loop (`redirect loop back to URL`), more than [`MAX_REDIRECTS`] hops, or a target that is
+//!   not http(s) is a fetch error.
+//! - `--same-host` compares host and port (Go's `url.Host`), for redirects as for links.
+//! - A cancel ends the crawl with every worker joined: a request aborts at once, a DNS lookup
+//!   (which nothing interrupts) when it returns. No connection is reused between requests.
 
-use std::collections::{HashSet, VecDeque};
 use std::io::{self, Write};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::thread;
+use std::time::Duration;
 
-use common::done::{self, Done};
+use common::done::Done;
 use common::http::{Client, Options};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use url::Url;
+
+mod handout;
+mod page;
+mod seen;
+
+use handout::Handout;
+use page::{Failure, Page};
+use seen::{Seen, Taken};
 
 /// The book's number of concurrent fetches.
 pub const DEFAULT_CONCURRENCY: usize = 20;
-
-/// After a cancel, how long the coordinator waits for the workers to return before it leaves
-/// without them. Their requests abort within a millisecond; only an uninterruptible step (a DNS
-/// lookup, parsing a page already read) can outlast this, and it then ends by itself.
-const CANCEL_GRACE: Duration = Duration::from_millis(15);
 
 /// What the command line sets.
 #[derive(Clone, Debug)]
@@ -91,9 +62,9 @@ pub struct Config {
     pub concurrency: usize,
     /// Follow only links to the start URLs' hosts (host and port).
     pub same_host: bool,
-    /// Each request's whole time, connect to last body byte.
+    /// Each URL's whole turn: connect, headers, body and link extraction.
     pub timeout: Duration,
-    /// Bodies are cut after this many bytes.
+    /// Bodies are cut after this many bytes (the cut is said on the error writer).
     pub max_body: u64,
 }
 
@@ -130,27 +101,31 @@ pub struct Task {
     pub redirected_from: Vec<Url>,
 }
 
-/// What a worker sends back for each task (one report per task, except after a cancel).
+/// What a worker sends to the worklist for each task.
 #[derive(Debug)]
 pub enum Report {
     /// Fetched with a 2xx status; `links` are empty unless the page is HTML below the depth
-    /// limit.
-    Fetched { task: Task, links: Vec<Url> },
+    /// limit; `cut` when its body went on past `--max-body`.
+    Fetched {
+        task: Task,
+        links: Vec<Url>,
+        cut: bool,
+    },
     /// A redirect ([`REDIRECT_STATUSES`]) to `location`: its `Location` resolved against the
-    /// task's URL, fragment removed, `http` or `https`. The coordinator decides whether to
-    /// follow it.
+    /// task's URL, fragment removed, `http` or `https`. [`run`] decides whether to follow it.
     Redirected { task: Task, location: Url },
     /// The fetch failed: connect, I/O, timeout, a status that is neither 2xx nor a usable
     /// redirect.
     Failed { url: Url, why: String },
+    /// The done signal aborted the fetch.
+    Cancelled,
 }
 
 /// The statuses followed as redirects, as Go's client and ureq do; any other 3xx is a fetch
 /// error like a 4xx.
 pub const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
 
-/// Redirects followed in a row before a chain is given up (Go's client's limit, and
-/// `common::http`'s default).
+/// Redirects followed in a row before a chain is given up (Go's client's limit).
 pub const MAX_REDIRECTS: usize = 10;
 
 /// Parses a start URL from the command line: absolute, `http` or `https`, fragment removed.
@@ -163,9 +138,10 @@ pub fn parse_start_url(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// Crawls from `start` until no work is left or `done` fires. Writes each URL to `out` when its
-/// fetch starts and each failure to `errors` as `crawler: URL: why`. An error writing `out`
-/// (a closed pipe) stops the crawl, cancels what is in flight and is returned.
+/// The book's `main`: crawls from `start` until no work is left or `done` fires. Writes each URL
+/// to `out` when a worker takes it, and each failure (or cut body) to `errors` as
+/// `crawler: URL: why`. An error writing `out` (a closed pipe) stops the crawl and is returned.
+/// Every worker has returned when `run` does.
 pub fn run(
     start: &[Url],
     config: &Config,
@@ -173,297 +149,137 @@ pub fn run(
     out: &mut dyn Write,
     errors: &mut dyn Write,
 ) -> io::Result<Outcome> {
-    // Our own signal, fired by the caller's or by a failed write to `out`.
-    let (stop, stopped) = done::new();
-    let _forward = done.on_cancel({
-        let stop = stop.clone();
-        move || stop.cancel()
-    });
-    let client = Client::new(
-        stopped.clone(),
-        Options {
-            timeout: config.timeout,
-            max_body: config.max_body,
-            // Redirects go through the coordinator's `seen` set: the client follows none.
-            max_redirects: 0,
-        },
-    );
-    let (tasks, incoming) = bounded::<Task>(0);
-    let (reports, outgoing) = bounded::<Report>(config.concurrency.max(1));
-    // Each worker holds a sender; the channel disconnects when the last one has returned.
-    let (alive, all_returned) = bounded::<()>(0);
-    let mut workers = Vec::with_capacity(config.concurrency);
-    for n in 0..config.concurrency.max(1) {
-        let spawned = thread::Builder::new()
-            .name(format!("crawler-worker-{n}"))
-            .spawn({
-                let (client, incoming, reports) =
-                    (client.clone(), incoming.clone(), reports.clone());
-                let (alive, depth) = (alive.clone(), config.depth);
-                move || {
-                    worker(&client, &incoming, &reports, depth);
-                    drop(alive);
-                }
-            });
-        match spawned {
-            Ok(handle) => workers.push(handle),
-            Err(err) => {
-                drop((tasks, incoming, reports, alive));
-                stop.cancel();
-                finish(workers, &all_returned, false);
-                return Err(err);
-            }
+    // Our own signal: the caller's, or ours when the crawl stops early (`out` failed).
+    let (stop, done) = done.child();
+    let client = Client::new(done.clone(), config.http());
+    let (to_worklist, worklist) = unbounded::<Report>();
+    let (to_unseen_links, unseen_links) = bounded::<Task>(0);
+    // Scoped threads: all joined before `run` returns, whatever the outcome.
+    thread::scope(|scope| {
+        let mut handout = Handout::new(to_unseen_links, &done, out);
+        let mut workers = Vec::new();
+        for n in 0..config.concurrency.max(1) {
+            let (client, unseen_links) = (&client, &unseen_links);
+            let to_worklist = to_worklist.clone();
+            workers.push(
+                thread::Builder::new()
+                    .name(format!("crawler-worker-{n}"))
+                    .spawn_scoped(scope, move || {
+                        worker(client, unseen_links, &to_worklist, config.depth)
+                    })?,
+            );
         }
-    }
-    drop((incoming, reports, alive));
-
-    let outcome = coordinate(start, config, &stopped, &tasks, &outgoing, out, errors);
-    let cancelled = !matches!(outcome, Ok(Outcome::Finished { .. }));
-    if cancelled {
-        stop.cancel();
-    }
-    drop(tasks);
-    drop(outgoing);
-    finish(workers, &all_returned, cancelled);
-    outcome
+        drop(to_worklist);
+        let mut seen = Seen::new(config.same_host.then_some(start));
+        let outcome = match handout.all(seen.unseen(start.iter().cloned(), 0)) {
+            Ok(true) => deduplicate(&worklist, &mut seen, &mut handout, config, errors),
+            Ok(false) => Ok(Outcome::Cancelled),
+            Err(err) => Err(err),
+        };
+        if !matches!(outcome, Ok(Outcome::Finished { .. })) {
+            stop.cancel();
+        }
+        // Closing `unseen_links` ends every worker's loop.
+        drop(handout);
+        for worker in workers {
+            let _ = worker.join();
+        }
+        outcome
+    })
 }
 
-/// Joins the workers; after a cancel, only those that return within [`CANCEL_GRACE`] (all of
-/// them, unless one is in a step nothing can interrupt, which then ends by itself).
-fn finish(workers: Vec<JoinHandle<()>>, all_returned: &Receiver<()>, cancelled: bool) {
-    if cancelled {
-        let deadline = Instant::now() + CANCEL_GRACE;
-        if let Err(RecvTimeoutError::Timeout) = all_returned.recv_deadline(deadline) {
-            for worker in workers.into_iter().filter(JoinHandle::is_finished) {
-                let _ = worker.join();
-            }
-            return;
-        }
-    }
-    for worker in workers {
-        let _ = worker.join();
-    }
-}
-
-/// The coordinator: the one owner of `seen` and the work list (see the crate docs).
-fn coordinate(
-    start: &[Url],
+/// The book's `for list := range worklist` loop: takes each report, and hands each link not
+/// `seen` before to an idle worker; ends when no link handed out is still to be reported.
+fn deduplicate(
+    worklist: &Receiver<Report>,
+    seen: &mut Seen,
+    handout: &mut Handout,
     config: &Config,
-    done: &Done,
-    tasks: &Sender<Task>,
-    reports: &Receiver<Report>,
-    out: &mut dyn Write,
     errors: &mut dyn Write,
 ) -> io::Result<Outcome> {
-    let mut work = Work {
-        hosts: config
-            .same_host
-            .then(|| start.iter().map(host_and_port).collect()),
-        seen: HashSet::new(),
-        frontier: VecDeque::new(),
-    };
-    for url in start {
-        work.add(url.clone(), 0, Vec::new());
-    }
-    let (mut pending, mut fetched, mut failed) = (0usize, 0usize, 0usize);
-    while pending > 0 || !work.frontier.is_empty() {
-        let mut select = Select::new();
-        let cancel_op = select.recv(done.channel());
-        let report_op = select.recv(reports);
-        if !work.frontier.is_empty() {
-            select.send(tasks);
+    let mut failed = 0;
+    while handout.pending() > 0 {
+        let Ok(report) = worklist.recv() else {
+            return Err(io::Error::other("every worker stopped"));
+        };
+        handout.reported();
+        if let Report::Fetched {
+            task, cut: true, ..
+        } = &report
+        {
+            let at = page::size(config.max_body);
+            let _ = writeln!(errors, "crawler: {}: body cut at {at}", task.url);
         }
-        let op = select.select();
-        let index = op.index();
-        if index == cancel_op {
-            let _ = op.recv(done.channel());
-            return Ok(Outcome::Cancelled);
-        }
-        if index == report_op {
-            let Ok(report) = op.recv(reports) else {
-                return Err(io::Error::other("every worker stopped"));
-            };
-            pending -= 1;
-            if let Err((url, why)) = work.take(report) {
+        match seen.take(report) {
+            Taken::Unseen(tasks) => {
+                if !handout.all(tasks)? {
+                    return Ok(Outcome::Cancelled);
+                }
+            }
+            Taken::Failed(url, why) => {
                 failed += 1;
                 let _ = writeln!(errors, "crawler: {url}: {why}");
             }
-            continue;
-        }
-        let Some(task) = work.frontier.pop_front() else {
-            unreachable!("the send operation is offered only with work to hand out")
-        };
-        let line = task.url.to_string();
-        if op.send(tasks, task).is_err() {
-            return Err(io::Error::other("every worker stopped"));
-        }
-        pending += 1;
-        fetched += 1;
-        // Printed once a worker has taken the URL: when its fetch starts, as the book does.
-        writeln!(out, "{line}")?;
-    }
-    out.flush()?;
-    Ok(Outcome::Finished { fetched, failed })
-}
-
-/// What the coordinator alone owns: every URL ever queued, and those not yet handed out.
-struct Work {
-    /// `host:port` of the start URLs with `--same-host`; `None`: any host.
-    hosts: Option<HashSet<String>>,
-    seen: HashSet<Url>,
-    frontier: VecDeque<Task>,
-}
-
-impl Work {
-    /// Queues `url` unless it was seen already or is on a host not followed.
-    fn add(&mut self, url: Url, depth: usize, redirected_from: Vec<Url>) {
-        if !self.allowed(&url) || !self.seen.insert(url.clone()) {
-            return;
-        }
-        let task = Task {
-            url,
-            depth,
-            redirected_from,
-        };
-        // A redirect's target is the page its chain is fetching: finish that first.
-        if task.redirected_from.is_empty() {
-            self.frontier.push_back(task);
-        } else {
-            self.frontier.push_front(task);
+            Taken::Cancelled => return Ok(Outcome::Cancelled),
         }
     }
-
-    fn allowed(&self, url: &Url) -> bool {
-        self.hosts
-            .as_ref()
-            .is_none_or(|hosts| hosts.contains(&host_and_port(url)))
-    }
-
-    /// Takes a worker's report: queues its links or its redirect's target; a fetch error, a
-    /// redirect loop or too long a chain comes back as the URL and why, for the error stream.
-    fn take(&mut self, report: Report) -> Result<(), (Url, String)> {
-        match report {
-            Report::Fetched { task, links } => {
-                for link in links {
-                    self.add(link, task.depth + 1, Vec::new());
-                }
-                Ok(())
-            }
-            Report::Redirected { task, location } => {
-                if !self.allowed(&location) {
-                    // Like a link to another host: not followed.
-                    return Ok(());
-                }
-                if location == task.url || task.redirected_from.contains(&location) {
-                    return Err((task.url, format!("redirect loop back to {location}")));
-                }
-                if self.seen.contains(&location) {
-                    // That page is fetched on its own (or was): not again.
-                    return Ok(());
-                }
-                if task.redirected_from.len() >= MAX_REDIRECTS {
-                    return Err((task.url, format!("stopped after {MAX_REDIRECTS} redirects")));
-                }
-                let Task {
-                    url,
-                    depth,
-                    mut redirected_from,
-                } = task;
-                redirected_from.push(url);
-                self.add(location, depth, redirected_from);
-                Ok(())
-            }
-            Report::Failed { url, why } => Err((url, why)),
-        }
-    }
+    handout.flush()?;
+    Ok(Outcome::Finished {
+        fetched: handout.handed_out(),
+        failed,
+    })
 }
 
-/// `host:port` of a URL (the port spelled out even when it is the scheme's default).
-fn host_and_port(url: &Url) -> String {
-    format!(
-        "{}:{}",
-        url.host_str().unwrap_or(""),
-        url.port_or_known_default().unwrap_or(0)
-    )
-}
-
-/// One worker: fetches tasks until the task channel closes, the coordinator stops listening,
-/// or the done signal aborts its request.
+/// The book's crawler goroutine: crawls each task taken from `unseen_links` and sends its
+/// report to the worklist, until `unseen_links` closes.
 pub fn worker(
     client: &Client,
-    tasks: &Receiver<Task>,
-    reports: &Sender<Report>,
+    unseen_links: &Receiver<Task>,
+    worklist: &Sender<Report>,
     max_depth: Option<usize>,
 ) {
-    for task in tasks {
+    for task in unseen_links {
+        // The depth limit (ex. 8.6): a page at the limit is fetched, its links are not read.
         let follow = max_depth.is_none_or(|max| task.depth < max);
-        let report = match fetch(client, &task.url, follow) {
-            Ok(Page::Links(links)) => Report::Fetched { task, links },
+        let report = match crawl(client, &task.url, follow) {
+            Ok(Page::Links { links, cut }) => Report::Fetched { task, links, cut },
             Ok(Page::Redirect(location)) => Report::Redirected { task, location },
-            Err(Failure::Cancelled) => return,
+            Err(Failure::Cancelled) => Report::Cancelled,
             Err(Failure::Failed(why)) => Report::Failed { url: task.url, why },
         };
-        if reports.send(report).is_err() {
+        if worklist.send(report).is_err() {
             return;
         }
     }
 }
 
-/// What one fetch found.
-enum Page {
-    /// A 2xx answer and the links to follow (none for a page at the depth limit or not HTML).
-    Links(Vec<Url>),
-    /// A redirect to this URL.
-    Redirect(Url),
-}
-
-enum Failure {
-    Cancelled,
-    Failed(String),
-}
-
-impl From<common::http::Error> for Failure {
-    fn from(err: common::http::Error) -> Failure {
-        if err.is_cancelled() {
-            Failure::Cancelled
-        } else {
-            Failure::Failed(err.to_string())
-        }
-    }
-}
-
-/// Fetches `url` (no redirect followed): its redirect, or if `follow` and it is an HTML page,
-/// its links, resolved against `url`, which is the final URL.
-fn fetch(client: &Client, url: &Url, follow: bool) -> Result<Page, Failure> {
+/// The book's `crawl`: one GET of `url` (no redirect followed), and, if `follow` and it is an
+/// HTML page, its links, resolved against `url`, which is the final URL.
+fn crawl(client: &Client, url: &Url, follow: bool) -> Result<Page, Failure> {
     let response = client.get(url)?;
     if REDIRECT_STATUSES.contains(&response.status) {
-        return redirect_target(url, response.status, response.location.as_deref())
-            .map(Page::Redirect)
-            .map_err(Failure::Failed);
+        return page::redirect_target(url, &response).map(Page::Redirect);
     }
     if !(200..300).contains(&response.status) {
         return Err(Failure::Failed(format!("HTTP status {}", response.status)));
     }
     if !follow || !response.is_html() {
-        return Ok(Page::Links(Vec::new()));
+        return Ok(Page::Links {
+            links: Vec::new(),
+            cut: false,
+        });
     }
-    let body = response.read_body()?;
-    let links = common::links::extract(url, &String::from_utf8_lossy(&body));
-    Ok(Page::Links(links))
+    page::links(url, response)
 }
 
-/// Where a redirect from `url` points: its `Location` resolved against `url`, without a
-/// fragment; an error unless that is an `http` or `https` URL.
-fn redirect_target(url: &Url, status: u16, location: Option<&str>) -> Result<Url, String> {
-    let Some(location) = location else {
-        return Err(format!("HTTP status {status} without a Location header"));
-    };
-    let mut target = url
-        .join(location.trim())
-        .map_err(|err| format!("redirect to {location:?}: {err}"))?;
-    if !matches!(target.scheme(), "http" | "https") {
-        return Err(format!("redirect to {target}, not an http or https URL"));
+impl Config {
+    /// The limits of each request.
+    fn http(&self) -> Options {
+        Options {
+            timeout: self.timeout,
+            max_body: self.max_body,
+            // Redirects go through `seen`: the client follows none.
+            max_redirects: 0,
+        }
     }
-    target.set_fragment(None);
-    Ok(target)
 }

@@ -1,20 +1,20 @@
 //! The `crawler` command: parses the arguments, wires the cancel sources (a byte on stdin,
 //! Ctrl-C) to the done signal, runs [`crawler::run`] and maps its outcome to the exit status
-//! (0; 1 when a fetch failed; 2 for usage; 130 when cancelled). See the library docs for the
-//! design.
+//! (0; 1 when a fetch failed; 2 for usage; 130 when cancelled).
 
 use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use common::exit;
+use common::exit::{self, Ending};
 use url::Url;
 
 /// Crawls the web from the given URLs, concurrently (The Go Programming Language, 8.6).
 ///
 /// Prints each URL once, when its fetch starts; fetch errors go to stderr. Ends when no work is
-/// left (exit 1 if any fetch failed). A byte on stdin or Ctrl-C cancels at once (exit 130).
+/// left (exit 1 if any fetch failed). A byte on stdin or Ctrl-C cancels at once (exit 130): in
+/// a shell loop that feeds other commands' stdin, run it with `< /dev/null`.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
@@ -22,6 +22,7 @@ struct Args {
     #[arg(required = true, value_parser = crawler::parse_start_url)]
     urls: Vec<Url>,
     /// Do not follow the links of pages this far from a start URL (start URLs are depth 0).
+    /// Unlimited by default: the crawl goes on as long as it finds new pages.
     #[arg(long, value_name = "N")]
     depth: Option<usize>,
     /// Requests in flight at once (worker threads).
@@ -31,10 +32,11 @@ struct Args {
     /// Follow only links to the start URLs' hosts (host and port).
     #[arg(long)]
     same_host: bool,
-    /// Each request's time limit, e.g. `10s` or `500ms`.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    /// Each URL's whole turn (connect, headers, body, links), e.g. `10s` or `500ms`; above zero.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = common::http::parse_timeout)]
     timeout: Duration,
-    /// Bodies are cut after this many bytes.
+    /// Bodies are cut after this many bytes: the links after the cut are not followed, and the
+    /// cut is said on stderr (not an error).
     #[arg(long, value_name = "BYTES", default_value_t = 10 << 20)]
     max_body: u64,
 }
@@ -48,13 +50,7 @@ fn main() -> ExitCode {
         timeout: args.timeout,
         max_body: args.max_body,
     };
-    let (canceller, done) = common::done::new();
-    if let Err(err) = common::cancel::on_ctrlc(canceller.clone()) {
-        exit::error("crawler", format!("Ctrl-C handler: {err}"));
-    }
-    if let Err(err) = common::cancel::on_stdin_byte(canceller) {
-        exit::error("crawler", format!("stdin watcher: {err}"));
-    }
+    let done = common::cancel::main_done("crawler", true);
     let outcome = crawler::run(
         &args.urls,
         &config,
@@ -62,18 +58,10 @@ fn main() -> ExitCode {
         &mut io::stdout().lock(),
         &mut io::stderr(),
     );
-    let code = match outcome {
-        Ok(crawler::Outcome::Finished { failed: 0, .. }) => exit::SUCCESS,
-        Ok(crawler::Outcome::Finished { .. }) => exit::FAILURE,
-        Ok(crawler::Outcome::Cancelled) => {
-            exit::error("crawler", "cancelled");
-            exit::CANCELLED
-        }
-        Err(err) if exit::is_broken_pipe(&err) => exit::SUCCESS,
-        Err(err) => {
-            exit::error("crawler", format!("stdout: {err}"));
-            exit::FAILURE
-        }
-    };
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    let ending = outcome.map(|outcome| match outcome {
+        crawler::Outcome::Finished { failed: 0, .. } => Ending::Success,
+        crawler::Outcome::Finished { .. } => Ending::Failure,
+        crawler::Outcome::Cancelled => Ending::Cancelled,
+    });
+    exit::status("crawler", ending)
 }

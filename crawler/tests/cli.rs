@@ -28,6 +28,19 @@ fn help_and_version() {
 }
 
 #[test]
+fn help_says_what_would_otherwise_surprise() {
+    let run = crawl(&["--help"]);
+    run.expect_code(0);
+    for words in [
+        "Unlimited by default",
+        "cut is said on stderr",
+        "< /dev/null",
+    ] {
+        assert!(run.stdout.contains(words), "{words:?} missing\n{run}");
+    }
+}
+
+#[test]
 fn usage_errors_exit_two() {
     for args in [
         &[][..],
@@ -37,6 +50,7 @@ fn usage_errors_exit_two() {
         &["--concurrency", "0", "http://127.0.0.1:1/"][..],
         &["--depth", "-1", "http://127.0.0.1:1/"][..],
         &["--timeout", "soon", "http://127.0.0.1:1/"][..],
+        &["--timeout", "0s", "http://127.0.0.1:1/"][..],
     ] {
         let run = crawl(args);
         run.expect_code(2);

@@ -288,6 +288,12 @@ fn max_body_cuts_pages_and_their_late_links() {
     let run = crawl(&["--max-body", "1000", &site.url("/")]);
     run.expect_code(0);
     assert_eq!(run.fetched(&site.url("")), set(["/", "/early"]), "{run}");
+    // The cut is said, not an error.
+    assert_eq!(
+        run.stderr,
+        format!("crawler: {}: body cut at 1000 bytes\n", site.url("/")),
+        "{run}"
+    );
     let run = crawl(&[&site.url("/")]);
     run.expect_code(0);
     assert_eq!(
@@ -295,6 +301,47 @@ fn max_body_cuts_pages_and_their_late_links() {
         set(["/", "/early", "/late"]),
         "{run}"
     );
+    assert!(run.stderr.is_empty(), "{run}");
+}
+
+#[test]
+fn hostile_pages_give_their_links_and_the_crawl_ends() {
+    // Shapes that cost a tree builder time or memory out of proportion to their size: deep
+    // nesting (quadratic), a million attributes, a giant comment, NUL bytes; the link after
+    // each is still found, and the crawl ends.
+    let attributes: String = (0..1_000_000).map(|i| format!("a{i}=1 ")).collect();
+    let site = Site::new()
+        .page(
+            "/nested",
+            &format!("{}<a href=\"/after-nested\">x</a>", "<div>".repeat(200_000)),
+        )
+        .page(
+            "/attributes",
+            &format!("<a {attributes}href=\"/after-attributes\">"),
+        )
+        .page(
+            "/comment",
+            &format!(
+                "<!--{}--><a href=\"/after-comment\">x</a>",
+                "-".repeat(8 << 20)
+            ),
+        )
+        .page(
+            "/nul",
+            &format!("{}<a href=\"/after-nul\">x</a>", "\0".repeat(8 << 20)),
+        )
+        .with_fallback(Resource::html(""))
+        .start("127.0.0.1:0", SiteOptions::default())
+        .unwrap();
+    let pages = ["/nested", "/attributes", "/comment", "/nul"];
+    let mut args = vec!["--depth".to_string(), "1".to_string()];
+    args.extend(pages.iter().map(|page| site.url(page)));
+    let run = crawl(&args);
+    run.expect_code(0);
+    let mut expected = set(pages);
+    expected.extend(pages.iter().map(|page| format!("/after-{}", &page[1..])));
+    assert_eq!(run.fetched(&site.url("")), expected, "{run}");
+    assert!(run.stderr.is_empty(), "{run}");
 }
 
 #[test]
@@ -337,4 +384,33 @@ fn duplicate_start_urls_are_fetched_once() {
     ]);
     run.expect_code(0);
     assert_eq!(run.fetched(&site.url("")), set(["/", "/page/0"]), "{run}");
+}
+
+#[test]
+fn a_latin1_page_gives_its_links_in_utf8() {
+    let site = Site::new()
+        .with(
+            "/sub/",
+            Resource::ok(
+                "text/html; charset=iso-8859-1",
+                &b"<a href=\"caf\xe9\">caf\xe9</a>"[..],
+            ),
+        )
+        .with(
+            "/meta/",
+            Resource::ok(
+                "text/html",
+                &b"<meta charset=latin1><a href=\"caf\xe9\">caf\xe9</a>"[..],
+            ),
+        )
+        .with_fallback(Resource::html(""))
+        .start("127.0.0.1:0", SiteOptions::default())
+        .unwrap();
+    let run = crawl(&[&site.url("/sub/"), &site.url("/meta/")]);
+    run.expect_code(0);
+    assert_eq!(
+        run.fetched(&site.url("")),
+        set(["/sub/", "/sub/caf%C3%A9", "/meta/", "/meta/caf%C3%A9"]),
+        "{run}"
+    );
 }

@@ -299,6 +299,47 @@ fn long_bodies_are_cut_at_max_body() {
 }
 
 #[test]
+fn a_body_says_whether_it_was_cut() {
+    let answer = |length: usize| {
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n")
+                .into_bytes();
+        response.resize(response.len() + length, b'x');
+        answering(response)
+    };
+    let (_canceller, client) = client(Options {
+        max_body: 1000,
+        ..Options::default()
+    });
+    for (length, cut) in [(999, false), (1000, false), (1001, true), (100_000, true)] {
+        let server = answer(length);
+        let mut body = client.get(&server.url("/")).expect("get").into_body();
+        let mut got = Vec::new();
+        body.read_to_end(&mut got).expect("a cut is not an error");
+        assert_eq!(got.len(), length.min(1000), "{length}");
+        assert_eq!(body.cut(), cut, "{length}");
+    }
+}
+
+#[test]
+fn the_timeout_covers_the_readers_own_work() {
+    let server =
+        answering("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+    let (_canceller, client) = client(Options {
+        timeout: Duration::from_millis(200),
+        ..Options::default()
+    });
+    let response = client
+        .get(&server.url("/"))
+        .expect("the answer comes at once");
+    // The reader's work (here none but time) outlasts the timeout before it reads the body,
+    // which has arrived with the headers.
+    thread::sleep(Duration::from_millis(300));
+    let err = response.read_body().expect_err("past the timeout");
+    assert!(err.is_timeout(), "not a timeout: {err}");
+}
+
+#[test]
 fn binary_body_arrives_byte_for_byte_through_the_reader() {
     let body: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
     let mut response = format!(
@@ -780,4 +821,16 @@ fn every_request_has_its_own_connection_so_a_keep_alive_close_fails_nothing() {
         })
         .collect();
     assert_eq!(per_connection, [1, 1, 1, 1]);
+}
+
+#[test]
+fn a_timeout_argument_is_above_zero_and_at_most_a_year() {
+    assert_eq!(parse_timeout("300ms"), Ok(Duration::from_millis(300)));
+    assert_eq!(
+        parse_timeout("365d"),
+        Ok(Duration::from_secs(365 * 24 * 3600))
+    );
+    assert_eq!(parse_timeout("0s"), Err("must be more than zero".into()));
+    assert_eq!(parse_timeout("366d"), Err("must be at most 365d".into()));
+    assert!(parse_timeout("soon").is_err());
 }
