@@ -24,7 +24,7 @@ struct Args {
     #[arg(long, default_value = "localhost:8000", value_parser = common::addr::parse, value_name = "HOST:PORT")]
     addr: String,
     /// Disconnect a client that sends no line for this long (e.g. 300ms, 2s, 5m; at most 365d).
-    #[arg(long, default_value = "5m", value_parser = parse_idle_timeout, value_name = "DURATION")]
+    #[arg(long, default_value = "5m", value_parser = common::duration::parse_timeout, value_name = "DURATION")]
     idle_timeout: Duration,
     /// Bytes held for one client that is not reading (e.g. 64KiB, 1MiB); beyond that, messages
     /// are dropped for that client only, and it is told how many once it reads again.
@@ -46,20 +46,6 @@ struct Args {
 enum EngineArg {
     Events,
     Threads,
-}
-
-/// The idle timeout: a duration above zero and at most a year (a longer one means "never", and
-/// an unbounded one would overflow the clock's arithmetic).
-fn parse_idle_timeout(arg: &str) -> Result<Duration, String> {
-    const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
-    let timeout = humantime::parse_duration(arg).map_err(|err| err.to_string())?;
-    if timeout.is_zero() {
-        Err("must be more than zero".into())
-    } else if timeout > MAX {
-        Err("must be at most 365d".into())
-    } else {
-        Ok(timeout)
-    }
 }
 
 /// A size in bytes: a number with an optional unit, `B`, `KiB`, `MiB`, `GiB` (or `K`, `M`,

@@ -51,10 +51,8 @@ pub fn main_done(program: &str, stdin_byte: bool) -> Done {
     if let Err(err) = on_ctrlc(canceller.clone()) {
         crate::exit::error(program, format!("Ctrl-C handler: {err}"));
     }
-    if stdin_byte {
-        if let Err(err) = on_stdin_byte(canceller) {
-            crate::exit::error(program, format!("stdin watcher: {err}"));
-        }
+    if stdin_byte && let Err(err) = on_stdin_byte(canceller) {
+        crate::exit::error(program, format!("stdin watcher: {err}"));
     }
     done
 }

@@ -74,21 +74,6 @@ impl Default for Options {
     }
 }
 
-/// Parses a `--timeout` argument (`300ms`, `10s`, `5m`) for [`Options::timeout`]: above zero
-/// (every request would fail at once) and at most a year (the clock's arithmetic would overflow
-/// with an unbounded one). For clap's `value_parser`, so a bad one is a usage error.
-pub fn parse_timeout(arg: &str) -> Result<Duration, String> {
-    const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
-    let timeout = humantime::parse_duration(arg).map_err(|err| err.to_string())?;
-    if timeout.is_zero() {
-        Err("must be more than zero".into())
-    } else if timeout > MAX {
-        Err("must be at most 365d".into())
-    } else {
-        Ok(timeout)
-    }
-}
-
 /// A blocking HTTP client whose requests the done signal aborts. Cheap to clone; clones share
 /// the done signal. No connection is kept between requests (see the module docs).
 #[derive(Clone, Debug)]

@@ -11,7 +11,8 @@
 //!   from standard input.
 //! - [`exit`]: the conventions every binary shares: exit codes, the one-line error format, and
 //!   a closed standard output treated as a normal end.
-//! - [`addr`]: a `HOST:PORT` argument checked while the command line is parsed.
+//! - [`addr`]: a `HOST:PORT` argument checked while the command line is parsed; [`duration`]:
+//!   a timeout argument, likewise.
 //! - [`wait_group`]: the book's `sync.WaitGroup`, as a channel that can sit in a `select!`.
 //! - [`net`]: the cancellable connect, a TCP connect the done signal aborts mid-handshake.
 //!
@@ -42,6 +43,7 @@
 pub mod addr;
 pub mod cancel;
 pub mod done;
+pub mod duration;
 pub mod exit;
 #[cfg(feature = "http")]
 pub mod http;

@@ -33,7 +33,7 @@ struct Args {
     #[arg(long)]
     same_host: bool,
     /// Each URL's whole turn (connect, headers, body, links), e.g. `10s` or `500ms`; above zero.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = common::http::parse_timeout)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = common::duration::parse_timeout)]
     timeout: Duration,
     /// Bodies are cut after this many bytes: the links after the cut are not followed, and the
     /// cut is said on stderr (not an error).

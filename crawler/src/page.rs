@@ -64,8 +64,8 @@ pub(crate) fn redirect_target(url: &Url, response: &Response) -> Result<Url, Fai
 pub(crate) fn size(bytes: u64) -> String {
     match bytes {
         0 => "0 bytes".into(),
-        _ if bytes % (1 << 20) == 0 => format!("{} MiB", bytes >> 20),
-        _ if bytes % (1 << 10) == 0 => format!("{} KiB", bytes >> 10),
+        _ if bytes.is_multiple_of(1 << 20) => format!("{} MiB", bytes >> 20),
+        _ if bytes.is_multiple_of(1 << 10) => format!("{} KiB", bytes >> 10),
         _ => format!("{bytes} bytes"),
     }
 }

@@ -69,10 +69,10 @@ pub fn independent_count(root: &Path, dedup: bool) -> (u64, u64) {
             }
             return;
         }
-        if let Some(seen) = seen {
-            if !seen.insert((meta.dev(), meta.ino())) {
-                return;
-            }
+        if let Some(seen) = seen
+            && !seen.insert((meta.dev(), meta.ino()))
+        {
+            return;
         }
         total.0 += 1;
         total.1 += meta.len();

@@ -31,7 +31,7 @@ struct Args {
     #[arg(required = true, value_name = "URL", value_parser = parse_url)]
     urls: Vec<Url>,
     /// The longest each request may take, body included (e.g. 10s, 500ms; more than 0).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = common::duration::parse_timeout)]
     timeout: Duration,
 }
 
@@ -41,14 +41,6 @@ fn parse_url(text: &str) -> Result<Url, String> {
     match url.scheme() {
         "http" | "https" => Ok(url),
         other => Err(format!("unsupported scheme {other} (http or https)")),
-    }
-}
-
-/// A duration more than zero: with none, every request would fail before it starts.
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    match humantime::parse_duration(text).map_err(|err| err.to_string())? {
-        Duration::ZERO => Err("must be more than 0".into()),
-        timeout => Ok(timeout),
     }
 }
 

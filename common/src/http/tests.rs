@@ -822,15 +822,3 @@ fn every_request_has_its_own_connection_so_a_keep_alive_close_fails_nothing() {
         .collect();
     assert_eq!(per_connection, [1, 1, 1, 1]);
 }
-
-#[test]
-fn a_timeout_argument_is_above_zero_and_at_most_a_year() {
-    assert_eq!(parse_timeout("300ms"), Ok(Duration::from_millis(300)));
-    assert_eq!(
-        parse_timeout("365d"),
-        Ok(Duration::from_secs(365 * 24 * 3600))
-    );
-    assert_eq!(parse_timeout("0s"), Err("must be more than zero".into()));
-    assert_eq!(parse_timeout("366d"), Err("must be at most 365d".into()));
-    assert!(parse_timeout("soon").is_err());
-}

@@ -90,10 +90,10 @@ impl Sink {
     }
 
     fn finish_attribute(&mut self) {
-        if let Some(slot) = self.keeping.unwrap_or_else(|| self.slot()) {
-            if self.values[slot].is_none() {
-                self.values[slot] = Some(std::mem::take(&mut self.value));
-            }
+        if let Some(slot) = self.keeping.unwrap_or_else(|| self.slot())
+            && self.values[slot].is_none()
+        {
+            self.values[slot] = Some(std::mem::take(&mut self.value));
         }
         self.value.clear();
         self.attribute.clear();
