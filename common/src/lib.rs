@@ -32,9 +32,6 @@
 //!   ends at the first byte, end of file, a read error, or with the process.
 //! - netcat3's stdin copier, when the server closes first: the same blocked read. It holds only a
 //!   socket already shut down both ways (netcat3's crate docs).
-//! - the crawler's workers after a cancel, when one is still in a step no signal reaches (a DNS
-//!   lookup, parsing a page already read) 15 ms later: left to end by itself so the process
-//!   exits at once (the crawler's crate docs).
 //! - chat's logger, when stderr is a pipe nobody reads: left blocked in its write after the
 //!   shutdown grace; it ends with that write or with the process (chat's crate docs).
 //!
