@@ -1,5 +1,6 @@
-//! Test helpers: start mirrors (one body, several loopback ports, a delay each), run the real
-//! `mirrored-fetch` binary with a deadline, and describe a run when an assertion fails.
+//! Test helpers: start mirrors (one body, several loopback ports, a delay each) and hostile
+//! one-connection mirrors, and run the real `mirrored-fetch` binary with a deadline (a
+//! `testkit::child::Finished` describes the run when an assertion fails).
 
 use std::fmt;
 use std::io::{Read, Write};
