@@ -131,7 +131,8 @@ mod tests {
         }));
         let why = failed.err().and_then(|why| why.downcast::<String>().ok());
         assert!(
-            why.as_deref().is_some_and(|why| why.starts_with("sleeper did not exit")),
+            why.as_deref()
+                .is_some_and(|why| why.starts_with("sleeper did not exit")),
             "{why:?}"
         );
     }
