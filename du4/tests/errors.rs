@@ -7,10 +7,17 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use crate::util::{bytes_line, du4_run, run, run_unprivileged};
+use crate::util::{Run, bytes_line, du4_run, run, run_unprivileged};
 
 fn chmod(path: &std::path::Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Asserts that du4 exited 1 having printed `total`, and `error` as its only error line.
+fn expect_total_and_error(out: &Run, total: String, error: String) {
+    out.expect_code(1);
+    assert_eq!(out.stdout_lines(), [total], "\n{out}");
+    assert_eq!(out.stderr_lines(), [error], "\n{out}");
 }
 
 #[test]
@@ -28,17 +35,11 @@ fn an_unreadable_directory_is_reported_and_the_walk_goes_on() {
     }
     let out = run_unprivileged(tmp.path(), &["-b".as_ref(), root.as_os_str()]);
     chmod(&root.join("locked"), 0o755); // so the temp dir can be removed
-    out.expect_code(1);
-    assert_eq!(out.stdout_lines(), [bytes_line(2, 8)], "\n{out}");
     let expected = format!(
         "du4: {}: Permission denied (os error 13)",
         root.join("locked").display()
     );
-    assert_eq!(
-        out.stderr.lines().collect::<Vec<_>>(),
-        [expected],
-        "\n{out}"
-    );
+    expect_total_and_error(&out, bytes_line(2, 8), expected);
 }
 
 #[test]
@@ -111,15 +112,9 @@ fn a_bind_mount_loop_is_reported_once_and_not_entered() {
         .arg(&x)
         .arg(env!("CARGO_BIN_EXE_du4"))
         .stdin(Stdio::null()));
-    out.expect_code(1);
-    assert_eq!(out.stdout_lines(), [bytes_line(1, 3)], "\n{out}");
     let expected = format!(
         "du4: {}: not entered: the same directory as one of its ancestors (a loop)",
         x.join("sub").display()
     );
-    assert_eq!(
-        out.stderr.lines().collect::<Vec<_>>(),
-        [expected],
-        "\n{out}"
-    );
+    expect_total_and_error(&out, bytes_line(1, 3), expected);
 }

@@ -26,7 +26,7 @@ fn a_stalled_body_loses_to_a_complete_one_and_is_closed_at_the_win() {
         "waited for the stall\n{run}"
     );
     assert_eq!(
-        closed.recv_timeout(PATIENCE),
+        closed.join(false, PATIENCE),
         Ok(true),
         "the stalled mirror's connection was not closed\n{run}"
     );
@@ -61,7 +61,7 @@ fn bodies_that_end_early_lose_to_a_complete_one() {
         run.expect_code(0);
         assert!(run.stdout == body, "{what}: the body differs\n{run}");
         assert!(won_after(&run.stderr, &urls[1]).is_some(), "{what}\n{run}");
-        assert_eq!(asked.recv_timeout(PATIENCE), Ok(true), "{what}\n{run}");
+        assert_eq!(asked.join(false, PATIENCE), Ok(true), "{what}\n{run}");
     }
 }
 
@@ -89,7 +89,7 @@ fn a_body_is_complete_at_its_length_its_last_chunk_or_a_clean_close() {
         run.expect_code(0);
         assert_eq!(run.stdout, expected, "{what}\n{run}");
         assert!(won_after(&run.stderr, &url).is_some(), "{what}\n{run}");
-        assert_eq!(asked.recv_timeout(PATIENCE), Ok(true), "{what}\n{run}");
+        assert_eq!(asked.join(false, PATIENCE), Ok(true), "{what}\n{run}");
     }
 }
 
@@ -104,5 +104,5 @@ fn won_after_counts_to_the_winners_last_byte() {
     assert_eq!(run.stdout, b"half-whole", "{run}");
     let ms = won_after(&run.stderr, &url).unwrap_or_else(|| panic!("no win line\n{run}"));
     assert!(ms >= 300, "won after {ms} ms, before the last byte\n{run}");
-    assert_eq!(asked.recv_timeout(PATIENCE), Ok(true), "{run}");
+    assert_eq!(asked.join(false, PATIENCE), Ok(true), "{run}");
 }

@@ -5,9 +5,11 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use testkit::child::Proc;
+
 use crate::util::{
     NEVER, PATIENCE, Then, binary_body, canned, expect_aborted, failing_mirror, finish, mirror,
-    mirrored_fetch, run, spawn,
+    mirrored_fetch, run,
 };
 
 #[test]
@@ -64,18 +66,17 @@ fn ctrl_c_cancels_every_request_and_exits_130() {
     let mirrors = [mirror(&body, NEVER), mirror(&body, NEVER)];
     let mut command = mirrored_fetch();
     command.args(mirrors.iter().map(|mirror| mirror.url("/f")));
-    let (child, text) = spawn(&mut command, Stdio::null());
+    let proc = Proc::start(&mut command, Stdio::null(), None).expect("spawn mirrored-fetch");
+    let text = proc.label.clone();
     // Both requests are in flight (so the Ctrl-C handler, installed before them, is too).
     for mirror in &mirrors {
         let (stats, ok) = mirror.wait_stats(PATIENCE, |stats| stats.requests == 1);
         assert!(ok, "{text}: the request never arrived: {stats:?}");
     }
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
     let sent = Instant::now();
-    // SAFETY: `pid` is our own child, not yet reaped (we still hold it), so it names that
-    // process; SIGINT is what Ctrl-C sends.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0, "kill");
-    let run = finish(child, text, sent);
+    // Our own child, not yet reaped (the Proc holds it); SIGINT is what Ctrl-C sends.
+    assert_eq!(proc.interrupt(), Ok(()), "kill");
+    let run = finish(proc, sent);
     run.expect_code(130);
     assert_eq!(run.stderr.trim_end(), "mirrored-fetch: cancelled", "{run}");
     assert!(run.stdout.is_empty(), "{run}");
@@ -93,7 +94,7 @@ fn a_body_shorter_than_its_length_never_wins_and_nothing_is_written() {
         Then::Close,
     );
     let run = run(&[&url]);
-    assert_eq!(asked.recv_timeout(PATIENCE), Ok(true), "{run}");
+    assert_eq!(asked.join(false, PATIENCE), Ok(true), "{run}");
     run.expect_code(1);
     assert!(run.stdout.is_empty(), "{run}");
     let lines: Vec<&str> = run.stderr.lines().collect();

@@ -2,10 +2,13 @@
 //! Ctrl-C's): a cancel ends every request and the run reports `Cancelled`; no thread it started
 //! outlives it.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::mpsc::Receiver;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use common::done::Done;
 use mirrored_fetch::{Config, Outcome};
+use testkit::site::SiteHandle;
 use url::Url;
 
 use crate::util::{NEVER, PATIENCE, binary_body, expect_aborted_by, mirror, on_thread};
@@ -13,6 +16,30 @@ use crate::util::{NEVER, PATIENCE, binary_body, expect_aborted_by, mirror, on_th
 /// Held by every test here that calls `run`, so that the threads of one run are not taken for
 /// the leftovers of another (the other test modules run the binary, in processes of its own).
 static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn alone() -> MutexGuard<'static, ()> {
+    ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What a `run` returned (its error as text), what it wrote to stdout and stderr, and when.
+type Ran = (Result<Outcome, String>, Vec<u8>, Vec<u8>, Instant);
+
+/// Calls `run` with `done` against `mirrors` on a thread, so that a run that never returns fails
+/// the test instead of stalling it.
+fn run_on_thread(mirrors: &[&SiteHandle], done: Done) -> Receiver<Ran> {
+    let urls = mirrors.iter().map(|mirror| mirror.url("/f"));
+    let config = Config {
+        urls: urls.map(|url| Url::parse(&url).expect("url")).collect(),
+        timeout: Duration::from_secs(60),
+    };
+    on_thread(move || {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let outcome = mirrored_fetch::run(&config, &done, &mut out, &mut err);
+        (outcome.map_err(|e| e.to_string()), out, err, Instant::now())
+    })
+}
 
 /// The names of this process's threads that `run` starts (`mirror-0`, `mirror-1`, ...).
 fn mirror_threads() -> Vec<String> {
@@ -26,24 +53,11 @@ fn mirror_threads() -> Vec<String> {
 
 #[test]
 fn the_done_signal_cancels_every_request() {
-    let _alone = ONE_RUN_AT_A_TIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let _alone = alone();
     let body = binary_body(10);
     let mirrors = [mirror(&body, NEVER), mirror(&body, NEVER)];
-    let config = Config {
-        urls: mirrors
-            .iter()
-            .map(|mirror| Url::parse(&mirror.url("/f")).expect("url"))
-            .collect(),
-        timeout: Duration::from_secs(60),
-    };
     let (canceller, done) = common::done::new();
-    let runner = on_thread(move || {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let outcome = mirrored_fetch::run(&config, &done, &mut out, &mut err);
-        (outcome.map_err(|e| e.to_string()), out, err, Instant::now())
-    });
+    let runner = run_on_thread(&[&mirrors[0], &mirrors[1]], done);
     for mirror in &mirrors {
         let (stats, ok) = mirror.wait_stats(PATIENCE, |stats| stats.requests == 1);
         assert!(ok, "the request never arrived: {stats:?}");
@@ -66,31 +80,16 @@ fn the_done_signal_cancels_every_request() {
 
 #[test]
 fn the_winner_is_reported_with_its_body_and_no_thread_outlives_the_run() {
-    let _alone = ONE_RUN_AT_A_TIME
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
+    let _alone = alone();
     let body = binary_body(50_000);
     let slow = mirror(&body, NEVER);
     let fast = mirror(&body, Duration::ZERO);
-    let urls: Vec<Url> = [&slow, &fast]
-        .iter()
-        .map(|mirror| Url::parse(&mirror.url("/f")).expect("url"))
-        .collect();
-    let config = Config {
-        urls: urls.clone(),
-        timeout: Duration::from_secs(60),
-    };
     let (_canceller, done) = common::done::new();
-    // On a thread, so that a run that never returns fails the test instead of stalling it.
-    let runner = on_thread(move || {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let outcome = mirrored_fetch::run(&config, &done, &mut out, &mut err);
-        (outcome.map_err(|e| e.to_string()), out, err)
-    });
-    let (outcome, out, err) = runner.recv_timeout(PATIENCE).expect("run hung");
+    let runner = run_on_thread(&[&slow, &fast], done);
+    let (outcome, out, err, _) = runner.recv_timeout(PATIENCE).expect("run hung");
     match outcome.expect("run") {
         Outcome::Won { url, bytes, .. } => {
-            assert_eq!(url, urls[1]);
+            assert_eq!(url, Url::parse(&fast.url("/f")).unwrap());
             assert_eq!(bytes, body.len() as u64);
         }
         other => panic!("{other:?}; stderr: {}", String::from_utf8_lossy(&err)),

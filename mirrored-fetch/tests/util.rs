@@ -1,13 +1,15 @@
-//! Test helpers: start mirrors (one body, several loopback ports, a delay each), run the real
-//! `mirrored-fetch` binary with a deadline, and describe a run when an assertion fails.
+//! Test helpers: start mirrors (one body, several loopback ports, a delay each) and hostile
+//! one-connection mirrors, and run the real `mirrored-fetch` binary with a deadline (a
+//! `testkit::child::Finished` describes the run when an assertion fails).
 
 use std::fmt;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::Receiver;
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use testkit::child::Proc;
+use testkit::net::{ServeOne, read_head};
 use testkit::site::{Resource, Site, SiteHandle, SiteOptions, SiteStats};
 
 /// The most any single run may take in a test before it counts as hung.
@@ -17,6 +19,8 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 pub const PATIENCE: Duration = Duration::from_secs(10);
 /// A delay no test waits out: a mirror that never answers.
 pub const NEVER: Duration = Duration::from_secs(3600);
+/// The longest request head a [`canned`] mirror reads.
+const MAX_HEAD: usize = 16 << 10;
 
 pub fn mirrored_fetch() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mirrored-fetch"))
@@ -56,7 +60,7 @@ fn serve(site: Site, latency: Duration) -> SiteHandle {
 
 /// Waits until `mirror`'s client closed its connection before the answer (the cancel seen from
 /// the server), and returns the stats.
-pub fn expect_aborted(mirror: &SiteHandle, run: &Run) -> SiteStats {
+pub fn expect_aborted(mirror: &SiteHandle, run: &Finished) -> SiteStats {
     expect_aborted_by(mirror, run)
 }
 
@@ -82,73 +86,21 @@ pub fn won_after(stderr: &str, url: &str) -> Option<u64> {
     })
 }
 
-/// A finished run: everything needed to explain a failure.
-pub struct Run {
-    pub command: String,
-    pub status: ExitStatus,
-    pub stdout: Vec<u8>,
-    pub stderr: String,
-    /// From spawn to exit.
-    pub took: Duration,
-}
-
-impl fmt::Display for Run {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "command: {}\nstatus: {} after {:?}\n--- stdout ({} bytes) ---\n{}\n--- stderr ---\n{}",
-            self.command,
-            self.status,
-            self.took,
-            self.stdout.len(),
-            String::from_utf8_lossy(&self.stdout[..self.stdout.len().min(400)]),
-            self.stderr
-        )
-    }
-}
-
-impl Run {
-    /// Asserts the exit code, printing the whole run if it differs.
-    pub fn expect_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.status.code(),
-            Some(code),
-            "unexpected exit status\n{self}"
-        );
-        self
-    }
-}
-
-pub use testkit::child::{describe, on_thread, spawn, wait_deadline};
+pub use testkit::child::{Finished, describe, on_thread, wait_deadline};
 
 /// Runs mirrored-fetch with `args` (stdin at /dev/null) to completion within [`DEADLINE`].
-pub fn run<S: AsRef<str>>(args: &[S]) -> Run {
-    let started = Instant::now();
-    let (child, text) = spawn(
-        mirrored_fetch().args(args.iter().map(AsRef::as_ref)),
-        Stdio::null(),
-    );
-    finish(child, text, started)
+pub fn run<S: AsRef<str>>(args: &[S]) -> Finished {
+    let mut command = mirrored_fetch();
+    command.args(args.iter().map(AsRef::as_ref));
+    let proc = Proc::start(&mut command, Stdio::null(), None).expect("spawn mirrored-fetch");
+    let started = proc.started;
+    finish(proc, started)
 }
 
-/// Collects a spawned child's output and waits for it, killing it (and failing) after
-/// [`DEADLINE`]; `took` counts from `started`.
-pub fn finish(child: Child, command: String, started: Instant) -> Run {
-    let ended = testkit::child::finish(child, DEADLINE);
-    let took = started.elapsed();
-    let stderr = String::from_utf8_lossy(&ended.stderr).into_owned();
-    match ended.status {
-        Some(status) => Run {
-            command,
-            status,
-            stdout: ended.stdout,
-            stderr,
-            took,
-        },
-        None => panic!(
-            "command did not finish within {DEADLINE:?}: {command}\n--- stderr ---\n{stderr}"
-        ),
-    }
+/// Waits for a started run and collects its output, killing it (and failing) after
+/// [`DEADLINE`]; `took` counts from `since`.
+pub fn finish(proc: Proc, since: Instant) -> Finished {
+    Finished::of(proc, DEADLINE, since)
 }
 
 /// What a [`canned`] server does once it has written its bytes.
@@ -166,18 +118,13 @@ pub enum Then {
 
 /// A hostile mirror: a one-connection server on 127.0.0.1:0 that reads the request head, writes
 /// `bytes` as they are (status line, headers, body, whatever they hold), then does `then`. Returns
-/// its URL and the server thread's report: for [`Then::Stall`], whether the client closed the
-/// connection within [`PATIENCE`]; otherwise whether it was asked at all.
-pub fn canned(bytes: &[u8], then: Then) -> (String, Receiver<bool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    let url = format!("http://{}/f", listener.local_addr().expect("addr"));
+/// its URL and the server, whose report (joined within [`PATIENCE`]) is: for [`Then::Stall`],
+/// whether the client closed the connection within [`PATIENCE`]; otherwise whether it was asked
+/// at all.
+pub fn canned(bytes: &[u8], then: Then) -> (String, ServeOne<bool>) {
     let bytes = bytes.to_vec();
-    let report = on_thread(move || {
-        let Ok((mut stream, _)) = listener.accept() else {
-            return false;
-        };
-        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
-        if !read_head(&mut stream) || stream.write_all(&bytes).is_err() {
+    let server = ServeOne::start(Some(PATIENCE), move |mut stream| {
+        if read_head(&mut stream, MAX_HEAD).is_none() || stream.write_all(&bytes).is_err() {
             return false;
         }
         match then {
@@ -193,8 +140,9 @@ pub fn canned(bytes: &[u8], then: Then) -> (String, Receiver<bool>) {
                 stream.write_all(rest).is_ok()
             }
         }
-    });
-    (url, report)
+    })
+    .expect("a mirror on 127.0.0.1:0");
+    (format!("http://{}/f", server.addr), server)
 }
 
 /// Waits (up to the read timeout) for the client to close: true at end of file or a reset.
@@ -207,17 +155,4 @@ fn closed_by_client(stream: &mut TcpStream) -> bool {
             Err(why) => return why.kind() == std::io::ErrorKind::ConnectionReset,
         }
     }
-}
-
-/// Reads a request head (up to its blank line); false if the connection ended first.
-fn read_head(stream: &mut TcpStream) -> bool {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    true
 }

@@ -8,20 +8,21 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use testkit::child::{Proc, wait_deadline};
+
 use crate::util::{
-    TIMEOUT, binary_data, echo_after_eof, echo_streaming, join_server, serve_one, spawn,
-    spawn_command, spawn_interactive,
+    TIMEOUT, binary_data, echo_after_eof, echo_streaming, finish, join_server, serve_one, spawn,
 };
 
 #[test]
 fn half_close_at_stdin_eof_then_prints_the_answer() {
-    let (addr, server) = serve_one(echo_after_eof);
-    let mut run = spawn(&[&addr.to_string()], None);
+    let server = serve_one(echo_after_eof);
+    let mut run = spawn(&[&server.addr.to_string()], None);
     let input = b"hello\nworld, no newline at the end";
-    run.stdin.as_mut().unwrap().write_all(input).unwrap();
+    run.send(input).unwrap();
     run.close_stdin();
-    let done = run.finish(TIMEOUT);
-    done.assert_code(0);
+    let done = finish(run);
+    done.expect_code(0);
     if done.stdout != input || !done.stderr.is_empty() {
         done.fail("the echo after end of input should come back whole, nothing on stderr");
     }
@@ -34,20 +35,20 @@ fn half_close_at_stdin_eof_then_prints_the_answer() {
 
 #[test]
 fn server_closing_first_ends_it_promptly_while_stdin_stays_open() {
-    let (addr, server) = serve_one(|mut stream| {
+    let server = serve_one(|mut stream| {
         stream.write_all(b"bye\n").unwrap();
     });
-    let run = spawn(&[&addr.to_string()], None);
-    // `run.stdin` stays open: netcat3 never sees end of file on its input.
-    let stdin_kept_open = run.stdin.is_some();
-    let done = run.finish(TIMEOUT);
-    assert!(stdin_kept_open);
-    done.assert_code(0);
+    let mut run = spawn(&[&server.addr.to_string()], None);
+    // Its stdin stays open (held here): netcat3 never sees end of file on its input.
+    let stdin = run.take_stdin();
+    let done = finish(run);
+    assert!(stdin.is_some());
+    done.expect_code(0);
     if done.stdout != b"bye\n" {
         done.fail("expected the server's last words on stdout");
     }
     // Spawn to exit, connection included; the contract's figure is 100 ms, the bench's business.
-    if done.elapsed >= Duration::from_secs(2) {
+    if done.took >= Duration::from_secs(2) {
         done.fail("should exit promptly once the server has closed");
     }
     join_server(server);
@@ -60,13 +61,13 @@ fn a_reset_while_sending_is_one_line_and_exit_1() {
     // lost, which netcat3 must say. The reset's error goes to whichever of netcat3's two threads
     // asks first, so the run is repeated to meet both orders.
     for round in 0..8 {
-        let (addr, server) = serve_one(|stream| {
+        let server = serve_one(|stream| {
             let _ = stream.peek(&mut [0u8; 1]);
         });
-        let zero = File::open("/dev/zero").unwrap();
-        let done = spawn(&[&addr.to_string()], Some(zero.into())).finish(TIMEOUT);
-        done.assert_code(1)
-            .assert_one_error_line(&format!("netcat3: {addr}: "));
+        let (zero, addr) = (File::open("/dev/zero").unwrap(), server.addr);
+        let done = finish(spawn(&[&addr.to_string()], Some(zero.into())));
+        done.expect_code(1)
+            .expect_one_error_line(&format!("netcat3: {addr}: "));
         if !done.stderr.contains("reset") {
             done.fail(&format!(
                 "round {round}: should say the connection was reset"
@@ -79,16 +80,17 @@ fn a_reset_while_sending_is_one_line_and_exit_1() {
 #[test]
 fn a_reset_while_stdin_is_idle_is_one_line_and_exit_1() {
     // stdin is an open pipe with nothing in it; the server resets the connection at once.
-    let (addr, server) = serve_one(|stream| {
+    let server = serve_one(|stream| {
         let socket = socket2::SockRef::from(&stream);
         socket.set_linger(Some(Duration::ZERO)).unwrap();
     });
-    let run = spawn(&[&addr.to_string()], None);
-    let stdin_kept_open = run.stdin.is_some();
-    let done = run.finish(TIMEOUT);
-    assert!(stdin_kept_open);
-    done.assert_code(1)
-        .assert_one_error_line(&format!("netcat3: {addr}: "));
+    let addr = server.addr;
+    let mut run = spawn(&[&addr.to_string()], None);
+    let stdin = run.take_stdin();
+    let done = finish(run);
+    assert!(stdin.is_some());
+    done.expect_code(1)
+        .expect_one_error_line(&format!("netcat3: {addr}: "));
     if !done.stderr.contains("reset") {
         done.fail("should say the connection was reset");
     }
@@ -99,14 +101,14 @@ fn a_reset_while_stdin_is_idle_is_one_line_and_exit_1() {
 fn binary_data_round_trips_through_pipes() {
     // Pipes at both ends: stdin is spliced into the socket; the socket is read into stdout.
     let data = binary_data(4 << 20);
-    let (addr, server) = serve_one(echo_streaming);
-    let mut run = spawn(&[&addr.to_string()], None);
-    let mut stdin = run.stdin.take().unwrap();
+    let server = serve_one(echo_streaming);
+    let mut run = spawn(&[&server.addr.to_string()], None);
+    let mut stdin = run.take_stdin().unwrap();
     let feed = data.clone();
     let feeder = thread::spawn(move || stdin.write_all(&feed));
-    let done = run.finish(TIMEOUT);
+    let done = finish(run);
     feeder.join().unwrap().expect("feeding stdin");
-    done.assert_code(0);
+    done.expect_code(0);
     if done.stdout != data {
         done.fail("the echoed bytes differ from the input");
     }
@@ -120,15 +122,18 @@ fn binary_data_round_trips_through_files() {
     let (input_path, output_path) = (dir.path().join("in.bin"), dir.path().join("out.bin"));
     let data = binary_data(3 << 20);
     std::fs::write(&input_path, &data).unwrap();
-    let (addr, server) = serve_one(echo_streaming);
+    let server = serve_one(echo_streaming);
     let mut command = Command::new(crate::util::bin());
-    command
-        .arg(addr.to_string())
-        .stdin(File::open(&input_path).unwrap())
-        .stdout(File::create(&output_path).unwrap())
-        .stderr(Stdio::piped());
-    let done = spawn_command(command, false).finish(TIMEOUT);
-    done.assert_code(0);
+    command.arg(server.addr.to_string());
+    let (input, output) = (File::open(&input_path), File::create(&output_path));
+    let run = Proc::start_to(
+        &mut command,
+        input.unwrap().into(),
+        output.unwrap().into(),
+        None,
+    );
+    let done = finish(run.unwrap());
+    done.expect_code(0);
     let output = std::fs::read(&output_path).unwrap();
     if output != data {
         done.fail(&format!(
@@ -146,13 +151,12 @@ fn a_regular_file_that_refuses_sendfile_is_sent_the_ordinary_way() {
     // Linux 6.18, /proc/PID/status does. It must then fall back to reading it, not fail. (Where a
     // kernel accepts `sendfile` here, this still checks the content arrives.) The test opens it,
     // so it is this test process's status.
-    let (addr, server) = serve_one(echo_after_eof);
-    let done = spawn(
-        &[&addr.to_string()],
+    let server = serve_one(echo_after_eof);
+    let done = finish(spawn(
+        &[&server.addr.to_string()],
         Some(File::open("/proc/self/status").unwrap().into()),
-    )
-    .finish(TIMEOUT);
-    done.assert_code(0);
+    ));
+    done.expect_code(0);
     let text = String::from_utf8_lossy(&done.stdout);
     if !text.starts_with("Name:\t") || !text.contains("\nPid:\t") || !done.stderr.is_empty() {
         done.fail("expected a /proc status echoed back, nothing on stderr");
@@ -167,9 +171,9 @@ fn refused_connection_is_one_line_and_exit_1() {
         listener.local_addr().unwrap().port()
     };
     let addr = format!("127.0.0.1:{port}");
-    let done = spawn(&[&addr], Some(Stdio::null())).finish(TIMEOUT);
-    done.assert_code(1)
-        .assert_one_error_line(&format!("netcat3: {addr}: "));
+    let done = finish(spawn(&[&addr], Some(Stdio::null())));
+    done.expect_code(1)
+        .expect_one_error_line(&format!("netcat3: {addr}: "));
     if !done.stderr.contains("refused") || !done.stdout.is_empty() {
         done.fail("expected `Connection refused` and no output");
     }
@@ -194,34 +198,24 @@ fn an_unwritable_stderr_still_exits_1_not_a_panic() {
         .stderr(full)
         .spawn()
         .expect("run netcat3");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("netcat3 did not exit within {TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(1));
-    };
+    let status = wait_deadline(&mut child, TIMEOUT)
+        .unwrap_or_else(|| panic!("netcat3 did not exit within {TIMEOUT:?}"));
     assert_eq!(status.code(), Some(1), "{status:?}");
 }
 
 #[test]
 fn unresolvable_host_is_one_line_and_exit_1() {
     // `.invalid` never resolves (RFC 2606), with or without a network.
-    let done = spawn(&["no-such-host.invalid:8000"], Some(Stdio::null())).finish(TIMEOUT);
-    done.assert_code(1)
-        .assert_one_error_line("netcat3: no-such-host.invalid:8000: ");
+    let done = finish(spawn(&["no-such-host.invalid:8000"], Some(Stdio::null())));
+    done.expect_code(1)
+        .expect_one_error_line("netcat3: no-such-host.invalid:8000: ");
 }
 
 #[test]
 fn malformed_address_is_a_usage_error() {
     for bad in ["localhost", "localhost:http", "localhost:70000"] {
-        let done = spawn(&[bad], Some(Stdio::null())).finish(TIMEOUT);
-        done.assert_code(2);
+        let done = finish(spawn(&[bad], Some(Stdio::null())));
+        done.expect_code(2);
         if !done.stderr.contains("HOST:PORT") {
             done.fail("clap's message should name the argument");
         }
@@ -230,8 +224,8 @@ fn malformed_address_is_a_usage_error() {
 
 #[test]
 fn help_and_version() {
-    let done = spawn(&["--help"], Some(Stdio::null())).finish(TIMEOUT);
-    done.assert_code(0);
+    let done = finish(spawn(&["--help"], Some(Stdio::null())));
+    done.expect_code(0);
     if !String::from_utf8_lossy(&done.stdout).contains("HOST:PORT") {
         done.fail("--help should show the argument");
     }
@@ -242,8 +236,8 @@ fn help_and_version() {
     {
         done.fail("--help should say what the half-closes do");
     }
-    let done = spawn(&["--version"], Some(Stdio::null())).finish(TIMEOUT);
-    done.assert_code(0);
+    let done = finish(spawn(&["--version"], Some(Stdio::null())));
+    done.expect_code(0);
     if !String::from_utf8_lossy(&done.stdout).starts_with("netcat3 ") {
         done.fail("--version should print the name and version");
     }
@@ -252,7 +246,7 @@ fn help_and_version() {
 #[test]
 fn closed_stdout_ends_quietly_with_status_0() {
     // The server talks and talks; netcat3's stdout is a pipe whose reader is already gone.
-    let (addr, server) = serve_one(|mut stream| {
+    let server = serve_one(|mut stream| {
         let chunk = vec![b'x'; 64 << 10];
         // Bounded: 64 MiB at most, far more than a pipe or socket buffer holds.
         for _ in 0..1024 {
@@ -265,14 +259,11 @@ fn closed_stdout_ends_quietly_with_status_0() {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let mut command = Command::new(crate::util::bin());
-    command
-        .arg(addr.to_string())
-        .stdin(Stdio::piped())
-        .stdout(writer)
-        .stderr(Stdio::piped());
+    command.arg(server.addr.to_string());
     // Its stdin stays open: only the closed stdout can end it.
-    let done = spawn_command(command, true).finish(TIMEOUT);
-    done.assert_code(0);
+    let run = Proc::start_to(&mut command, Stdio::piped(), writer.into(), None);
+    let done = finish(run.unwrap());
+    done.expect_code(0);
     if !done.stderr.is_empty() {
         done.fail("a closed stdout is a normal end: nothing on stderr");
     }
@@ -283,7 +274,7 @@ fn closed_stdout_ends_quietly_with_status_0() {
 fn prompt_without_newline_shows_at_once_and_lines_go_both_ways() {
     // A chat-like server: a prompt with no newline, then one answer per line, and a goodbye
     // when the client ends its input.
-    let (addr, server) = serve_one(|stream| {
+    let server = serve_one(|stream| {
         let mut writer = stream.try_clone().unwrap();
         writer.write_all(b"Enter your name: ").unwrap();
         let mut lines = BufReader::new(stream).lines();
@@ -297,43 +288,25 @@ fn prompt_without_newline_shows_at_once_and_lines_go_both_ways() {
         writer.write_all(b"bye\n").unwrap();
         seen
     });
-    let (mut run, mut stdout) = spawn_interactive(&[&addr.to_string()]);
-    let (tx, rx) = crossbeam_channel::unbounded::<u8>();
-    let reader = thread::spawn(move || {
-        let mut byte = [0u8; 1];
-        while let Ok(1) = stdout.read(&mut byte) {
-            if tx.send(byte[0]).is_err() {
-                break;
-            }
-        }
-    });
-    let read_exactly = |expected: &[u8]| {
-        let mut got = Vec::new();
-        while got.len() < expected.len() {
-            match rx.recv_timeout(TIMEOUT) {
-                Ok(byte) => got.push(byte),
-                Err(_) => break,
-            }
-        }
+    let addr = server.addr;
+    let mut run = spawn(&[&addr.to_string()], None);
+    let read_exactly = |run: &Proc, expected: &str| {
         assert_eq!(
-            String::from_utf8_lossy(&got),
-            String::from_utf8_lossy(expected),
+            run.stdout.expect(expected, TIMEOUT).as_deref(),
+            Ok(expected),
             "interactive output of {} {addr}",
             crate::util::bin()
         );
     };
-    read_exactly(b"Enter your name: ");
-    let stdin = run.stdin.as_mut().unwrap();
-    stdin.write_all(b"ana\n").unwrap();
-    read_exactly(b"you said: ana\n");
-    let stdin = run.stdin.as_mut().unwrap();
-    stdin.write_all(b"hello there\n").unwrap();
-    read_exactly(b"you said: hello there\n");
+    read_exactly(&run, "Enter your name: ");
+    run.send(b"ana\n").unwrap();
+    read_exactly(&run, "you said: ana\n");
+    run.send(b"hello there\n").unwrap();
+    read_exactly(&run, "you said: hello there\n");
     run.close_stdin();
-    read_exactly(b"bye\n");
-    let done = run.finish(TIMEOUT);
-    done.assert_code(0);
-    reader.join().unwrap();
+    read_exactly(&run, "bye\n");
+    let done = finish(run);
+    done.expect_code(0);
     assert_eq!(join_server(server), ["ana", "hello there"]);
 }
 
@@ -342,19 +315,18 @@ fn stdin_that_cannot_be_read_is_reported_after_the_session() {
     // A directory as stdin: read fails with EISDIR. The socket is still half-closed, the server
     // answers, and the error is one line, exit 1.
     let dir = tempfile::tempdir().unwrap();
-    let (addr, server) = serve_one(|mut stream| {
+    let server = serve_one(|mut stream| {
         let mut sink = Vec::new();
         stream.read_to_end(&mut sink).unwrap();
         stream.write_all(b"ok\n").unwrap();
         stream.shutdown(Shutdown::Both).unwrap();
     });
-    let done = spawn(
-        &[&addr.to_string()],
+    let done = finish(spawn(
+        &[&server.addr.to_string()],
         Some(File::open(dir.path()).unwrap().into()),
-    )
-    .finish(TIMEOUT);
-    done.assert_code(1)
-        .assert_one_error_line("netcat3: stdin: ");
+    ));
+    done.expect_code(1)
+        .expect_one_error_line("netcat3: stdin: ");
     if done.stdout != b"ok\n" {
         done.fail("the server's answer should still be printed");
     }
@@ -366,11 +338,12 @@ fn server_line_reaches_stdout_at_once_while_stdin_is_an_idle_pipe() {
     // How chat is used (and how `cargo xtask demo` drives it): the server speaks first, then
     // waits for the client; netcat3's stdin is an open pipe with nothing written to it yet, so
     // its stdin thread sits blocked on it. The server's line must still reach stdout at once
-    // (a `splice` from the socket stalled here until the server closed: see the crate docs).
+    // (a `splice` from the socket stalled here until the server closed: see the netcat3 section
+    // of docs/benchmarks.md).
     let limit = Duration::from_secs(2);
     let (sent_tx, sent_rx) = crossbeam_channel::bounded::<Instant>(1);
     let (heard_tx, heard_rx) = crossbeam_channel::bounded::<(String, Instant)>(1);
-    let (addr, server) = serve_one(move |stream| {
+    let server = serve_one(move |stream| {
         let mut writer = stream.try_clone().unwrap();
         writer.write_all(b"Welcome! Who are you?\n").unwrap();
         sent_tx.send(Instant::now()).unwrap();
@@ -383,14 +356,14 @@ fn server_line_reaches_stdout_at_once_while_stdin_is_an_idle_pipe() {
         // Then wait for the client's end of input, and close.
         lines.map_while(Result::ok).collect::<Vec<String>>()
     });
-    let (mut run, stdout) = spawn_interactive(&[&addr.to_string()]);
-    let lines = line_reader(stdout);
+    let addr = server.addr;
+    let mut run = spawn(&[&addr.to_string()], None);
     let described = format!("{} {addr}", crate::util::bin());
 
     let sent = sent_rx
         .recv_timeout(TIMEOUT)
         .expect("the server sent its line");
-    let first = lines.recv_timeout(TIMEOUT);
+    let first = run.stdout.expect("\n", TIMEOUT);
     let waited = sent.elapsed();
     assert_eq!(
         first.as_deref().ok(),
@@ -402,9 +375,8 @@ fn server_line_reaches_stdout_at_once_while_stdin_is_an_idle_pipe() {
         "{described}: the server's first line took {waited:?} to reach stdout (limit {limit:?})"
     );
 
-    let stdin = run.stdin.as_mut().unwrap();
     let written = Instant::now();
-    stdin.write_all(b"ana\n").unwrap();
+    run.send(b"ana\n").unwrap();
     let (name, heard) = heard_rx
         .recv_timeout(TIMEOUT)
         .expect("the server heard a line");
@@ -415,7 +387,7 @@ fn server_line_reaches_stdout_at_once_while_stdin_is_an_idle_pipe() {
         "{described}: stdin's line took {took:?} to reach the server (limit {limit:?})"
     );
     // The answer comes while the stdin thread is blocked on the idle pipe again.
-    let reply = lines.recv_timeout(TIMEOUT);
+    let reply = run.stdout.expect("\n", TIMEOUT);
     let waited = heard.elapsed();
     assert_eq!(reply.as_deref().ok(), Some("You are ana\n"), "{described}");
     assert!(
@@ -424,29 +396,8 @@ fn server_line_reaches_stdout_at_once_while_stdin_is_an_idle_pipe() {
     );
 
     run.close_stdin();
-    let done = run.finish(TIMEOUT);
-    done.assert_code(0);
+    let done = finish(run);
+    done.expect_code(0);
     let rest = join_server(server);
     assert!(rest.is_empty(), "{described}: unexpected input {rest:?}");
-}
-
-/// Reads `stdout` on a thread and sends it on line by line (each with its newline; a last
-/// unterminated piece too).
-fn line_reader(stdout: std::process::ChildStdout) -> crossbeam_channel::Receiver<String> {
-    let (tx, rx) = crossbeam_channel::unbounded();
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
-    rx
 }

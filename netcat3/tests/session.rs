@@ -6,29 +6,22 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{TIMEOUT, echo_after_eof, join_server, serve_one};
+use testkit::child::on_thread;
 
-/// Runs `work` on a thread and waits for its result with a deadline.
-fn within<T: Send + 'static>(timeout: Duration, work: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    thread::spawn(move || {
-        let _ = tx.send(work());
-    });
-    rx.recv_timeout(timeout)
-        .unwrap_or_else(|_| panic!("no result within {timeout:?}"))
-}
+use crate::util::{TIMEOUT, echo_after_eof, join_server, serve_one};
 
 #[test]
 fn session_copies_both_ways_and_half_closes() {
-    let (addr, server) = serve_one(echo_after_eof);
-    let (_canceller, done) = common::done::new();
-    let result = within(TIMEOUT, move || {
+    let server = serve_one(echo_after_eof);
+    let (addr, (_canceller, done)) = (server.addr, common::done::new());
+    let result = on_thread(move || {
         let stream = netcat3::connect(&addr.to_string(), &done).map_err(|e| e.to_string())?;
         let mut output = Vec::new();
         netcat3::session(stream, &b"abc\x00\xff"[..], &mut output, "test", &done)
             .map_err(|e| e.to_string())?;
         Ok::<_, String>(output)
     });
+    let result = result.recv_timeout(TIMEOUT).expect("a result in time");
     assert_eq!(result.unwrap(), b"abc\x00\xff");
     assert_eq!(join_server(server), b"abc\x00\xff");
 }
@@ -37,10 +30,10 @@ fn session_copies_both_ways_and_half_closes() {
 fn cancel_ends_a_session_blocked_on_the_socket_and_on_stdin() {
     // The server holds the connection open and says nothing; stdin is a pipe nobody writes to.
     let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(0);
-    let (addr, server) = serve_one(move |_stream: TcpStream| {
+    let server = serve_one(move |_stream: TcpStream| {
         let _ = release_rx.recv_timeout(TIMEOUT);
     });
-    let (canceller, done) = common::done::new();
+    let (addr, (canceller, done)) = (server.addr, common::done::new());
     let (input, mut input_writer) = std::io::pipe().unwrap();
     let (started_tx, started_rx) = crossbeam_channel::bounded(1);
     let session_done = done.clone();

@@ -7,7 +7,10 @@
 //! finished run with text output that prints the command, status, stdout and stderr when an
 //! assertion about it fails. [`Proc`] is a running child whose output can be waited for text by
 //! text ([`Stream::expect`]), as the tour's terminals are; it is killed when dropped.
+//! [`Finished`] is a `Proc` run to its end, its stdout kept as bytes, which prints the whole run
+//! when an assertion about it fails.
 
+mod finished;
 mod proc;
 
 use std::fmt;
@@ -17,6 +20,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+pub use finished::Finished;
 pub use proc::{Proc, Stream, output};
 
 /// How long the output readers may take to finish once the child has exited (or was killed).

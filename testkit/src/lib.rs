@@ -6,7 +6,8 @@
 //! - [`hostile`]: pages an adversary serves a crawler (a gzip bomb, deep nesting, endless
 //!   attributes, a giant comment), each on a site of its own.
 //! - [`child`]: running a program with every wait bounded, so a hang fails instead of stalling.
-//! - [`net`]: a one-connection loopback server and socket timeouts, for hand-made servers.
+//! - [`net`]: a one-connection loopback server, socket timeouts and a request-head reader, for
+//!   hand-made servers.
 
 pub mod child;
 pub mod hostile;

@@ -1,7 +1,9 @@
 //! Loopback servers for tests and benchmarks, every wait bounded: [`ServeOne`] accepts one
 //! connection and serves it on a thread; [`patient`] gives a socket read and write timeouts, so a
-//! peer that goes silent fails the test instead of stalling it.
+//! peer that goes silent fails the test instead of stalling it; [`read_head`] reads an HTTP
+//! request's head, for hand-made HTTP servers.
 
+use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -14,6 +16,26 @@ pub fn patient(stream: &TcpStream, limit: Duration) {
     stream
         .set_write_timeout(Some(limit))
         .expect("write timeout");
+}
+
+/// Reads an HTTP request head, up to and including its blank line (and whatever came in the same
+/// reads after it); `None` if the connection ends, fails or times out first, or the head grows
+/// past `limit` bytes.
+pub fn read_head(mut stream: impl Read, limit: usize) -> Option<Vec<u8>> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buffer = [0u8; 2048];
+    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+        if head.len() > limit {
+            return None;
+        }
+        match stream.read(&mut buffer) {
+            Ok(0) => return None,
+            Ok(n) => head.extend_from_slice(&buffer[..n]),
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(head)
 }
 
 /// A server on 127.0.0.1 for one connection: `serve` runs on a thread with the accepted stream.
@@ -75,6 +97,14 @@ mod tests {
         client.write_all(b"hello").unwrap();
         drop(client);
         assert_eq!(server.join(false, LIMIT).unwrap().unwrap(), "hello");
+    }
+
+    #[test]
+    fn a_head_is_read_to_its_blank_line_and_a_short_one_is_none() {
+        let head = read_head(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody"[..], 1024).unwrap();
+        assert!(head.starts_with(b"GET / HTTP/1.1\r\n"));
+        assert_eq!(read_head(&b"GET / HTTP/1.1\r\n"[..], 1024), None);
+        assert_eq!(read_head(&[b'x'; 4096][..], 100), None);
     }
 
     #[test]

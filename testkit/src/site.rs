@@ -741,20 +741,8 @@ fn wait_out(shared: &Shared, mut stream: &TcpStream, wait: Duration) -> bool {
 
 /// Reads a request head; returns its method and target, or None for a closed, slow or
 /// malformed request.
-fn read_request_head(mut stream: &TcpStream) -> Option<(String, String)> {
-    let mut head = Vec::with_capacity(1024);
-    let mut buffer = [0u8; 2048];
-    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
-        if head.len() > MAX_HEAD {
-            return None;
-        }
-        match stream.read(&mut buffer) {
-            Ok(0) => return None,
-            Ok(n) => head.extend_from_slice(&buffer[..n]),
-            Err(err) if err.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
+fn read_request_head(stream: &TcpStream) -> Option<(String, String)> {
+    let head = crate::net::read_head(stream, MAX_HEAD)?;
     let text = String::from_utf8_lossy(&head);
     let mut words = text.lines().next()?.split_ascii_whitespace();
     let method = words.next()?.to_string();

@@ -182,15 +182,26 @@ impl Proc {
     /// stdout and stderr piped and read from now on; `label` names it in errors (its command
     /// line when `None`).
     pub fn start(command: &mut Command, stdin: Stdio, label: Option<&str>) -> Result<Proc> {
+        Proc::start_to(command, stdin, Stdio::piped(), label)
+    }
+
+    /// [`Proc::start`] with stdout sent to `stdout` (a file, say); when that is not a pipe,
+    /// [`Proc::stdout`] is empty and ends at once.
+    pub fn start_to(
+        command: &mut Command,
+        stdin: Stdio,
+        stdout: Stdio,
+        label: Option<&str>,
+    ) -> Result<Proc> {
         let label = label.map_or_else(|| describe(command), str::to_string);
-        command
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        command.stdin(stdin).stdout(stdout).stderr(Stdio::piped());
         let started = Instant::now();
         let mut child = command.spawn().map_err(|err| format!("{label}: {err}"))?;
         let stdin = child.stdin.take();
-        let stdout = Stream::start(child.stdout.take().ok_or("no stdout pipe")?);
+        let stdout = match child.stdout.take() {
+            Some(pipe) => Stream::start(pipe),
+            None => Stream::start(std::io::empty()),
+        };
         let stderr = Stream::start(child.stderr.take().ok_or("no stderr pipe")?);
         Ok(Proc {
             label,

@@ -122,7 +122,7 @@ fn notes(section: &mut Section, load: &Load) {
          blocks. Pipes are the default 64 KiB; this process writes 1 MiB blocks into stdin and \
          reads stdout into a 256 KiB buffer. netcat3 splices a stdin pipe into the socket and \
          sendfiles a regular file; it receives with read/write through a 128 KiB buffer (a blocking splice into the stdout \
-         pipe can hold data back from its reader: netcat3's crate docs). nc reads and writes \
+         pipe can hold data back from its reader: the netcat3 section of docs/benchmarks.md). nc reads and writes \
          through its 16 KiB buffer.",
     );
     load.note(
