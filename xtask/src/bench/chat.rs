@@ -46,180 +46,143 @@ const LOSS_QUIET: Duration = Duration::from_secs(5);
 /// The thread engine's largest room here: 2 threads per client, and 19,000 clients would need
 /// more threads than pid_max (32,768) allows.
 const THREADS_CAP: usize = 5_000;
-/// Scenario 4's clients and the server's descriptor limit.
-const CROWD: (usize, u64) = (19_000, 20_000);
 
 /// One engine's figures for a scenario, one per row.
 type Cells = Vec<String>;
 
+/// What a scenario does: its clients read on, stop once greeted, or (the closed loop) send.
+#[derive(Clone, Copy)]
+enum Kind {
+    Throughput,
+    Storm,
+    /// Clients that stop reading, under the server's descriptor limit (`None`: the hard limit).
+    Silent(Option<u64>),
+}
+
+/// The scenarios: kind, clients, and per row what is measured, the Go figure, the target.
+#[rustfmt::skip]
+const SCENARIOS: [(Kind, usize, &[[&str; 3]]); 6] = [
+    (Kind::Throughput, 100, &[
+        ["deliveries/s, p50, p99", "44k/s, p99 540-750 ms", "events >= 1.3 M/s"],
+        ["kept with 1 client never reading", "-", "> 90%"],
+    ]),
+    (Kind::Throughput, 1_000, &[
+        ["deliveries/s, p50, p99", "25k/s, p99 18 s, unfinished", "events >= 1.5 M/s"],
+        ["kept with 1 client never reading", "-", "> 90%"],
+    ]),
+    (Kind::Storm, 5_000, &[
+        ["first connect to last arrival notice", "9.2 of 12.5 M notices after 90 s", "-"],
+        ["lines lost", "-", "0"],
+        ["RSS per client once quiet", "-", "-"],
+    ]),
+    (Kind::Storm, 10_000, &[
+        ["first connect to last arrival notice", "-", "<= 10 s"],
+        ["lines lost", "-", "0"],
+        ["RSS per client once quiet", "-", "<= 2 KB"],
+    ]),
+    (Kind::Silent(None), 10_000, &[
+        ["all greeted", "0.65 s", "<= 5 s"],
+        ["refused, failed, crashed", "-", "none"],
+        ["RSS (per client)", "7.6 KB each", "<= 4 KB each"],
+        ["SIGINT to exit", "0.01 s", "<= 1 s"],
+    ]),
+    (Kind::Silent(Some(20_000)), 19_000, &[
+        ["all greeted", "-", "all"],
+        ["refused, failed, crashed", "-", "none"],
+        ["RSS (per client)", "-", "<= 320 MiB"],
+        ["SIGINT to exit", "-", "<= 1 s"],
+    ]),
+];
+
 pub fn run() -> crate::Result<Section> {
     let hard = raise_fd_limit();
     let bin = Binary::find()?;
-    let mut section = Section::new(
-        "chat (book 8.10, ex. 8.12-8.15): both engines, loopback",
-        "cargo xtask bench chat",
-        &[
-            "scenario",
-            "events",
-            "threads",
-            "Go original (quoted from issue 10)",
-            "target",
-        ],
-    );
-    for clients in [scale(100).max(20), scale(1_000)] {
-        let go = if clients >= 1_000 {
-            ["25k/s, p99 18 s, unfinished", "-"]
-        } else {
-            ["44k/s, p99 540-750 ms", "-"]
-        };
-        let labels = [
-            [
-                &*format!("throughput, {clients} clients: deliveries/s, p50, p99"),
-                go[0],
-                "events >= 1.3 M/s (100), 1.5 M/s (1,000)",
-            ],
-            [
-                &*format!("{clients} clients + 1 never reading: throughput kept"),
-                go[1],
-                "cost < 10%",
-            ],
-        ];
-        let columns = each_engine(&bin, |engine| throughput(&bin, engine, clients, hard));
-        rows(&mut section, &labels, columns);
-    }
-    for (n, go, target) in [
-        (5_000, "9.2 of 12.5 M notices after 90 s", "report"),
-        (10_000, "-", "<= 10 s"),
-    ] {
+    let headers = [
+        "scenario",
+        "events",
+        "threads",
+        "Go original (quoted from issue 10)",
+        "target",
+    ];
+    let title = "chat (book 8.10, ex. 8.12-8.15): both engines, loopback";
+    let mut section = Section::new(title, "cargo xtask bench chat", &headers);
+    for (kind, n, rows) in SCENARIOS {
         let n = scale(n);
-        let labels = [
-            [
-                &*format!(
-                    "join storm, {n} readers: first connect to last of {} notices",
-                    pairs(n)
-                ),
-                go,
-                target,
-            ],
-            [&*format!("join storm, {n}: lines lost"), "-", "0"],
-            [
-                &*format!("join storm, {n}: server RSS per client once quiet"),
-                "-",
-                if n > scale(5_000) { "<= 2 KB" } else { "-" },
-            ],
-        ];
-        let columns = each_engine(&bin, |engine| match capped(engine, n) {
-            Some(why) => Ok(vec![why; 3]),
-            None => storm(&bin, engine, n, hard),
-        });
-        rows(&mut section, &labels, columns);
-    }
-    silent_rows(&mut section, &bin, hard);
-    section.note(format!(
-        "Server: {}; flags `--addr 127.0.0.1:0 --idle-timeout 1h --max-clients N+16`{}. The load \
-         client holds every connection on one mio event loop in this process, sharing the cores \
-         with the server; lines of about 100 bytes; {DELIVERIES_PER_ROUND} deliveries per round, \
-         {ROUNDS} timed rounds per run, {REPEATS} runs each, medians. RSS in KB of 1,024 bytes, \
-         as /proc tells. Descriptor limit: {hard} (hard limit; the server inherits it).",
-        bin.path.display(),
-        if bin.engines {
-            " --engine E"
-        } else {
-            " (no --engine: the thread engine only)"
+        let columns = ENGINES.map(|engine| column(&bin, kind, engine, n, hard));
+        for (i, [what, go, target]) in rows.iter().enumerate() {
+            let mut row = vec![format!("{}: {what}", kind.label(n))];
+            row.extend(columns.iter().map(|cells| match cells {
+                Ok(cells) => cells.get(i).cloned().unwrap_or_default(),
+                Err(why) => why.clone(),
+            }));
+            row.extend([go.to_string(), target.to_string()]);
+            section.row(row);
         }
+    }
+    let engine = if bin.engines {
+        " --engine E"
+    } else {
+        " (no --engine: threads only)"
+    };
+    section.note(format!(
+        "Server: {}; flags `--addr 127.0.0.1:0 --idle-timeout 1h --max-clients N+16{engine}`; \
+         the thread engine runs at most {THREADS_CAP} clients (two threads each, and pid_max \
+         32,768). The load client holds every connection on one mio event loop in this process, \
+         sharing the cores with the server; messages of about 100 bytes; \
+         {DELIVERIES_PER_ROUND} deliveries per round, {ROUNDS} timed rounds per run, {REPEATS} \
+         runs each, medians. RSS in KB of 1,024 bytes, as /proc tells. Descriptor limit: {hard} \
+         (the hard limit; the server inherits it). The Go figures are quoted from issue 10 \
+         (this machine class, the same loads); no Go toolchain runs here.",
+        bin.path.display()
     ));
-    section.note("The Go figures are quoted from issue 10 (measured on this machine class with the same closed loop); no Go toolchain runs here.");
     Ok(section)
 }
 
-/// Scenarios 3 and 4: clients that stop reading once greeted.
-fn silent_rows(section: &mut Section, bin: &Binary, hard: u64) {
-    let (crowd, crowd_fds) = (scale(CROWD.0), CROWD.1);
-    for (n, fds, go) in [
-        (scale(10_000), hard, ["0.65 s", "7.6 KB", "0.01 s"]),
-        (crowd, crowd_fds, ["-"; 3]),
-    ] {
-        let what = format!("{n} stop reading (server at {fds} descriptors)");
-        let rss_target = if n == crowd {
-            "<= 256 MiB + 64 MiB"
-        } else {
-            "<= 4 KB per client"
-        };
-        let labels = [
-            [&*format!("{what}: all greeted"), go[0], "<= 5 s"],
-            [&*format!("{what}: refused, failed, crashed"), "-", "none"],
-            [
-                &*format!("{what}: server RSS (per client)"),
-                go[1],
-                rss_target,
-            ],
-            [&*format!("{what}: SIGINT to exit"), go[2], "<= 1 s"],
-        ];
-        let columns = each_engine(bin, |engine| {
-            if hard < fds || (n == crowd && capped(engine, n).is_some()) {
-                let why = capped(engine, n).unwrap_or_else(|| {
-                    format!("not run: raise the hard descriptor limit to {fds} (ulimit -Hn)")
-                });
-                return Ok(vec![why; 4]);
-            }
-            silent(bin, engine, n.min(cap_of(engine)), fds)
-        });
-        rows(section, &labels, columns);
+impl Kind {
+    fn label(self, n: usize) -> String {
+        match self {
+            Kind::Throughput => format!("closed loop, {n} clients"),
+            Kind::Storm => format!("join storm, {n} readers"),
+            Kind::Silent(None) => format!("{n} clients stop reading"),
+            Kind::Silent(Some(fds)) => format!("{n} clients stop reading, {fds} descriptors"),
+        }
     }
 }
 
-/// Runs `f` for each engine the server offers.
-fn each_engine(
-    bin: &Binary,
-    mut f: impl FnMut(&str) -> crate::Result<Cells>,
-) -> Vec<crate::Result<Cells>> {
-    let run = |engine: &str| {
-        if !bin.engines && engine == "events" {
-            return Err("n/a: the server has no --engine".to_string());
-        }
-        f(engine).map_err(|err| format!("error: {err}"))
+/// One engine's cells for a scenario, or why there are none.
+fn column(bin: &Binary, kind: Kind, engine: &str, n: usize, hard: u64) -> crate::Result<Cells> {
+    let fds = match kind {
+        Kind::Silent(Some(fds)) => fds,
+        _ => hard,
     };
-    ENGINES.map(run).into()
-}
-
-/// One row per label: each engine's cell (or its error), the Go figure, the target.
-fn rows(section: &mut Section, labels: &[[&str; 3]], columns: Vec<crate::Result<Cells>>) {
-    for (i, [label, go, target]) in labels.iter().enumerate() {
-        let mut row = vec![label.to_string()];
-        for column in &columns {
-            row.push(match column {
-                Ok(cells) => cells.get(i).cloned().unwrap_or_default(),
-                Err(err) => err.clone(),
-            });
-        }
-        row.extend([go.to_string(), target.to_string()]);
-        section.row(row);
-    }
-}
-
-fn capped(engine: &str, n: usize) -> Option<String> {
-    (n > cap_of(engine)).then(|| format!("not run: capped at {THREADS_CAP} clients"))
-}
-
-fn cap_of(engine: &str) -> usize {
-    if engine == "threads" {
-        scale(THREADS_CAP)
+    let clients = if engine == "threads" {
+        n.min(scale(THREADS_CAP))
     } else {
-        usize::MAX
+        n
+    };
+    if !bin.engines && engine == "events" {
+        Err("n/a: the server has no --engine".into())
+    } else if fds > hard {
+        Err(format!(
+            "not run: needs a hard descriptor limit of {fds} (ulimit -Hn)"
+        ))
+    } else if clients < n && !matches!(kind, Kind::Silent(None)) {
+        Err(format!("not run: capped at {THREADS_CAP} clients"))
+    } else {
+        match kind {
+            Kind::Throughput => throughput(bin, engine, clients, fds),
+            Kind::Storm => storm(bin, engine, clients, fds),
+            Kind::Silent(_) => silent(bin, engine, clients, fds),
+        }
+        .map_err(|err| format!("error: {err}"))
     }
 }
 
 fn scale(n: usize) -> usize {
-    if std::env::var_os("CHAT_BENCH_QUICK").is_some() {
-        n / 10
-    } else {
-        n
+    match std::env::var_os("CHAT_BENCH_QUICK") {
+        Some(_) => n / 10,
+        None => n,
     }
-}
-
-/// Arrival notices when `n` clients join one after another.
-fn pairs(n: usize) -> u64 {
-    (n as u64) * (n as u64).saturating_sub(1) / 2
 }
 
 /// Raises this process's descriptor limit to its hard limit (the server inherits it) and

@@ -2,19 +2,18 @@
 //! thread, so one thread holds 20,000 of them (a thread each would cost the bench what it
 //! measures in the server).
 
-use std::io::{self, Read, Write};
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-/// Connections being set up at once (opened, not yet greeted): waves that keep the server's
+/// Connections being set up at once (opened, not yet answered): waves that keep the server's
 /// accept queue from overflowing.
 const WAVE: usize = 1_000;
 /// The closed loop's senders (named `s0`..`s9`) and the messages they keep in flight together.
-pub const SENDERS: usize = 10;
+const SENDERS: usize = 10;
 const IN_FLIGHT: usize = 64;
 /// The text after each message's id: lines of about 100 bytes as delivered.
 const PADDING: &str = "the quick brown fox jumps over the lazy dog, 0123456789 abcdefghijklm";
@@ -24,11 +23,11 @@ const PADDING: &str = "the quick brown fox jumps over the lazy dog, 0123456789 a
 pub struct Tally {
     pub opened: usize,
     pub greeted: usize,
-    /// Told the server is full (or busy) before being greeted.
+    /// Told the server is full (or busy) instead of being greeted.
     pub refused: usize,
-    /// Connections that failed or closed before being greeted; the first reason.
+    /// Failed or closed before being greeted, and the first reason.
     pub failed: usize,
-    pub first_error: Option<String>,
+    first_error: Option<String>,
     pub arrivals: u64,
     /// Arrival notices due to the readers: a greeting owes one to each reader greeted before.
     pub expected_arrivals: u64,
@@ -41,11 +40,9 @@ pub struct Tally {
 
 struct Conn {
     stream: TcpStream,
-    /// The start of a line not yet complete.
+    /// The start of a line not yet complete, and bytes not yet sent.
     partial: Vec<u8>,
     out: Vec<u8>,
-    name: String,
-    connected: bool,
     greeted: bool,
     /// Whether it reads on once greeted (a healthy client) or stops (a stalled one).
     reads: bool,
@@ -59,27 +56,24 @@ struct Conn {
 /// reading client has it.
 pub struct Flow {
     origin: Instant,
-    /// Send time of each message id, in ns since `origin`.
-    sent_ns: Vec<u64>,
+    /// Send time of each message id, in µs since `origin`; ids from `timed_from` are sampled.
+    sent_us: Vec<u64>,
+    timed_from: usize,
     /// How many receivers have the k-th message of the room's order.
     have: Vec<u32>,
     receivers: u32,
     pub completed: usize,
     in_flight: usize,
-    /// Ids from here on have their latency sampled.
-    timed_from: usize,
     /// Send to receipt on the sampling receivers, in microseconds.
-    pub latencies: Vec<u32>,
+    pub latencies: Vec<u64>,
 }
 
 pub struct Swarm {
     poll: Poll,
     addr: SocketAddr,
     conns: Vec<Conn>,
-    /// Connections still to open, whether they read on once greeted, their receive buffer.
-    pending: usize,
-    pending_reads: bool,
-    pending_rcvbuf: Option<usize>,
+    /// Connections still to open: how many, whether they read on, their receive buffer.
+    pending: (usize, bool, Option<usize>),
     /// Every `sample_every`-th connection records latencies.
     pub sample_every: usize,
     pub tally: Tally,
@@ -88,15 +82,29 @@ pub struct Swarm {
     chunk: Vec<u8>,
 }
 
+impl Tally {
+    /// Clients greeted, refused or failed.
+    pub fn answered(&self) -> usize {
+        self.greeted + self.refused + self.failed
+    }
+
+    /// What went wrong, if anything: `; N refused, M failed: first error`.
+    pub fn trouble(&self) -> String {
+        if self.refused + self.failed == 0 {
+            return String::new();
+        }
+        let why = self.first_error.as_deref().unwrap_or("");
+        format!("; {} refused, {} failed: {why}", self.refused, self.failed)
+    }
+}
+
 impl Swarm {
     pub fn new(addr: SocketAddr) -> io::Result<Swarm> {
         Ok(Swarm {
             poll: Poll::new()?,
             addr,
             conns: Vec::new(),
-            pending: 0,
-            pending_reads: true,
-            pending_rcvbuf: None,
+            pending: (0, true, None),
             sample_every: usize::MAX,
             tally: Tally::default(),
             flow: None,
@@ -107,20 +115,20 @@ impl Swarm {
 
     /// Asks for `count` more clients, opened in waves by [`Swarm::run_until`].
     pub fn open(&mut self, count: usize, reads: bool, rcvbuf: Option<usize>) {
-        (self.pending, self.pending_reads, self.pending_rcvbuf) = (count, reads, rcvbuf);
+        self.pending = (count, reads, rcvbuf);
     }
 
-    /// Greeted clients that read: the closed loop's receivers.
+    /// Starts the closed loop; the live clients that read are its receivers.
     pub fn start_flow(&mut self) {
-        let receivers = self.conns.iter().filter(|c| c.live && c.reads).count() as u32;
+        let receivers = self.conns.iter().filter(|c| c.live && c.reads).count();
         self.flow = Some(Flow {
             origin: Instant::now(),
-            sent_ns: Vec::new(),
+            sent_us: Vec::new(),
+            timed_from: usize::MAX,
             have: Vec::new(),
-            receivers,
+            receivers: receivers as u32,
             completed: 0,
             in_flight: 0,
-            timed_from: usize::MAX,
             latencies: Vec::new(),
         });
     }
@@ -139,14 +147,16 @@ impl Swarm {
             if left.is_zero() {
                 return Ok(false);
             }
-            let wait = left.min(Duration::from_millis(50));
-            match self.poll.poll(&mut events, Some(wait)) {
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            match self
+                .poll
+                .poll(&mut events, Some(left.min(Duration::from_millis(50))))
+            {
+                Err(err) if err.kind() == ErrorKind::Interrupted => continue,
                 result => result?,
             }
             let arrivals = self.tally.arrivals;
             for event in events.iter() {
-                self.on_event(event);
+                self.on_event(event.token().0, event.is_writable());
             }
             if self.tally.arrivals != arrivals {
                 self.tally.last_arrival = Some(Instant::now());
@@ -155,8 +165,8 @@ impl Swarm {
     }
 
     fn open_wave(&mut self) {
-        while self.pending > 0 && self.joining() < WAVE {
-            self.pending -= 1;
+        while self.pending.0 > 0 && self.tally.opened - self.tally.answered() < WAVE {
+            self.pending.0 -= 1;
             self.tally.opened += 1;
             if let Err(err) = self.connect() {
                 self.fail(format!("connect: {err}"));
@@ -164,19 +174,15 @@ impl Swarm {
         }
     }
 
-    /// Connections opened and not yet greeted, refused or failed.
-    fn joining(&self) -> usize {
-        let t = &self.tally;
-        t.opened - t.greeted - t.failed - t.refused
-    }
-
+    /// A non-blocking connect; the name waits in `out` until the socket is writable.
     fn connect(&mut self) -> io::Result<()> {
         use socket2::{Domain, Socket, Type};
         let socket = Socket::new(Domain::for_address(self.addr), Type::STREAM, None)?;
-        if let Some(bytes) = self.pending_rcvbuf {
+        if let Some(bytes) = self.pending.2 {
             socket.set_recv_buffer_size(bytes)?;
         }
         socket.set_nonblocking(true)?;
+        socket.set_tcp_nodelay(true)?;
         match socket.connect(&self.addr.into()) {
             Err(err) if err.raw_os_error() != Some(libc::EINPROGRESS) => return Err(err),
             _ => {}
@@ -190,11 +196,9 @@ impl Swarm {
         self.conns.push(Conn {
             stream,
             partial: Vec::new(),
-            out: Vec::new(),
-            name: name(index),
-            connected: false,
+            out: format!("{}\n", name(index)).into_bytes(),
             greeted: false,
-            reads: self.pending_reads,
+            reads: self.pending.1,
             live: true,
             sampler: index % self.sample_every == 0,
             seen: 0,
@@ -207,40 +211,12 @@ impl Swarm {
         self.tally.first_error.get_or_insert(why);
     }
 
-    fn on_event(&mut self, event: &Event) {
-        let index = event.token().0;
-        if !self.conns[index].live {
-            return;
-        }
-        if event.is_writable() {
-            if let Err(err) = self.on_writable(index) {
+    fn on_event(&mut self, index: usize, writable: bool) {
+        if writable && self.conns[index].live {
+            if let Err(err) = flush(&mut self.conns[index]) {
                 return self.close(index, format!("write: {err}"));
             }
         }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.on_readable(index);
-        }
-    }
-
-    /// Once connected, sends the name, then whatever is queued.
-    fn on_writable(&mut self, index: usize) -> io::Result<()> {
-        let conn = &mut self.conns[index];
-        if !conn.connected {
-            if let Some(err) = conn.stream.take_error()? {
-                return Err(err);
-            }
-            match conn.stream.peer_addr() {
-                Err(err) if err.kind() == io::ErrorKind::NotConnected => return Ok(()),
-                result => result?,
-            };
-            conn.connected = true;
-            conn.stream.set_nodelay(true)?;
-            conn.out = format!("{}\n", conn.name).into_bytes();
-        }
-        flush(conn)
-    }
-
-    fn on_readable(&mut self, index: usize) {
         loop {
             let conn = &mut self.conns[index];
             if !conn.live || (conn.greeted && !conn.reads) {
@@ -249,8 +225,8 @@ impl Swarm {
             match conn.stream.read(&mut self.chunk) {
                 Ok(0) => return self.close(index, "closed by the server".into()),
                 Ok(n) => self.feed(index, n),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if err.kind() == ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 Err(err) => return self.close(index, format!("read: {err}")),
             }
         }
@@ -290,10 +266,8 @@ impl Swarm {
         let conn = &mut self.conns[index];
         conn.live = false;
         let _ = self.poll.registry().deregister(&mut conn.stream);
-        let _ = conn.stream.shutdown(std::net::Shutdown::Both);
         if !conn.greeted {
-            let why = format!("{}: {why}", conn.name);
-            self.fail(why);
+            self.fail(format!("{}: {why}", name(index)));
         }
     }
 
@@ -301,15 +275,13 @@ impl Swarm {
     fn pump(&mut self) {
         let Some(flow) = &mut self.flow else { return };
         while flow.in_flight < IN_FLIGHT {
-            let id = flow.sent_ns.len();
+            let id = flow.sent_us.len();
             let conn = &mut self.conns[id % SENDERS];
             conn.out
                 .extend_from_slice(format!("#{id} {PADDING}\n").as_bytes());
-            flow.sent_ns.push(flow.origin.elapsed().as_nanos() as u64);
-            flow.in_flight += 1;
-            if flush(conn).is_err() {
-                flow.in_flight = usize::MAX;
-            }
+            flow.sent_us.push(flow.origin.elapsed().as_micros() as u64);
+            // A sender that cannot send stalls the loop: the round is reported as capped.
+            flow.in_flight += if flush(conn).is_ok() { 1 } else { IN_FLIGHT };
         }
     }
 }
@@ -317,7 +289,7 @@ impl Swarm {
 impl Flow {
     /// Samples the latency of the messages sent from now on.
     pub fn time_from_now(&mut self) {
-        self.timed_from = self.sent_ns.len();
+        self.timed_from = self.sent_us.len();
     }
 
     fn deliver(&mut self, ordinal: usize, id: Option<usize>) {
@@ -329,99 +301,70 @@ impl Flow {
             self.completed += 1;
             self.in_flight = self.in_flight.saturating_sub(1);
         }
-        let sent = id.filter(|&id| id >= self.timed_from);
-        if let Some(&sent) = sent.and_then(|id| self.sent_ns.get(id)) {
-            let now = self.origin.elapsed().as_nanos() as u64;
-            let micros = now.saturating_sub(sent) / 1000;
-            self.latencies.push(micros.min(u64::from(u32::MAX)) as u32);
+        let sampled = id.filter(|&id| id >= self.timed_from);
+        if let Some(&sent) = sampled.and_then(|id| self.sent_us.get(id)) {
+            let now = self.origin.elapsed().as_micros() as u64;
+            self.latencies.push(now.saturating_sub(sent));
         }
     }
 }
 
 /// Client `index`'s name: the senders first, then names of one length.
 pub fn name(index: usize) -> String {
-    if index < SENDERS {
-        format!("s{index}")
-    } else {
-        format!("c{index:05}")
+    match index {
+        0..SENDERS => format!("s{index}"),
+        _ => format!("c{index:05}"),
     }
 }
 
+/// Writes what `conn` has queued, as far as its socket takes it (not yet connected: later).
 fn flush(conn: &mut Conn) -> io::Result<()> {
-    while conn.connected && !conn.out.is_empty() {
+    while !conn.out.is_empty() {
         match conn.stream.write(&conn.out) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => drop(conn.out.drain(..n)),
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::NotConnected) => {
+                break;
+            }
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) => return Err(err),
         }
     }
     Ok(())
 }
 
-/// The kinds of line the server sends, as far as the bench counts them.
-#[derive(Debug, PartialEq)]
-enum Line {
-    Message,
-    Arrival,
-    Greeting,
-    Dropped(u64),
-    Refused,
-    Other,
-}
-
-fn classify(line: &[u8], greeted: bool) -> Line {
+/// Counts one line the server sent: a message, an arrival, a greeting, a notice of drops, or
+/// (before the greeting) a refusal.
+fn take_line(conn: &mut Conn, line: &[u8], tally: &mut Tally, flow: &mut Option<Flow>) {
     let has = |needle: &[u8]| line.windows(needle.len()).any(|w| w == needle);
     if line.len() > 5 && line[0] == b's' && &line[2..5] == b": #" {
-        Line::Message
+        if let Some(flow) = flow {
+            flow.deliver(
+                conn.seen,
+                conn.sampler.then(|| number(&line[5..])).flatten(),
+            );
+            conn.seen += 1;
+        }
     } else if line.ends_with(b" has arrived") {
-        Line::Arrival
+        tally.arrivals += 1;
     } else if let Some(rest) = line.strip_prefix(b"*** ") {
-        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        let count = std::str::from_utf8(&rest[..digits]).ok();
-        Line::Dropped(count.and_then(|n| n.parse().ok()).unwrap_or(0))
-    } else if greeted {
-        Line::Other
-    } else if line.starts_with(b"Current clients:") {
-        Line::Greeting
-    } else if has(b"full") || has(b"try again") || has(b"busy") {
-        Line::Refused
-    } else {
-        Line::Other
+        tally.dropped += number(rest).unwrap_or(0) as u64;
+    } else if !conn.greeted && line.starts_with(b"Current clients:") {
+        conn.greeted = true;
+        tally.greeted += 1;
+        tally.last_greeting = Some(Instant::now());
+        tally.expected_arrivals += tally.readers_greeted;
+        tally.readers_greeted += u64::from(conn.reads);
+    } else if !conn.greeted && (has(b"full") || has(b"try again") || has(b"busy")) {
+        tally.refused += 1;
+        conn.live = false;
     }
 }
 
-fn take_line(conn: &mut Conn, line: &[u8], tally: &mut Tally, flow: &mut Option<Flow>) {
-    match classify(line, conn.greeted) {
-        Line::Message => {
-            if let Some(flow) = flow {
-                flow.deliver(conn.seen, conn.sampler.then(|| message_id(line)).flatten());
-                conn.seen += 1;
-            }
-        }
-        Line::Arrival => tally.arrivals += 1,
-        Line::Dropped(count) => tally.dropped += count,
-        Line::Greeting => {
-            conn.greeted = true;
-            tally.greeted += 1;
-            tally.expected_arrivals += tally.readers_greeted;
-            tally.readers_greeted += u64::from(conn.reads);
-            tally.last_greeting = Some(Instant::now());
-        }
-        Line::Refused => {
-            tally.refused += 1;
-            conn.live = false;
-        }
-        Line::Other => {}
-    }
-}
-
-/// The id in a message line `sN: #ID ...`.
-fn message_id(line: &[u8]) -> Option<usize> {
-    let digits = line.get(5..)?;
-    let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&digits[..len]).ok()?.parse().ok()
+/// The number that `bytes` starts with.
+fn number(bytes: &[u8]) -> Option<usize> {
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&bytes[..digits]).ok()?.parse().ok()
 }
 
 /// The first `\n` in `bytes`, found by the C library's vectorised memchr (the bench builds
@@ -431,24 +374,4 @@ fn newline(bytes: &[u8]) -> Option<usize> {
     // pointer it returns, if any, points into that slice, so the offset is in range.
     let found = unsafe { libc::memchr(bytes.as_ptr().cast(), b'\n'.into(), bytes.len()) };
     (!found.is_null()).then(|| found as usize - bytes.as_ptr() as usize)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lines_are_told_apart() {
-        assert_eq!(classify(b"s3: #42 the quick", true), Line::Message);
-        assert_eq!(classify(b"c00017 has arrived", true), Line::Arrival);
-        let dropped = b"*** 12 messages dropped: you were not reading ***";
-        assert_eq!(classify(dropped, true), Line::Dropped(12));
-        assert_eq!(classify(b"Current clients: none", false), Line::Greeting);
-        let full = b"Server full (10 clients); try again later";
-        assert_eq!(classify(full, false), Line::Refused);
-        assert_eq!(classify(b"You are c00001", false), Line::Other);
-        assert_eq!(message_id(b"s3: #42 the quick"), Some(42));
-        assert_eq!(newline(b"ab\ncd\n"), Some(2));
-        assert_eq!(newline(b"abc"), None);
-    }
 }
