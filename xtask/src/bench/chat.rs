@@ -21,7 +21,7 @@ mod swarm;
 
 use std::time::Duration;
 
-use scenario::{silent, storm, throughput};
+use scenario::{Setup, silent, storm, throughput};
 use server::Binary;
 
 use super::{Section, median};
@@ -169,10 +169,11 @@ fn column(bin: &Binary, kind: Kind, engine: &str, n: usize, hard: u64) -> crate:
     } else if clients < n && !matches!(kind, Kind::Silent(None)) {
         Err(format!("not run: capped at {THREADS_CAP} clients"))
     } else {
+        let setup = Setup { bin, engine, fds };
         match kind {
-            Kind::Throughput => throughput(bin, engine, clients, fds),
-            Kind::Storm => storm(bin, engine, clients, fds),
-            Kind::Silent(_) => silent(bin, engine, clients, fds),
+            Kind::Throughput => throughput(&setup, clients),
+            Kind::Storm => storm(&setup, clients),
+            Kind::Silent(_) => silent(&setup, clients),
         }
         .map_err(|err| format!("error: {err}"))
     }

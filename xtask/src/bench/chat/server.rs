@@ -1,34 +1,33 @@
 //! The chat server under test: the release build (or `$CHAT_BIN`) on a free loopback port,
-//! its log drained by a thread, its memory read from /proc, stopped by SIGINT.
+//! its log read on a thread, its memory read from /proc, stopped by SIGINT.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use common::child::{lines, wait_deadline};
+
 use super::super::release_binary;
+use super::scenario::Setup;
 
-/// Log lines kept (arrivals and departures are not).
-const LOG_LINES: usize = 10_000;
+/// The longest wait for the start-up line, and for the exit after SIGINT.
+const PATIENCE: Duration = Duration::from_secs(10);
 
-/// The binary and what its command line offers.
+/// The binary and whether it takes `--engine events|threads` (an older server has the thread
+/// engine only).
 pub struct Binary {
     pub path: PathBuf,
-    /// It takes `--engine events|threads` (a server without it has the thread engine only).
     pub engines: bool,
 }
 
 impl Binary {
     pub fn find() -> crate::Result<Binary> {
         let path = std::env::var_os("CHAT_BIN").map_or_else(|| release_binary("chat"), Into::into);
-        let help = Command::new(&path)
-            .arg("--help")
-            .output()
-            .map_err(|err| format!("{}: {err}", path.display()))?;
+        let help = Command::new(&path).arg("--help").output();
+        let help = help.map_err(|err| format!("{}: {err}", path.display()))?;
         let engines = String::from_utf8_lossy(&help.stdout).contains("--engine");
         Ok(Binary { path, engines })
     }
@@ -37,23 +36,28 @@ impl Binary {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-    drain: Option<JoinHandle<()>>,
+    log: Receiver<String>,
+    /// The log lines read so far, but for arrivals and departures.
+    kept: Vec<String>,
 }
 
 impl Server {
-    /// Starts `engine` serving up to `max_clients`, with at most `fd_limit` descriptors.
-    pub fn start(
-        bin: &Binary,
-        engine: &str,
-        max_clients: usize,
-        fd_limit: u64,
-    ) -> crate::Result<Server> {
+    /// Starts the engine serving up to `max_clients`, with at most `setup.fds` descriptors.
+    pub fn start(setup: &Setup, max_clients: usize) -> crate::Result<Server> {
+        let (bin, fds) = (setup.bin, setup.fds);
         let mut command = Command::new(&bin.path);
-        command.args(["--addr", "127.0.0.1:0", "--idle-timeout", "1h"]);
-        command.args(["--max-clients", &max_clients.to_string()]);
+        let max_clients = max_clients.to_string();
+        let flags = [
+            "--addr",
+            "127.0.0.1:0",
+            "--idle-timeout",
+            "1h",
+            "--max-clients",
+            &max_clients,
+        ];
+        command.args(flags);
         if bin.engines {
-            command.args(["--engine", engine]);
+            command.args(["--engine", setup.engine]);
         }
         command
             .stdin(Stdio::null())
@@ -64,8 +68,8 @@ impl Server {
         unsafe {
             command.pre_exec(move || {
                 let limit = libc::rlimit {
-                    rlim_cur: fd_limit,
-                    rlim_max: fd_limit,
+                    rlim_cur: fds,
+                    rlim_max: fds,
                 };
                 libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
                 Ok(())
@@ -74,56 +78,39 @@ impl Server {
         let mut child = command
             .spawn()
             .map_err(|err| format!("{}: {err}", bin.path.display()))?;
-        let mut stderr = BufReader::new(child.stderr.take().ok_or("chat: no stderr")?);
-        let mut first = String::new();
-        let _ = stderr.read_line(&mut first);
-        let addr = first.strip_prefix("chat: listening on ").and_then(|rest| {
-            rest.split_whitespace()
-                .next()?
-                .trim_end_matches([',', ';'])
-                .parse()
-                .ok()
-        });
-        let Some(addr) = addr else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("chat's first log line was {first:?}"));
-        };
-        let log = Arc::new(Mutex::new(vec![first.trim_end().to_string()]));
-        let kept = Arc::clone(&log);
-        let drain = thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
-                if kept.len() < LOG_LINES
-                    && !line.ends_with(" has arrived")
-                    && !line.ends_with(" has left")
-                {
-                    kept.push(line);
-                }
-            }
-        });
-        Ok(Server {
+        let log = lines(child.stderr.take().ok_or("chat: no stderr")?);
+        // Until the address is known, dropping `server` on an error kills the child.
+        let mut server = Server {
             child,
-            addr,
+            addr: ([127, 0, 0, 1], 0).into(),
             log,
-            drain: Some(drain),
-        })
+            kept: Vec::new(),
+        };
+        let first = server.log.recv_timeout(PATIENCE).unwrap_or_default();
+        let addr = first.strip_prefix("chat: listening on ").and_then(|rest| {
+            let addr = rest.split_whitespace().next()?;
+            addr.trim_end_matches([',', ';', ')']).parse().ok()
+        });
+        server.addr = addr.ok_or_else(|| format!("chat's first log line was {first:?}"))?;
+        Ok(server)
     }
 
     /// Resident memory, in KiB (VmRSS of /proc/PID/status).
     pub fn rss_kib(&self) -> crate::Result<u64> {
         let path = format!("/proc/{}/status", self.child.id());
         let text = std::fs::read_to_string(&path).map_err(|err| format!("{path}: {err}"))?;
-        text.lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-            .ok_or_else(|| format!("{path}: no VmRSS"))
+        let rss = text.lines().find_map(|line| line.strip_prefix("VmRSS:"));
+        let rss = rss.and_then(|rest| rest.split_whitespace().next()?.parse().ok());
+        rss.ok_or_else(|| format!("{path}: no VmRSS"))
     }
 
-    /// The first log line that `wanted` picks.
-    pub fn logged(&self, wanted: impl Fn(&str) -> bool) -> Option<String> {
-        let log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
-        log.iter().find(|line| wanted(line)).cloned()
+    /// Whether the log so far has a line that `wanted` picks.
+    pub fn logged(&mut self, wanted: impl Fn(&str) -> bool) -> bool {
+        let news = self.log.try_iter();
+        let news =
+            news.filter(|line| !line.ends_with(" has arrived") && !line.ends_with(" has left"));
+        self.kept.extend(news);
+        self.kept.iter().any(|line| wanted(line))
     }
 
     /// Whether it is still running (it has not crashed).
@@ -136,17 +123,13 @@ impl Server {
         let start = Instant::now();
         // SAFETY: kill(2) on our own child's pid with a valid signal; no memory involved.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
-        while start.elapsed() < Duration::from_secs(10) {
-            if let Some(status) = self
-                .child
-                .try_wait()
-                .map_err(|err| format!("wait: {err}"))?
-            {
-                return Ok((status.to_string(), start.elapsed()));
-            }
-            thread::sleep(Duration::from_millis(1));
+        match wait_deadline(&mut self.child, PATIENCE) {
+            Some(status) => Ok((status.to_string(), start.elapsed())),
+            None => Err(format!(
+                "no exit within {} s of SIGINT: killed",
+                PATIENCE.as_secs()
+            )),
         }
-        Err("chat did not exit within 10 s of SIGINT".into())
     }
 }
 
@@ -156,9 +139,5 @@ impl Drop for Server {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
-        // Its stderr is closed now: the drain ends.
-        if let Some(drain) = self.drain.take() {
-            let _ = drain.join();
-        }
     }
 }

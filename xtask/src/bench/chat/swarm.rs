@@ -54,18 +54,18 @@ struct Conn {
 
 /// The closed loop: at most [`IN_FLIGHT`] messages out; one leaves the flight when every
 /// reading client has it.
+#[derive(Default)]
 pub struct Flow {
-    origin: Instant,
-    /// Send time of each message id, in µs since `origin`; ids from `timed_from` are sampled.
-    sent_us: Vec<u64>,
+    /// Send time of each message id; ids from `timed_from` on are sampled.
+    sent: Vec<Instant>,
     timed_from: usize,
     /// How many receivers have the k-th message of the room's order.
     have: Vec<u32>,
     receivers: u32,
     pub completed: usize,
     in_flight: usize,
-    /// Send to receipt on the sampling receivers, in microseconds.
-    pub latencies: Vec<u64>,
+    /// Send to receipt on the sampling receivers, in milliseconds.
+    pub latencies: Vec<f64>,
 }
 
 pub struct Swarm {
@@ -99,9 +99,9 @@ impl Tally {
 }
 
 impl Swarm {
-    pub fn new(addr: SocketAddr) -> io::Result<Swarm> {
+    pub fn new(addr: SocketAddr) -> crate::Result<Swarm> {
         Ok(Swarm {
-            poll: Poll::new()?,
+            poll: Poll::new().map_err(|err| format!("poll: {err}"))?,
             addr,
             conns: Vec::new(),
             pending: (0, true, None),
@@ -113,6 +113,13 @@ impl Swarm {
         })
     }
 
+    /// Elapsed from the first connect to `at` (or to now), in seconds.
+    pub fn secs(&self, at: Option<Instant>) -> f64 {
+        at.unwrap_or_else(Instant::now)
+            .duration_since(self.started)
+            .as_secs_f64()
+    }
+
     /// Asks for `count` more clients, opened in waves by [`Swarm::run_until`].
     pub fn open(&mut self, count: usize, reads: bool, rcvbuf: Option<usize>) {
         self.pending = (count, reads, rcvbuf);
@@ -121,20 +128,20 @@ impl Swarm {
     /// Starts the closed loop; the live clients that read are its receivers.
     pub fn start_flow(&mut self) {
         let receivers = self.conns.iter().filter(|c| c.live && c.reads).count();
+        let (receivers, timed_from) = (receivers as u32, usize::MAX);
         self.flow = Some(Flow {
-            origin: Instant::now(),
-            sent_us: Vec::new(),
-            timed_from: usize::MAX,
-            have: Vec::new(),
-            receivers: receivers as u32,
-            completed: 0,
-            in_flight: 0,
-            latencies: Vec::new(),
+            receivers,
+            timed_from,
+            ..Flow::default()
         });
     }
 
     /// Runs the event loop until `done` holds (true) or `cap` has passed (false).
-    pub fn run_until(&mut self, cap: Duration, done: impl Fn(&Swarm) -> bool) -> io::Result<bool> {
+    pub fn run_until(
+        &mut self,
+        cap: Duration,
+        done: impl Fn(&Swarm) -> bool,
+    ) -> crate::Result<bool> {
         let deadline = Instant::now() + cap;
         let mut events = Events::with_capacity(4096);
         loop {
@@ -152,7 +159,7 @@ impl Swarm {
                 .poll(&mut events, Some(left.min(Duration::from_millis(50))))
             {
                 Err(err) if err.kind() == ErrorKind::Interrupted => continue,
-                result => result?,
+                result => result.map_err(|err| format!("poll: {err}"))?,
             }
             let arrivals = self.tally.arrivals;
             for event in events.iter() {
@@ -219,6 +226,10 @@ impl Swarm {
         }
         loop {
             let conn = &mut self.conns[index];
+            if conn.live && conn.greeted && !conn.reads {
+                // Else every line sent to the room would wake the loop for each silent client.
+                let _ = self.poll.registry().deregister(&mut conn.stream);
+            }
             if !conn.live || (conn.greeted && !conn.reads) {
                 return;
             }
@@ -275,11 +286,11 @@ impl Swarm {
     fn pump(&mut self) {
         let Some(flow) = &mut self.flow else { return };
         while flow.in_flight < IN_FLIGHT {
-            let id = flow.sent_us.len();
+            let id = flow.sent.len();
             let conn = &mut self.conns[id % SENDERS];
             conn.out
                 .extend_from_slice(format!("#{id} {PADDING}\n").as_bytes());
-            flow.sent_us.push(flow.origin.elapsed().as_micros() as u64);
+            flow.sent.push(Instant::now());
             // A sender that cannot send stalls the loop: the round is reported as capped.
             flow.in_flight += if flush(conn).is_ok() { 1 } else { IN_FLIGHT };
         }
@@ -289,7 +300,7 @@ impl Swarm {
 impl Flow {
     /// Samples the latency of the messages sent from now on.
     pub fn time_from_now(&mut self) {
-        self.timed_from = self.sent_us.len();
+        self.timed_from = self.sent.len();
     }
 
     fn deliver(&mut self, ordinal: usize, id: Option<usize>) {
@@ -302,9 +313,8 @@ impl Flow {
             self.in_flight = self.in_flight.saturating_sub(1);
         }
         let sampled = id.filter(|&id| id >= self.timed_from);
-        if let Some(&sent) = sampled.and_then(|id| self.sent_us.get(id)) {
-            let now = self.origin.elapsed().as_micros() as u64;
-            self.latencies.push(now.saturating_sub(sent));
+        if let Some(sent) = sampled.and_then(|id| self.sent.get(id)) {
+            self.latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
         }
     }
 }
@@ -374,4 +384,17 @@ fn newline(bytes: &[u8]) -> Option<usize> {
     // pointer it returns, if any, points into that slice, so the offset is in range.
     let found = unsafe { libc::memchr(bytes.as_ptr().cast(), b'\n'.into(), bytes.len()) };
     (!found.is_null()).then(|| found as usize - bytes.as_ptr() as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_numbers_are_found() {
+        assert_eq!(newline(b"c00017 has arrived\nc0"), Some(18));
+        assert_eq!(newline(b"no end yet"), None);
+        assert_eq!(number(b"42 messages dropped"), Some(42));
+        assert_eq!(number(b"none"), None);
+    }
 }
