@@ -224,18 +224,24 @@ impl Swarm {
                 return self.close(index, format!("write: {err}"));
             }
         }
+        let mut drained = false;
         loop {
             let conn = &mut self.conns[index];
             if conn.live && conn.greeted && !conn.reads {
                 // Else every line sent to the room would wake the loop for each silent client.
                 let _ = self.poll.registry().deregister(&mut conn.stream);
             }
-            if !conn.live || (conn.greeted && !conn.reads) {
+            if drained || !conn.live || (conn.greeted && !conn.reads) {
                 return;
             }
             match conn.stream.read(&mut self.chunk) {
                 Ok(0) => return self.close(index, "closed by the server".into()),
-                Ok(n) => self.feed(index, n),
+                Ok(n) => {
+                    // A short read emptied the socket, and Linux raises a new edge for what
+                    // comes next: one read call per wake-up instead of two.
+                    drained = n < self.chunk.len();
+                    self.feed(index, n);
+                }
                 Err(err) if err.kind() == ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 Err(err) => return self.close(index, format!("read: {err}")),
