@@ -44,55 +44,26 @@ pub struct Server {
 impl Server {
     /// Starts the engine serving up to `max_clients`, with at most `setup.fds` descriptors.
     pub fn start(setup: &Setup, max_clients: usize) -> crate::Result<Server> {
-        let (bin, fds) = (setup.bin, setup.fds);
-        let mut command = Command::new(&bin.path);
-        let max_clients = max_clients.to_string();
-        let flags = [
-            "--addr",
-            "127.0.0.1:0",
-            "--idle-timeout",
-            "1h",
-            "--max-clients",
-            &max_clients,
-        ];
-        command.args(flags);
-        if bin.engines {
-            command.args(["--engine", setup.engine]);
-        }
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        // SAFETY: the hook runs in the child between fork and exec and only calls setrlimit,
-        // which is async-signal-safe, on a struct on its own stack; it allocates nothing.
-        unsafe {
-            command.pre_exec(move || {
-                let limit = libc::rlimit {
-                    rlim_cur: fds,
-                    rlim_max: fds,
-                };
-                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-                Ok(())
-            });
-        }
-        let mut child = command
-            .spawn()
-            .map_err(|err| format!("{}: {err}", bin.path.display()))?;
+        let spawned = command(setup, max_clients).spawn();
+        let mut child = spawned.map_err(|err| format!("{}: {err}", setup.bin.path.display()))?;
         let log = lines(child.stderr.take().ok_or("chat: no stderr")?);
-        // Until the address is known, dropping `server` on an error kills the child.
-        let mut server = Server {
-            child,
-            addr: ([127, 0, 0, 1], 0).into(),
-            log,
-            kept: Vec::new(),
-        };
-        let first = server.log.recv_timeout(PATIENCE).unwrap_or_default();
+        let first = log.recv_timeout(PATIENCE).unwrap_or_default();
         let addr = first.strip_prefix("chat: listening on ").and_then(|rest| {
             let addr = rest.split_whitespace().next()?;
             addr.trim_end_matches([',', ';', ')']).parse().ok()
         });
-        server.addr = addr.ok_or_else(|| format!("chat's first log line was {first:?}"))?;
-        Ok(server)
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("chat's first log line was {first:?}"));
+        };
+        let kept = Vec::new();
+        Ok(Server {
+            child,
+            addr,
+            log,
+            kept,
+        })
     }
 
     /// Resident memory, in KiB (VmRSS of /proc/PID/status).
@@ -131,6 +102,39 @@ impl Server {
             )),
         }
     }
+}
+
+/// The command line, and the descriptor limit set in the child before it runs.
+fn command(setup: &Setup, max_clients: usize) -> Command {
+    let mut command = Command::new(&setup.bin.path);
+    command.args([
+        "--addr",
+        "127.0.0.1:0",
+        "--idle-timeout",
+        "1h",
+        "--max-clients",
+    ]);
+    command.arg(max_clients.to_string());
+    if setup.bin.engines {
+        command.args(["--engine", setup.engine]);
+    }
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let limit = libc::rlimit {
+        rlim_cur: setup.fds,
+        rlim_max: setup.fds,
+    };
+    // SAFETY: the hook runs in the child between fork and exec and only calls setrlimit,
+    // which is async-signal-safe, with a struct it owns; it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            Ok(())
+        });
+    }
+    command
 }
 
 impl Drop for Server {
