@@ -16,53 +16,51 @@ pub struct Setup<'a> {
 
 /// Scenario 1 for one engine: [healthy rate and latency, what a stalled client leaves].
 pub fn throughput(setup: &Setup, n: usize) -> crate::Result<Cells> {
-    let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+    let mut runs = [Run::default(), Run::default()];
     for repeat in 0..REPEATS {
         for stalled in [repeat % 2 == 1, repeat % 2 == 0] {
             eprintln!(
                 "xtask bench chat: {}, {n} clients, stalled: {stalled}",
                 setup.engine
             );
-            runs[usize::from(stalled)].push(closed_loop(setup, n, stalled)?);
+            closed_loop(setup, n, stalled, &mut runs[usize::from(stalled)])?;
         }
     }
-    let all = |runs: &[Run], f: fn(&Run) -> &[f64]| -> Vec<f64> {
-        runs.iter().flat_map(f).copied().collect()
-    };
-    let (healthy, stalled) = (
-        median(&all(&runs[0], |r| &r.rates)),
-        median(&all(&runs[1], |r| &r.rates)),
-    );
-    let mut latencies: Vec<f64> = all(&runs[0], |r| &r.latencies);
+    let [healthy, stalled] = &mut runs;
+    let latencies = &mut healthy.latencies;
     latencies.sort_by(f64::total_cmp);
-    let at = |p: f64| {
+    let at = |p| {
         latencies
             .get((latencies.len() as f64 * p) as usize)
             .copied()
-            .unwrap_or(f64::NAN)
     };
-    let note = |runs: &[Run]| runs.iter().map(|r| r.note.as_str()).collect::<String>();
-    let kept = 100.0 * stalled / healthy.max(1.0);
+    let (p50, p99) = (at(0.5).unwrap_or(f64::NAN), at(0.99).unwrap_or(f64::NAN));
+    let (rate, kept) = (median(&healthy.rates), median(&stalled.rates));
     Ok(vec![
         format!(
-            "{:.2} M/s, p50 {:.1} ms, p99 {:.1} ms{}",
-            healthy / 1e6,
-            at(0.5),
-            at(0.99),
-            note(&runs[0])
+            "{:.2} M/s, p50 {p50:.1} ms, p99 {p99:.1} ms{}",
+            rate / 1e6,
+            healthy.note
         ),
-        format!("{kept:.0}% ({:.2} M/s){}", stalled / 1e6, note(&runs[1])),
+        format!(
+            "{:.0}% ({:.2} M/s){}",
+            100.0 * kept / rate.max(1.0),
+            kept / 1e6,
+            stalled.note
+        ),
     ])
 }
 
-/// One run of the closed loop: each timed round's rate, latencies in ms, what went wrong.
+/// The closed loop's runs of one kind: each timed round's rate, latencies in ms, what went
+/// wrong.
+#[derive(Default)]
 struct Run {
     rates: Vec<f64>,
     latencies: Vec<f64>,
     note: String,
 }
 
-fn closed_loop(setup: &Setup, n: usize, stalled: bool) -> crate::Result<Run> {
+fn closed_loop(setup: &Setup, n: usize, stalled: bool, run: &mut Run) -> crate::Result<()> {
     let mut server = Server::start(setup, n + 16)?;
     let mut swarm = Swarm::new(server.addr)?;
     swarm.sample_every = n.div_ceil(LATENCY_SAMPLERS);
@@ -73,41 +71,37 @@ fn closed_loop(setup: &Setup, n: usize, stalled: bool) -> crate::Result<Run> {
     }
     swarm.start_flow();
     let name = swarm::name(n);
-    let dropping =
-        |line: &str| line.contains(&name) && (line.contains("drop") || line.contains("full"));
+    let dropping = |line: &str| line.contains(&name) && line.contains("drop");
     let mut full = || stalled && server.logged(dropping);
-    let mut run = Run {
-        rates: Vec::new(),
-        latencies: Vec::new(),
-        note: String::new(),
-    };
+    let timed_before = run.rates.len();
     let per_round = (DELIVERIES_PER_ROUND / n).max(256);
     for round in 0..ROUNDS + MAX_WARMUPS {
-        let timed = round >= 1 && (!stalled || round == MAX_WARMUPS || full());
+        let timed = round >= 1 && (!stalled || round >= MAX_WARMUPS || full());
         let flow = swarm.flow.as_mut().ok_or("no flow")?;
-        if timed && run.rates.is_empty() {
+        if timed && run.rates.len() == timed_before {
             flow.time_from_now();
         }
         let (target, start) = (flow.completed + per_round, Instant::now());
-        if !swarm.run_until(ROUND_CAP, |s| {
-            s.flow.as_ref().is_some_and(|f| f.completed >= target)
-        })? {
-            run.note = format!(" (round {round} capped at {} s)", ROUND_CAP.as_secs());
+        let done = |s: &Swarm| s.flow.as_ref().is_some_and(|f| f.completed >= target);
+        if !swarm.run_until(ROUND_CAP, done)? {
+            run.note += &format!(" (round {round} capped at {} s)", ROUND_CAP.as_secs());
             break;
         }
         if timed {
             run.rates
                 .push((per_round * n) as f64 / start.elapsed().as_secs_f64());
-            if run.rates.len() == ROUNDS {
+            if run.rates.len() == timed_before + ROUNDS {
                 break;
             }
         }
     }
-    if stalled && !full() {
-        run.note += " (its backlog never filled)";
+    let never = " (its backlog never filled)";
+    if stalled && !full() && !run.note.contains(never) {
+        run.note += never;
     }
-    run.latencies = swarm.flow.take().map(|f| f.latencies).unwrap_or_default();
-    Ok(run)
+    run.latencies
+        .extend(swarm.flow.take().map(|f| f.latencies).unwrap_or_default());
+    Ok(())
 }
 
 /// Opens `n` clients and waits until each is greeted and, for readers, the arrivals are in.
