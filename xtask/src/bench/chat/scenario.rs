@@ -131,63 +131,41 @@ fn settled(swarm: &Swarm, clients: usize, quiet: Duration) -> bool {
     t.answered() >= clients && (delivered || last.elapsed() >= quiet)
 }
 
-impl Setup<'_> {
-    /// A fresh server, its idle RSS, and a swarm of `n` clients about to join it.
-    fn room(&self, n: usize, reads: bool) -> crate::Result<(Server, Swarm, u64)> {
-        let server = Server::start(self, n + 16)?;
-        thread::sleep(QUIET);
-        let idle = server.rss_kib()?;
-        let mut swarm = Swarm::new(server.addr)?;
-        swarm.open(n, reads, None);
-        Ok((server, swarm, idle))
-    }
-}
-
-/// Scenario 2: [time to the last notice, lines lost, RSS per client].
-pub fn storm(setup: &Setup, n: usize) -> crate::Result<Cells> {
-    eprintln!("xtask bench chat: {}, join storm of {n}", setup.engine);
-    let (server, mut swarm, idle) = setup.room(n, true)?;
+/// Scenarios 2 to 4: `n` clients join at once and read everything (a join storm) or stop once
+/// greeted. [time to the last greeting and notice, lost or refused, RSS, SIGINT to exit].
+pub fn room(setup: &Setup, n: usize, reads: bool) -> crate::Result<Cells> {
+    eprintln!(
+        "xtask bench chat: {}, {n} clients, reading: {reads}",
+        setup.engine
+    );
+    let mut server = Server::start(setup, n + 16)?;
+    thread::sleep(QUIET);
+    let idle = server.rss_kib()?;
+    let mut swarm = Swarm::new(server.addr)?;
+    swarm.open(n, reads, None);
     let done = swarm.run_until(JOIN_CAP, |s| settled(s, n, LOSS_QUIET))?;
     let t = &swarm.tally;
     let took = swarm.secs(t.last_arrival.max(t.last_greeting));
+    let greeted = format!("{took:.2} s{}", if done { "" } else { " (capped)" });
     let lost = t.expected_arrivals.saturating_sub(t.arrivals);
-    thread::sleep(QUIET);
-    let rss = server.rss_kib()?.saturating_sub(idle);
-    Ok(vec![
-        format!("{took:.2} s{}", if done { "" } else { " (capped)" }),
-        format!("{lost} ({} notices of drops{})", t.dropped, t.trouble()),
-        format!("{:.1} KB", rss as f64 / n as f64),
-    ])
-}
-
-/// Scenarios 3 and 4: [greeted, refused or crashed, RSS, SIGINT to exit].
-pub fn silent(setup: &Setup, n: usize) -> crate::Result<Cells> {
-    eprintln!(
-        "xtask bench chat: {}, {n} stop reading, {} fds",
-        setup.engine, setup.fds
-    );
-    let (mut server, mut swarm, idle) = setup.room(n, false)?;
-    let done = swarm.run_until(JOIN_CAP, |s| s.tally.answered() >= n)?;
-    let t = &swarm.tally;
-    let took = swarm.secs(t.last_greeting);
-    let greeted = match done && t.greeted == n {
-        true => format!("all {n} in {took:.2} s"),
-        false => format!("{} of {n} ({took:.2} s)", t.greeted),
+    let dropped = if reads {
+        format!("{lost} lost ({} said dropped), ", t.dropped)
+    } else {
+        String::new()
     };
     thread::sleep(QUIET);
     let rss = server.rss_kib()?;
+    let each = rss.saturating_sub(idle) as f64 / n as f64;
     let alive = if server.alive() { "running" } else { "CRASHED" };
-    let refused = format!(
-        "{} refused, {} failed, {alive}{}",
-        t.refused,
-        t.failed,
-        t.trouble()
-    );
+    let trouble = format!("{dropped}{} greeted, {alive}{}", t.greeted, t.trouble());
     let exit = match server.interrupt() {
         Ok((status, took)) => format!("{:.2} s ({status})", took.as_secs_f64()),
         Err(err) => err,
     };
-    let each = rss.saturating_sub(idle) as f64 / n as f64;
-    let rss = format!("{:.0} MB ({each:.1} KB)", rss as f64 / 1024.0);
-    Ok(vec![greeted, refused, rss, exit])
+    Ok(vec![
+        greeted,
+        trouble,
+        format!("{each:.1} KB ({:.0} MB)", rss as f64 / 1024.0),
+        exit,
+    ])
 }
