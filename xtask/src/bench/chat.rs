@@ -167,9 +167,10 @@ fn column(bin: &Binary, kind: Kind, engine: &str, n: usize, hard: u64) -> crate:
     };
     if !bin.engines && engine == "events" {
         Err("n/a: the server has no --engine".into())
-    } else if fds > hard {
+    } else if fds.max(clients as u64 + 64) > hard {
+        let need = fds.max(clients as u64 + 64);
         Err(format!(
-            "not run: needs a hard descriptor limit of {fds} (ulimit -Hn)"
+            "not run: raise the hard descriptor limit to {need} (ulimit -Hn)"
         ))
     } else if clients < n && !matches!(kind, Kind::Silent(None)) {
         Err(format!("not run: capped at {clients} clients"))
@@ -182,7 +183,9 @@ fn column(bin: &Binary, kind: Kind, engine: &str, n: usize, hard: u64) -> crate:
         }
         .map(|mut cells| {
             if clients < n {
-                cells[0] += &format!(" (capped at {clients} clients)");
+                if let Some(first) = cells.first_mut() {
+                    *first += &format!(" (capped at {clients} clients)");
+                }
             }
             cells
         })
