@@ -154,10 +154,8 @@ impl Swarm {
             if left.is_zero() {
                 return Ok(false);
             }
-            match self
-                .poll
-                .poll(&mut events, Some(left.min(Duration::from_millis(50))))
-            {
+            let timeout = Some(left.min(Duration::from_millis(50)));
+            match self.poll.poll(&mut events, timeout) {
                 Err(err) if err.kind() == ErrorKind::Interrupted => continue,
                 result => result.map_err(|err| format!("poll: {err}"))?,
             }
@@ -196,10 +194,10 @@ impl Swarm {
         }
         let mut stream = TcpStream::from_std(socket.into());
         let index = self.conns.len();
-        let interest = Interest::READABLE | Interest::WRITABLE;
+        let both = Interest::READABLE | Interest::WRITABLE;
         self.poll
             .registry()
-            .register(&mut stream, Token(index), interest)?;
+            .register(&mut stream, Token(index), both)?;
         self.conns.push(Conn {
             stream,
             partial: Vec::new(),
@@ -251,13 +249,8 @@ impl Swarm {
 
     /// Splits the `n` bytes just read into lines and takes each in.
     fn feed(&mut self, index: usize, n: usize) {
-        let Swarm {
-            conns,
-            chunk,
-            tally,
-            flow,
-            ..
-        } = self;
+        let (conns, tally, flow) = (&mut self.conns, &mut self.tally, &mut self.flow);
+        let chunk = &self.chunk;
         let conn = &mut conns[index];
         let mut rest = &chunk[..n];
         if !conn.partial.is_empty() {
