@@ -121,6 +121,7 @@ pub fn run() -> crate::Result<Section> {
                 Err(why) => why.clone(),
             }));
             row.extend([go.to_string(), target.to_string()]);
+            eprintln!("xtask bench chat: | {} |", row.join(" | "));
             section.row(row);
         }
     }
