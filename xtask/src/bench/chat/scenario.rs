@@ -95,6 +95,10 @@ fn closed_loop(setup: &Setup, n: usize, stalled: bool, run: &mut Run) -> crate::
             }
         }
     }
+    if swarm.tally.dropped > 0 {
+        // A reader that misses a line stalls the loop: its message never completes.
+        run.note += &format!(" ({} lines dropped for readers)", swarm.tally.dropped);
+    }
     let never = " (its backlog never filled)";
     if stalled && !full() && !run.note.contains(never) {
         run.note += never;
