@@ -1,0 +1,175 @@
+//! The four scenarios, each against a fresh server; every wait is capped.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::server::{Binary, Server};
+use super::swarm::{self, Swarm};
+use super::*;
+
+/// The server to start for a scenario: which binary and engine, at how many descriptors.
+pub struct Setup<'a> {
+    pub bin: &'a Binary,
+    pub engine: &'a str,
+    pub fds: u64,
+}
+
+/// Scenario 1 for one engine: [healthy rate and latency, what a stalled client leaves].
+pub fn throughput(setup: &Setup, n: usize) -> crate::Result<Cells> {
+    let mut runs = [Run::default(), Run::default()];
+    for repeat in 0..REPEATS {
+        for stalled in [repeat % 2 == 1, repeat % 2 == 0] {
+            eprintln!(
+                "xtask bench chat: {}, {n} clients, stalled: {stalled}",
+                setup.engine
+            );
+            closed_loop(setup, n, stalled, &mut runs[usize::from(stalled)])?;
+        }
+    }
+    let [healthy, stalled] = &mut runs;
+    let latencies = &mut healthy.latencies;
+    latencies.sort_by(f64::total_cmp);
+    let at = |p| {
+        latencies
+            .get((latencies.len() as f64 * p) as usize)
+            .copied()
+    };
+    let (p50, p99) = (at(0.5).unwrap_or(f64::NAN), at(0.99).unwrap_or(f64::NAN));
+    let (rate, kept) = (median(&healthy.rates), median(&stalled.rates));
+    Ok(vec![
+        format!(
+            "{:.2} M/s, p50 {p50:.1} ms, p99 {p99:.1} ms{}",
+            rate / 1e6,
+            healthy.note
+        ),
+        format!(
+            "{:.0}% ({:.2} M/s){}",
+            100.0 * kept / rate.max(1.0),
+            kept / 1e6,
+            stalled.note
+        ),
+    ])
+}
+
+/// The closed loop's runs of one kind: each timed round's rate, latencies in ms, what went
+/// wrong.
+#[derive(Default)]
+struct Run {
+    rates: Vec<f64>,
+    latencies: Vec<f64>,
+    note: String,
+}
+
+fn closed_loop(setup: &Setup, n: usize, stalled: bool, run: &mut Run) -> crate::Result<()> {
+    let mut server = Server::start(setup, n + 16)?;
+    let mut swarm = Swarm::new(server.addr)?;
+    swarm.sample_every = n.div_ceil(LATENCY_SAMPLERS);
+    join(&mut swarm, n, true, None)?;
+    if stalled {
+        // It joins last (not already behind on arrivals), with a small window, and never reads.
+        join(&mut swarm, 1, false, Some(4096))?;
+    }
+    swarm.start_flow();
+    let name = swarm::name(n);
+    let dropping = |line: &str| line.contains(&name) && line.contains("drop");
+    let mut full = || stalled && server.logged(dropping);
+    let timed_before = run.rates.len();
+    let per_round = (DELIVERIES_PER_ROUND / n).max(256);
+    for round in 0..ROUNDS + MAX_WARMUPS {
+        let timed = round >= 1 && (!stalled || round >= MAX_WARMUPS || full());
+        let flow = swarm.flow.as_mut().ok_or("no flow")?;
+        if timed && run.rates.len() == timed_before {
+            flow.time_from_now();
+        }
+        let (target, start) = (flow.completed + per_round, Instant::now());
+        let done = |s: &Swarm| s.flow.as_ref().is_some_and(|f| f.completed >= target);
+        if !swarm.run_until(ROUND_CAP, done)? {
+            run.note += &format!(" (round {round} capped at {} s)", ROUND_CAP.as_secs());
+            break;
+        }
+        if timed {
+            run.rates
+                .push((per_round * n) as f64 / start.elapsed().as_secs_f64());
+            if run.rates.len() == timed_before + ROUNDS {
+                break;
+            }
+        }
+    }
+    if swarm.tally.dropped > 0 {
+        // A reader that misses a line stalls the loop: its message never completes.
+        run.note += &format!(" ({} lines dropped for readers)", swarm.tally.dropped);
+    }
+    let never = " (its backlog never filled)";
+    if stalled && !full() && !run.note.contains(never) {
+        run.note += never;
+    }
+    run.latencies
+        .extend(swarm.flow.take().map(|f| f.latencies).unwrap_or_default());
+    Ok(())
+}
+
+/// Opens `n` clients and waits until each is greeted and, for readers, the arrivals are in.
+fn join(swarm: &mut Swarm, n: usize, reads: bool, rcvbuf: Option<usize>) -> crate::Result<()> {
+    let expected = swarm.tally.opened + n;
+    swarm.open(n, reads, rcvbuf);
+    swarm.run_until(JOIN_CAP, |s| {
+        settled(s, expected, Duration::from_millis(500))
+    })?;
+    let t = &swarm.tally;
+    match t.greeted == expected {
+        true => Ok(()),
+        false => Err(format!(
+            "{} of {expected} greeted in {JOIN_CAP:?}{}",
+            t.greeted,
+            t.trouble()
+        )),
+    }
+}
+
+/// Every client asked for has an answer, and the readers have every arrival notice due (or
+/// were told some were dropped), or none came for `quiet` (a server that loses lines).
+fn settled(swarm: &Swarm, clients: usize, quiet: Duration) -> bool {
+    let t = &swarm.tally;
+    let last = t.last_arrival.max(t.last_greeting).unwrap_or(swarm.started);
+    let delivered = t.arrivals + t.dropped >= t.expected_arrivals;
+    t.answered() >= clients && (delivered || last.elapsed() >= quiet)
+}
+
+/// Scenarios 2 to 4: `n` clients join at once and read everything (a join storm) or stop once
+/// greeted. [time to the last greeting and notice, lost or refused, RSS, SIGINT to exit].
+pub fn room(setup: &Setup, n: usize, reads: bool) -> crate::Result<Cells> {
+    eprintln!(
+        "xtask bench chat: {}, {n} clients, reading: {reads}",
+        setup.engine
+    );
+    let mut server = Server::start(setup, n + 16)?;
+    thread::sleep(QUIET);
+    let idle = server.rss_kib()?;
+    let mut swarm = Swarm::new(server.addr)?;
+    swarm.open(n, reads, None);
+    let done = swarm.run_until(JOIN_CAP, |s| settled(s, n, LOSS_QUIET))?;
+    let t = &swarm.tally;
+    let took = swarm.secs(t.last_arrival.max(t.last_greeting));
+    let greeted = format!("{took:.2} s{}", if done { "" } else { " (capped)" });
+    let lost = t.expected_arrivals.saturating_sub(t.arrivals);
+    let dropped = if reads {
+        format!("{lost} lost ({} said dropped), ", t.dropped)
+    } else {
+        String::new()
+    };
+    thread::sleep(QUIET);
+    let rss = server.rss_kib()?;
+    let each = rss.saturating_sub(idle) as f64 / n as f64;
+    let alive = if server.alive() { "running" } else { "CRASHED" };
+    let trouble = format!("{dropped}{} greeted, {alive}{}", t.greeted, t.trouble());
+    let exit = match server.interrupt() {
+        Ok((status, took)) => format!("{:.2} s ({status})", took.as_secs_f64()),
+        Err(err) => err,
+    };
+    Ok(vec![
+        greeted,
+        trouble,
+        format!("{each:.1} KB ({:.0} MB)", rss as f64 / 1024.0),
+        exit,
+    ])
+}
