@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use common::wait_group::WaitGroup;
+use crossbeam_channel::{Sender, bounded};
 
 /// Lines waiting for stderr; more are dropped (and counted).
 const BACKLOG: usize = 4096;
@@ -32,7 +33,7 @@ pub struct Log {
 pub struct Logger {
     thread: JoinHandle<()>,
     /// Disconnected when the thread has written everything and returned.
-    finished: Receiver<()>,
+    finished: WaitGroup,
 }
 
 impl Log {
@@ -47,7 +48,8 @@ impl Log {
     /// Starts the logger thread. Every line is written as `chat: LINE`.
     pub fn start() -> io::Result<(Log, Logger)> {
         let (lines_tx, lines_rx) = bounded::<String>(BACKLOG);
-        let (finished_tx, finished_rx) = bounded::<()>(0);
+        let finished = WaitGroup::new();
+        let member = finished.add();
         let dropped = Arc::new(AtomicU64::new(0));
         let thread = {
             let dropped = Arc::clone(&dropped);
@@ -55,7 +57,7 @@ impl Log {
                 .name("log".into())
                 .stack_size(64 << 10)
                 .spawn(move || {
-                    let _finished = finished_tx;
+                    let _member = member;
                     let missed = |stderr: &mut dyn Write| {
                         let missed = dropped.swap(0, Ordering::Relaxed);
                         if missed > 0 {
@@ -77,10 +79,7 @@ impl Log {
             lines: Some(lines_tx),
             dropped,
         };
-        let logger = Logger {
-            thread,
-            finished: finished_rx,
-        };
+        let logger = Logger { thread, finished };
         Ok((log, logger))
     }
 
@@ -101,12 +100,10 @@ impl Logger {
     /// thread is then left blocked in its write rather than holding up the shutdown, and ends
     /// when the write does or with the process.
     pub fn finish(self, limit: Duration) -> bool {
-        match self.finished.recv_timeout(limit) {
-            Err(RecvTimeoutError::Disconnected) => {
-                let _ = self.thread.join();
-                true
-            }
-            Ok(()) | Err(RecvTimeoutError::Timeout) => false,
+        let ended = self.finished.wait_timeout(limit);
+        if ended {
+            let _ = self.thread.join();
         }
+        ended
     }
 }

@@ -1,5 +1,6 @@
 //! House rules checked by `cargo test`: every Rust file opens with a `//!` doc, no test is
-//! ignored, and the CI script runs what the README tells newcomers to run.
+//! ignored, the CI script runs what the README tells newcomers to run, and no code or doc cites a
+//! file outside the repository (a fresh clone has only what is in it).
 
 use std::path::{Path, PathBuf};
 
@@ -78,5 +79,28 @@ fn ci_runs_the_readme_test_command() {
     assert!(
         xtask_ci.contains(r#"&["test", "--workspace"]"#),
         "`cargo xtask ci` no longer runs the README's test command"
+    );
+}
+
+#[test]
+fn nothing_points_outside_the_repository() {
+    // Assembled, so that this file does not name what it looks for.
+    let needles = [["FIELD", "-NOTES"].concat(), ["../", "shared"].concat()];
+    let root = workspace_root();
+    let mut files = rust_files();
+    files.extend(["README.md", "ARCHITECTURE.md"].map(|name| root.join(name)));
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        files.push(entry.unwrap().path());
+    }
+    let offenders: Vec<_> = files
+        .into_iter()
+        .filter(|path| {
+            let text = std::fs::read_to_string(path).unwrap();
+            needles.iter().any(|needle| text.contains(needle.as_str()))
+        })
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "files citing a file outside the repository: {offenders:?}"
     );
 }

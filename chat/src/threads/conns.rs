@@ -8,9 +8,10 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use common::wait_group::WaitGroup;
+use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use crate::limits;
 
@@ -36,8 +37,8 @@ pub struct Conns {
     threads: HashMap<u64, (JoinHandle<()>, Weak<TcpStream>)>,
     /// Each thread says its id here as it ends.
     ended: (Sender<u64>, Receiver<u64>),
-    /// Each thread holds a clone until it returns; all gone disconnects `alive.1`.
-    alive: (Sender<()>, Receiver<()>),
+    /// Each thread holds a member until it returns.
+    alive: WaitGroup,
     live: Arc<AtomicUsize>,
 }
 
@@ -47,7 +48,7 @@ impl Conns {
         Conns {
             threads: HashMap::new(),
             ended: unbounded(),
-            alive: bounded(0),
+            alive: WaitGroup::new(),
             live,
         }
     }
@@ -63,11 +64,7 @@ impl Conns {
         self.reap();
         let conn = Arc::new(conn);
         let weak = Arc::downgrade(&conn);
-        let (alive, ended, live) = (
-            self.alive.0.clone(),
-            self.ended.0.clone(),
-            self.live.clone(),
-        );
+        let (alive, ended, live) = (self.alive.add(), self.ended.0.clone(), self.live.clone());
         let spawned = spawn("handle_conn", {
             let conn = Arc::clone(&conn);
             move || {
@@ -104,13 +101,7 @@ impl Conns {
     /// that stopped reading: cutting its socket fails the write and frees it. Then all joined.
     pub fn shut_down(self, grace: Duration) {
         let Conns { threads, alive, .. } = self;
-        let (alive_tx, alive_rx) = alive;
-        drop(alive_tx);
-        let cut_at = Instant::now() + grace * 2;
-        if alive_rx
-            .recv_deadline(cut_at)
-            .is_err_and(|err| err.is_timeout())
-        {
+        if !alive.wait_timeout(grace * 2) {
             for (handle, conn) in threads.values() {
                 if let Some(conn) = conn.upgrade().filter(|_| !handle.is_finished()) {
                     let _ = conn.shutdown(Shutdown::Both);

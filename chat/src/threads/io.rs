@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::done::{Done, OnCancel};
+use common::done::{Done, Never, OnCancel};
+use common::wait_group::WaitGroup;
 use crossbeam_channel::{Receiver, Sender, bounded, select};
 
 use crate::backlog::{Backlog, Clients, Drain, Joined, Member};
@@ -71,7 +72,7 @@ struct Writer {
     own: Backlog,
     thread: JoinHandle<()>,
     /// Disconnected when the writer thread has returned.
-    finished: Receiver<()>,
+    finished: Receiver<Never>,
 }
 
 impl<'a> Client<'a> {
@@ -170,14 +171,15 @@ impl<'a> Client<'a> {
 
     fn start_writer(&mut self, name: Arc<str>, joined: Joined) -> io::Result<()> {
         let Joined { queue, drain, own } = joined;
-        let (finished_tx, finished) = bounded::<()>(0);
+        let group = WaitGroup::new();
+        let member = group.add();
         let (conn, log, stall) = (
             Arc::clone(self.conn),
             self.log.clone(),
             self.config.write_timeout,
         );
         let thread = conns::spawn("client_writer", move || {
-            let _finished = finished_tx;
+            let _member = member;
             if let Err(err) = client_writer(&conn, queue, &drain, stall) {
                 log.line(format_args!("{name}: write failed, disconnecting: {err}"));
                 // Wakes this client's reader, which then says Leave.
@@ -187,7 +189,7 @@ impl<'a> Client<'a> {
         self.writer = Some(Writer {
             own,
             thread,
-            finished,
+            finished: group.into_channel(),
         });
         Ok(())
     }
