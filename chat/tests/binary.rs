@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use testkit::child::{Proc, interrupt, on_thread, wait_deadline};
+use testkit::child::{Proc, interrupt, on_thread, spawn, wait_deadline};
 
 use crate::util::{Client, PATIENCE, eventually, shared};
 
@@ -108,14 +108,11 @@ struct Unread {
 
 impl Unread {
     fn start(args: &[&str]) -> Unread {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .args(["--addr", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn chat");
+        let mut command = Command::new(BIN);
+        let (mut child, what) = spawn(
+            command.args(args).args(["--addr", "127.0.0.1:0"]),
+            Stdio::null(),
+        );
         // The first log line, read on a helper thread so that a silent server fails the test.
         let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
         let (read, line, stderr) = on_thread(move || {
@@ -124,9 +121,9 @@ impl Unread {
             (read, line, stderr)
         })
         .recv_timeout(PATIENCE)
-        .unwrap_or_else(|_| panic!("{BIN} {args:?}: no log line within {PATIENCE:?}"));
+        .unwrap_or_else(|_| panic!("{what}: no log line within {PATIENCE:?}"));
         read.expect("read the first log line");
-        let addr = listening(&line, &format!("{BIN} {args:?}"));
+        let addr = listening(&line, &what);
         Unread {
             child,
             addr,
