@@ -1,11 +1,13 @@
 //! The real binary: flags, a session over its socket, bounded memory under a 10 MB line,
 //! Ctrl-C (SIGINT) shutdown with status 0, and a stderr that is closed or never read.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use testkit::child::{Proc, interrupt, on_thread, spawn, wait_deadline};
 
 use crate::util::{Client, PATIENCE, eventually, shared};
 
@@ -13,15 +15,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_chat");
 
 /// The binary, serving on a free loopback port (read from its `listening on` log line).
 struct Chat {
-    child: Child,
+    proc: Proc,
     addr: SocketAddr,
-    /// `None` once a test has closed it.
-    stderr: Option<BufReader<std::process::ChildStderr>>,
 }
 
 impl Chat {
     fn start(args: &[&str]) -> Chat {
-        Chat::spawn(Command::new(BIN).args(args), args)
+        Chat::spawn(Command::new(BIN).args(args))
     }
 
     /// The binary with soft and hard descriptor limits of `nofile`.
@@ -43,81 +43,105 @@ impl Chat {
                 }
             });
         }
-        Chat::spawn(&mut command, args)
+        Chat::spawn(&mut command)
     }
 
-    fn spawn(command: &mut Command, args: &[&str]) -> Chat {
-        let mut child = command
-            .args(["--addr", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn chat");
+    fn spawn(command: &mut Command) -> Chat {
+        let proc = Proc::start(command.args(["--addr", "127.0.0.1:0"]), Stdio::null(), None)
+            .unwrap_or_else(|err| panic!("{err}"));
+        let line = proc
+            .stderr
+            .expect("\n", PATIENCE)
+            .unwrap_or_else(|err| panic!("{}: no log line: {err}", proc.label));
+        let addr = listening(&line, &proc.label);
+        Chat { proc, addr }
+    }
+
+    /// Peak resident memory of the server so far, in KiB (`VmHWM`).
+    fn peak_rss_kib(&self) -> u64 {
+        self.proc
+            .peak_rss_kib()
+            .unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    /// The descriptors the server has open now.
+    fn descriptors(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.proc.pid()))
+            .expect("/proc/PID/fd")
+            .count()
+    }
+
+    /// Sends SIGINT and waits (bounded) for the exit; returns status, time taken, and the log.
+    fn interrupt(mut self) -> (ExitStatus, Duration, String) {
+        let start = Instant::now();
+        self.proc.interrupt().unwrap_or_else(|err| panic!("{err}"));
+        let status = self
+            .proc
+            .wait(PATIENCE)
+            .unwrap_or_else(|err| panic!("after SIGINT: {err}"));
+        let took = start.elapsed();
+        let (log, _) = self
+            .proc
+            .stderr
+            .finish(PATIENCE)
+            .unwrap_or_else(|err| panic!("chat's stderr: {err}"));
+        (status, took, log)
+    }
+}
+
+/// The address in the first log line, `chat: listening on ADDR`.
+fn listening(line: &str, what: &str) -> SocketAddr {
+    line.trim()
+        .strip_prefix("chat: listening on ")
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: unexpected first log line {line:?}"))
+}
+
+/// The binary with its stderr a pipe that the test holds after the first log line and never
+/// reads again (or closes).
+struct Unread {
+    child: Child,
+    addr: SocketAddr,
+    /// `None` once a test has closed it.
+    stderr: Option<BufReader<ChildStderr>>,
+}
+
+impl Unread {
+    fn start(args: &[&str]) -> Unread {
+        let mut command = Command::new(BIN);
+        let (mut child, what) = spawn(
+            command.args(args).args(["--addr", "127.0.0.1:0"]),
+            Stdio::null(),
+        );
         // The first log line, read on a helper thread so that a silent server fails the test.
         let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        std::thread::spawn(move || {
+        let (read, line, stderr) = on_thread(move || {
             let mut line = String::new();
             let read = stderr.read_line(&mut line);
-            let _ = tx.send((read, line, stderr));
-        });
-        let (read, line, stderr) = rx
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|_| panic!("{BIN} {args:?}: no log line within {PATIENCE:?}"));
+            (read, line, stderr)
+        })
+        .recv_timeout(PATIENCE)
+        .unwrap_or_else(|_| panic!("{what}: no log line within {PATIENCE:?}"));
         read.expect("read the first log line");
-        let addr = line
-            .trim()
-            .strip_prefix("chat: listening on ")
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("{BIN} {args:?}: unexpected first log line {line:?}"));
-        Chat {
+        let addr = listening(&line, &what);
+        Unread {
             child,
             addr,
             stderr: Some(stderr),
         }
     }
 
-    /// Peak resident memory of the server so far, in KiB (`VmHWM`).
-    fn peak_rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("/proc/PID/status");
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("a VmHWM line")
-    }
-
-    /// The descriptors the server has open now.
-    fn descriptors(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .expect("/proc/PID/fd")
-            .count()
-    }
-
-    /// Sends SIGINT and waits (bounded) for the exit; returns status, time taken, and the log.
-    fn interrupt(mut self) -> (std::process::ExitStatus, Duration, String) {
+    /// Sends SIGINT and waits (bounded) for the exit; returns status and time taken.
+    fn interrupt(mut self) -> (ExitStatus, Duration) {
         let start = Instant::now();
-        // SAFETY: kill(2) with our own child's pid and a valid signal number; no memory involved.
-        let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
-        assert_eq!(sent, 0, "kill -INT failed");
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                let took = start.elapsed();
-                let mut log = String::new();
-                if let Some(stderr) = &mut self.stderr {
-                    let _ = stderr.read_to_string(&mut log);
-                }
-                return (status, took, log);
-            }
-            assert!(start.elapsed() < PATIENCE, "chat did not exit after SIGINT");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        interrupt(self.child.id()).unwrap_or_else(|err| panic!("{err}"));
+        let status =
+            wait_deadline(&mut self.child, PATIENCE).expect("chat did not exit after SIGINT");
+        (status, start.elapsed())
     }
 }
 
-impl Drop for Chat {
+impl Drop for Unread {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -257,7 +281,7 @@ fn the_binary_chats_bounds_memory_and_stops_on_sigint_with_status_0() {
 #[test]
 fn a_closed_stderr_does_not_stop_the_server() {
     let _lock = shared();
-    let mut chat = Chat::start(&[]);
+    let mut chat = Unread::start(&[]);
     // The read end of the server's stderr pipe closes: every log write now fails (EPIPE).
     drop(chat.stderr.take());
     let mut alice = join(chat.addr, "alice");
@@ -268,7 +292,7 @@ fn a_closed_stderr_does_not_stop_the_server() {
     bob.expect("bob: hello");
     drop(bob);
     alice.expect("bob has left");
-    let (status, took, _) = chat.interrupt();
+    let (status, took) = chat.interrupt();
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(took < Duration::from_secs(2), "exit took {took:?}");
     assert_eq!(
@@ -282,7 +306,7 @@ fn a_stderr_nobody_reads_stalls_no_one() {
     let _lock = shared();
     // stderr is a pipe this test never reads after the first line: once its 64 KiB are full,
     // every write to it blocks.
-    let chat = Chat::start(&["--max-line", "16"]);
+    let chat = Unread::start(&["--max-line", "16"]);
     let mut watch = join(chat.addr, "watch");
     let spam = join(chat.addr, "spam");
     watch.expect("spam has arrived");
@@ -302,7 +326,7 @@ fn a_stderr_nobody_reads_stalls_no_one() {
     watch.expect("carol has arrived");
     carol.send("still here");
     carol.expect("carol: still here");
-    let (status, took, _) = chat.interrupt();
+    let (status, took) = chat.interrupt();
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(
         took < Duration::from_secs(2),

@@ -139,12 +139,7 @@ pub struct Client {
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect_timeout(&addr, PATIENCE).expect("connect");
-        stream
-            .set_read_timeout(Some(PATIENCE))
-            .expect("read timeout");
-        stream
-            .set_write_timeout(Some(PATIENCE))
-            .expect("write timeout");
+        testkit::net::patient(&stream, PATIENCE);
         Client {
             reader: BufReader::new(stream.try_clone().expect("clone")),
             stream,

@@ -14,6 +14,7 @@ use std::thread::{self, JoinHandle};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use socket2::{Domain, Protocol, Socket, Type};
+use testkit::net::patient;
 
 use crate::done::{self, Canceller};
 
@@ -54,12 +55,7 @@ impl Server {
                     break;
                 }
                 if let Ok(stream) = stream {
-                    stream
-                        .set_read_timeout(Some(PATIENCE))
-                        .expect("read timeout");
-                    stream
-                        .set_write_timeout(Some(PATIENCE))
-                        .expect("write timeout");
+                    patient(&stream, PATIENCE);
                     handler(stream);
                 }
             }
@@ -605,7 +601,7 @@ fn one_cancel_aborts_every_request_of_every_clone() {
             let Ok(mut stream) = stream else { continue };
             let seen_tx = seen_tx.clone();
             handlers.push(thread::spawn(move || {
-                stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+                patient(&stream, PATIENCE);
                 if read_head(&mut stream) {
                     let _ = seen_tx.send(Seen::Request);
                     let _ = seen_tx.send(wait_close(&mut stream));
