@@ -3,8 +3,8 @@
 //! - [`listen`]: binds with the kernel's largest accept queue (SOMAXCONN, as Go does); std's
 //!   `TcpListener::bind` asks for 128, which a burst of connects overflows (each dropped SYN
 //!   costs its client a one-second retransmit).
-//! - [`raise_descriptor_limit`]: the soft descriptor limit up to the hard one, as Go's runtime
-//!   does at start-up.
+//! - `common::rlimit::raise_descriptor_limit` (called by [`capacity`]): the soft descriptor
+//!   limit up to the hard one, as Go's runtime does at start-up.
 //! - [`capacity`]: how many clients this process can hold, from descriptors and, for a thread
 //!   per connection, threads and memory maps. A thread whose start-up cannot map its signal
 //!   stack panics inside std's `extern "C"` thread entry, which aborts whatever the panic
@@ -59,30 +59,6 @@ fn somaxconn() -> i32 {
         .max(libc::SOMAXCONN)
 }
 
-/// Raises the soft limit on descriptors to the hard limit; returns the soft limit now in force.
-pub fn raise_descriptor_limit() -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid resource and a pointer to a live rlimit.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1024;
-        }
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                ..limit
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
-    }
-    usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
-}
-
 /// How many clients this process can hold at once, and which limit says so.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Capacity {
@@ -94,7 +70,7 @@ pub struct Capacity {
 /// engine is yet to open), and with `threads_per_client` > 0 that many threads (and their
 /// memory maps) each too.
 pub fn capacity(threads_per_client: usize, engine_descriptors: usize) -> Capacity {
-    let limit = raise_descriptor_limit();
+    let limit = usize::try_from(common::rlimit::raise_descriptor_limit()).unwrap_or(usize::MAX);
     let spare = (limit / 8).clamp(SPARE_DESCRIPTORS.0, SPARE_DESCRIPTORS.1) + engine_descriptors;
     let descriptors = limit
         .saturating_sub(count_entries("/proc/self/fd"))

@@ -232,12 +232,10 @@ pub fn descriptor_count() -> usize {
 /// by name, from `/proc/self/task/*/comm`): the test harness's own threads come and go, these
 /// only with clients.
 pub fn connection_threads() -> usize {
-    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
-    tasks
-        .filter_map(Result::ok)
-        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
-        .filter(|name| matches!(name.trim(), "handle_conn" | "client_writer"))
-        .count()
+    ["handle_conn", "client_writer"]
+        .map(|name| testkit::threads::named(name).len())
+        .iter()
+        .sum()
 }
 
 /// Polls `condition` every 10 ms until it holds or `PATIENCE` passes; true if it held.

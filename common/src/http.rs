@@ -528,6 +528,11 @@ impl Transport for Guarded {
             match (&self.stream).read(input) {
                 Ok(amount) => break amount,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                // ureq 3.5.2 takes a reset for the server's clean close, which would make a
+                // body delimited by the close whole when it was cut: keep it an error.
+                Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {
+                    return Err(ureq::Error::Io(io::Error::other(err)));
+                }
                 Err(err) => return Err(io_error(err, timeout)),
             }
         };

@@ -15,6 +15,8 @@
 //!   a timeout argument, likewise.
 //! - [`wait_group`]: the book's `sync.WaitGroup`, as a channel that can sit in a `select!`.
 //! - [`net`]: the cancellable connect, a TCP connect the done signal aborts mid-handshake.
+//! - `rlimit`: the soft descriptor limit raised to the hard one, for programs holding thousands
+//!   of sockets.
 //!
 //! Test and tool support (a generated web site, bounded child processes) is in the `testkit`
 //! crate, which no program links.
@@ -48,4 +50,6 @@ pub mod http;
 pub mod links;
 #[cfg(feature = "net")]
 pub mod net;
+#[cfg(feature = "rlimit")]
+pub mod rlimit;
 pub mod wait_group;

@@ -6,19 +6,10 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crawler::{Config, Outcome, parse_start_url};
 use testkit::site::{Site, SiteOptions};
-
-/// The worker threads alive in this process (`comm` keeps the first 15 bytes of a name).
-fn workers() -> usize {
-    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
-    tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with("crawler-worker"))
-        .count()
-}
 
 #[test]
 fn a_cancel_joins_every_worker_before_run_returns() {
@@ -57,13 +48,9 @@ fn a_cancel_joins_every_worker_before_run_returns() {
             ..Config::default()
         };
         let outcome = crawler::run(&start, &config, &done, &mut Vec::new(), &mut Vec::new());
-        // A thread joined may still be listed for a moment while the kernel ends it; one left
-        // running (a tree builder's seconds over the deep page) stays listed.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while workers() > 0 && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(1));
-        }
-        let _ = ended.send((outcome.unwrap(), workers()));
+        // One left running (a tree builder's seconds over the deep page) stays listed.
+        let left = testkit::threads::left_after("crawler-worker", Duration::from_secs(2));
+        let _ = ended.send((outcome.unwrap(), left.len()));
     });
     half_sent
         .recv_timeout(Duration::from_secs(30))

@@ -237,26 +237,9 @@ impl From<Outcome> for Ending {
 mod tests {
     use super::*;
 
-    /// The walker threads (`du4-walker-N`) still listed by the kernel, once they have had up to
-    /// 2 s to leave: a scope's join returns when a walker's closure has returned, a moment before
-    /// its OS thread is gone from `/proc`.
+    /// The walker threads (`du4-walker-N`) still listed once they have had 2 s to leave.
     fn walker_threads() -> usize {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        loop {
-            let count = walker_threads_now();
-            if count == 0 || std::time::Instant::now() >= deadline {
-                return count;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-    }
-
-    fn walker_threads_now() -> usize {
-        let tasks = std::fs::read_dir("/proc/self/task").unwrap();
-        tasks
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .filter(|name| name.starts_with("du4-walker"))
-            .count()
+        testkit::threads::left_after("du4-walker", std::time::Duration::from_secs(2)).len()
     }
 
     // The only test here that runs walkers, so no other test's can be counted.

@@ -4,9 +4,8 @@
 //! What "whole" means is what ureq (through `common::http`) checks, as the tests show: a body
 //! with a `Content-Length` is whole at that many bytes (fewer, and the connection closing, is an
 //! error); a chunked body at its last, empty chunk (a connection closing before it is an error);
-//! a body with neither at the end of the connection, as curl and wget take it (ureq 3.5.2 reads a
-//! reset there as that end too, so such a body cut by a reset is taken as whole). A stall is cut
-//! by `--timeout`.
+//! a body with neither at a clean end of the connection, as curl and wget take it (a reset is an
+//! error: `common::http` keeps ureq from reading it as that end). A stall is cut by `--timeout`.
 
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 

@@ -53,6 +53,11 @@ fn bodies_that_end_early_lose_to_a_complete_one() {
             &b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nuntil the reset"[..],
             Then::Reset,
         ),
+        (
+            "a body of unknown length reset before its end",
+            &b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the reset"[..],
+            Then::Reset,
+        ),
     ] {
         let (broken, asked) = canned(bytes, then);
         let healthy = mirror(&body, Duration::from_millis(200));

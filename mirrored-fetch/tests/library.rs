@@ -41,14 +41,9 @@ fn run_on_thread(mirrors: &[&SiteHandle], done: Done) -> Receiver<Ran> {
     })
 }
 
-/// The names of this process's threads that `run` starts (`mirror-0`, `mirror-1`, ...).
+/// The threads `run` starts (`mirror-0`, `mirror-1`, ...) still listed after a moment to leave.
 fn mirror_threads() -> Vec<String> {
-    let tasks = std::fs::read_dir("/proc/self/task").expect("/proc/self/task");
-    tasks
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim_end().to_owned())
-        .filter(|name| name.starts_with("mirror-"))
-        .collect()
+    testkit::threads::left_after("mirror-", Duration::from_secs(2))
 }
 
 #[test]

@@ -13,3 +13,4 @@ pub mod child;
 pub mod hostile;
 pub mod net;
 pub mod site;
+pub mod threads;

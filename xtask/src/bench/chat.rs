@@ -100,7 +100,8 @@ const SCENARIOS: [(Kind, usize, &[[&str; 3]]); 6] = [
 ];
 
 pub fn run() -> crate::Result<Section> {
-    let hard = raise_fd_limit();
+    // The server inherits the raised limit.
+    let hard = common::rlimit::raise_descriptor_limit();
     let bin = Binary::find()?;
     let headers = [
         "scenario",
@@ -199,22 +200,4 @@ fn scale(n: usize) -> usize {
         Some(_) => n / 10,
         None => n,
     }
-}
-
-/// Raises this process's descriptor limit to its hard limit (the server inherits it) and
-/// returns it.
-fn raise_fd_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit with a pointer to a live rlimit struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return 1024;
-        }
-        limit.rlim_cur = limit.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-    }
-    limit.rlim_max
 }
