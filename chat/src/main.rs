@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use common::exit::Ending;
 
 /// A chat server: every line a client sends reaches every client (The Go Programming Language,
 /// section 8.10, exercises 8.12-8.15). Talk to it with `netcat3`.
@@ -71,19 +72,19 @@ fn parse_size(arg: &str) -> Result<usize, String> {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let listener = match chat::listen(&args.addr) {
-        Ok(listener) => listener,
-        Err(err) => {
-            common::exit::error("chat", format_args!("{}: {err}", args.addr));
-            return ExitCode::from(common::exit::FAILURE as u8);
-        }
-    };
+    common::exit::status("chat", serve(Args::parse()))
+}
+
+/// An error with what failed in front of why: `chat: WHAT: WHY`, through `exit::status`.
+fn failed(what: impl std::fmt::Display, err: std::io::Error) -> std::io::Error {
+    std::io::Error::new(err.kind(), format!("{what}: {err}"))
+}
+
+fn serve(args: Args) -> std::io::Result<Ending> {
+    let listener = chat::listen(&args.addr).map_err(|err| failed(&args.addr, err))?;
     let (canceller, done) = common::done::new();
-    if let Err(err) = common::cancel::on_ctrlc(canceller) {
-        common::exit::error("chat", format_args!("Ctrl-C handler: {err}"));
-        return ExitCode::from(common::exit::FAILURE as u8);
-    }
+    common::cancel::on_ctrlc(canceller)
+        .map_err(|err| failed("Ctrl-C handler", std::io::Error::other(err)))?;
     match listener.local_addr() {
         Ok(addr) => common::exit::error("chat", format_args!("listening on {addr}")),
         Err(err) => common::exit::error("chat", format_args!("listening on {}: {err}", args.addr)),
@@ -101,11 +102,6 @@ fn main() -> ExitCode {
         max_clients: args.max_clients.map_or(usize::MAX, |n| n as usize),
         ..chat::Config::default()
     };
-    match chat::run(listener, config, done) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(err) => {
-            common::exit::error("chat", format_args!("serve: {err}"));
-            ExitCode::from(common::exit::FAILURE as u8)
-        }
-    }
+    chat::run(listener, config, done).map_err(|err| failed("serve", err))?;
+    Ok(Ending::Success)
 }
