@@ -2,10 +2,11 @@
 //! sockets (mio), no thread per client; the scale path beside the book's listing in
 //! `threads.rs`.
 //!
-//! - The accept loop ([`crate::accept`]) hands each connection to a loop, round robin.
+//! - The accept loop ([`crate::accept`]) hands each connection to a loop (`place`): the first
+//!   that holds fewer than [`Config::pack`] clients, else the one with the fewest.
 //! - The broadcaster ([`crate::room::broadcaster`]) stays one thread that owns the room; it
-//!   hands each message once to each loop (`Loops`), so its cost per message does not grow
-//!   with the number of clients.
+//!   hands each message once to each loop that has clients in the room (`Loops`), so its cost
+//!   per message does not grow with the number of clients.
 //! - Each loop appends the messages to its feed (`events/feed.rs`) and delivers them to its own clients,
 //!   each from its cursor, as much as each socket takes per `write`; a socket that is full
 //!   waits for its writable event. Accepting and greeting happen first in every turn.
@@ -67,6 +68,8 @@ struct Handle {
     inbox: Sender<ToLoop>,
     waker: Arc<Waker>,
     sleeping: Arc<AtomicBool>,
+    /// The loop's connections, named or not: counted up by the accept loop, down by the loop.
+    clients: Arc<AtomicUsize>,
 }
 
 impl Handle {
@@ -79,28 +82,53 @@ impl Handle {
     }
 }
 
-/// The broadcaster's [`Fanout`] for this engine: each message once to each loop.
-struct Loops(Vec<Handle>);
+/// The loop for a new connection, given how many each `held`: the first holding fewer than
+/// `pack` ([`Config::pack`]), else the one holding the fewest.
+fn place(held: &[usize], pack: usize) -> usize {
+    let fewest = (0..held.len()).min_by_key(|&index| held[index]);
+    (0..held.len())
+        .find(|&index| held[index] < pack)
+        .or(fewest)
+        .unwrap_or(0)
+}
+
+/// The broadcaster's [`Fanout`] for this engine: each message once to each loop with members
+/// in the room (a loop without any has no cursor to serve).
+struct Loops {
+    handles: Vec<Handle>,
+    /// Members in the room, per loop.
+    members: Vec<usize>,
+    /// The loop of each member.
+    loop_of: HashMap<u64, usize>,
+}
 
 impl Fanout for Loops {
     /// The index of the client's loop.
     type Member = usize;
 
     fn admit(&mut self, id: u64, _name: &Arc<str>, member: usize, welcome: Message) {
-        self.0[member].send(ToLoop::Admitted { id, welcome });
+        self.members[member] += 1;
+        self.loop_of.insert(id, member);
+        self.handles[member].send(ToLoop::Admitted { id, welcome });
     }
 
     fn refuse(&mut self, id: u64, member: usize) {
-        self.0[member].send(ToLoop::Refused { id });
+        self.handles[member].send(ToLoop::Refused { id });
     }
 
     fn broadcast(&mut self, message: &Message) {
-        for handle in &self.0 {
-            handle.send(ToLoop::Message(Arc::clone(message)));
+        for (handle, &members) in self.handles.iter().zip(&self.members) {
+            if members > 0 {
+                handle.send(ToLoop::Message(Arc::clone(message)));
+            }
         }
     }
 
-    fn remove(&mut self, _id: u64) {}
+    fn remove(&mut self, id: u64) {
+        if let Some(member) = self.loop_of.remove(&id) {
+            self.members[member] -= 1;
+        }
+    }
 
     fn dropped(&self) -> u64 {
         0
@@ -141,13 +169,17 @@ pub fn serve(
         })
     };
     let broadcaster = {
-        let (fanout, done, log) = (Loops(handles.clone()), done.clone(), log.clone());
+        let fanout = Loops {
+            handles: handles.clone(),
+            members: vec![0; handles.len()],
+            loop_of: HashMap::new(),
+        };
+        let (done, log) = (done.clone(), log.clone());
         spawn("broadcaster", move || {
             room::broadcaster(events_rx, fanout, done, log)
         })?
     };
     drop(events);
-    let mut next = 0;
     let connections = accept_loop(
         listener,
         done,
@@ -155,10 +187,16 @@ pub fn serve(
         max_clients,
         &live,
         |stream, peer, id| {
-            next = (next + 1) % handles.len();
-            if handles[next].send(ToLoop::Conn { id, stream, peer }) {
+            let held: Vec<usize> = handles
+                .iter()
+                .map(|handle| handle.clients.load(Ordering::Relaxed))
+                .collect();
+            let handle = &handles[place(&held, config.pack)];
+            handle.clients.fetch_add(1, Ordering::Relaxed);
+            if handle.send(ToLoop::Conn { id, stream, peer }) {
                 Ok(())
             } else {
+                handle.clients.fetch_sub(1, Ordering::Relaxed);
                 Err(io::Error::other("event loop gone"))
             }
         },
@@ -194,6 +232,8 @@ struct EventLoop {
     poll: Poll,
     inbox: Receiver<ToLoop>,
     sleeping: Arc<AtomicBool>,
+    /// This loop's count in its [`Handle`].
+    clients: Arc<AtomicUsize>,
     events: Sender<Event<usize>>,
     feed: Feed,
     /// Clients by slot (their token); free slots are reused.
@@ -232,16 +272,19 @@ impl EventLoop {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (inbox_tx, inbox) = unbounded();
         let sleeping = Arc::new(AtomicBool::new(false));
+        let clients = Arc::new(AtomicUsize::new(0));
         let handle = Handle {
             inbox: inbox_tx,
             waker,
             sleeping: Arc::clone(&sleeping),
+            clients: Arc::clone(&clients),
         };
         let event_loop = EventLoop {
             index,
             poll,
             inbox,
             sleeping,
+            clients,
             events: events.clone(),
             feed: Feed::new(cap),
             conns: Vec::new(),
@@ -289,6 +332,8 @@ impl EventLoop {
             for slot in std::mem::take(&mut self.again) {
                 self.read(slot);
             }
+            // What the room relayed meanwhile (as the lines just read) goes out in this round.
+            self.take_inbox();
             self.deliver();
             if Instant::now() >= next_sweep {
                 self.sweep();
@@ -352,6 +397,7 @@ impl EventLoop {
                 self.log
                     .line(format_args!("{peer} refused: register: {err}"));
                 self.live.fetch_sub(1, Ordering::SeqCst);
+                self.clients.fetch_sub(1, Ordering::Relaxed);
                 return;
             }
         };
@@ -572,6 +618,7 @@ impl EventLoop {
         self.slots.remove(&conn.id);
         self.free.push(slot);
         self.live.fetch_sub(1, Ordering::SeqCst);
+        self.clients.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// The clock: idle sessions, stalled sockets, and the feed let go behind the slowest.
@@ -608,21 +655,69 @@ impl EventLoop {
         }
     }
 
-    /// The done signal: every client is given what is pending if its socket takes it, then one
-    /// line saying the server is shutting down, and is closed.
+    /// The done signal: every client is given what is pending, then one line saying the server
+    /// is shutting down, and is closed; a socket that is full has [`Config::shutdown_grace`]
+    /// (300 ms) to take them, then it is closed anyway (a client that never reads cannot be
+    /// told).
     fn shut_down(&mut self) {
+        let deadline = Instant::now() + self.config.shutdown_grace;
+        // What the room relayed before the signal is pending too.
+        self.take_inbox();
         for slot in 0..self.conns.len() {
             let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
-            // A socket known to be full takes no farewell either.
-            if conn.ending.is_none() && conn.blocked_since.is_none() {
+            if conn.ending.is_none() {
                 conn.ending = Some((End::Shutdown, self.feed.head()));
-                conn.reply("Server shutting down\n".into(), &self.feed);
-                // Everything pending and the farewell after it, as far as the socket takes.
-                let _ = conn.flush(&self.feed, Instant::now(), &mut self.batch);
+                conn.farewell("Server shutting down\n".into(), &self.feed);
             }
+            self.flush(slot);
+        }
+        let mut events = Events::with_capacity(1024);
+        while self.conns.iter().any(Option::is_some) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            // A flush that stopped at its size limit goes on without waiting for an event.
+            let wait = match std::mem::take(&mut self.unfinished) {
+                true => Duration::ZERO,
+                false => left,
+            };
+            if left.is_zero() {
+                break;
+            }
+            match self.poll.poll(&mut events, Some(wait)) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => events.clear(),
+                Err(_) => break,
+            }
+            for event in events.iter().filter(|event| event.is_writable()) {
+                if let Some(conn) = self.conns.get_mut(event.token().0).and_then(Option::as_mut) {
+                    conn.blocked_since = None;
+                }
+            }
+            for slot in 0..self.conns.len() {
+                let ready = self.conns[slot].as_ref();
+                if ready.is_some_and(|conn| conn.blocked_since.is_none()) {
+                    self.flush(slot);
+                }
+            }
+        }
+        for slot in 0..self.conns.len() {
             self.close(slot);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::place;
+
+    #[test]
+    fn a_loop_fills_to_the_pack_then_the_emptiest_takes_the_next() {
+        assert_eq!(place(&[0, 0], 512), 0);
+        assert_eq!(place(&[511, 0], 512), 0);
+        assert_eq!(place(&[512, 0], 512), 1);
+        assert_eq!(place(&[600, 512], 512), 1);
+        assert_eq!(place(&[512, 600], 512), 0);
+        assert_eq!(place(&[3, 1, 2], 1), 1);
     }
 }

@@ -13,7 +13,8 @@
 //!   `client_writer`), with [`room::broadcaster`]. `--engine threads` runs it: two threads per
 //!   client, as the book has two goroutines.
 //! - The scale path: [`events`] (the default), a fixed pool of mio event loops with no thread
-//!   per client, for thousands of clients at a small fraction of a thread's memory each.
+//!   per client, for thousands of clients at a small fraction of a thread's memory each. A
+//!   room of up to [`Config::pack`] (512) clients stays on one loop.
 //! - Both drive the same protocol core: a [`session::Session`] per connection (fed bytes and the
 //!   time, no socket in it) and one [`room::Room`], owned by the broadcaster thread.
 //!
@@ -87,6 +88,11 @@ pub struct Config {
     pub engine: Engine,
     /// Event-loop threads for [`Engine::Events`]; 0 means one per core.
     pub loops: usize,
+    /// Clients an event loop takes before the next loop is used (512). A small room stays on one
+    /// loop, where a message costs one hand-off instead of one per loop and no two threads write
+    /// to the same readers at once; past it, one loop's round of writes (about 10 us each) would
+    /// pass 5 ms, and the loops share them. docs/benchmarks.md has the measurement.
+    pub pack: usize,
     /// A client that completes no line for this long is told so and disconnected (ex. 8.13). At
     /// most a year.
     pub idle_timeout: Duration,
@@ -115,6 +121,7 @@ impl Default for Config {
         Config {
             engine: Engine::Events,
             loops: 0,
+            pack: 512,
             idle_timeout: Duration::from_secs(300),
             max_backlog: 1 << 20,
             max_backlog_total: 256 << 20,

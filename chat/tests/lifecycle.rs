@@ -36,6 +36,35 @@ fn done_tells_every_client_closes_them_and_returns_within_a_second(engine: Engin
     }
 }
 
+fn a_reader_behind_at_shutdown_gets_its_backlog_then_the_farewell(engine: Engine) {
+    let _lock = shared();
+    let server = Server::start(chat::Config {
+        shutdown_grace: Duration::from_secs(3),
+        ..config(engine)
+    });
+    let (mut behind, _) = server.join("behind");
+    let (mut loud, _) = server.join("loud");
+    behind.expect("loud has arrived");
+    // Its socket is full and its backlog held when the signal comes; it reads only then.
+    stall(&mut loud);
+    let stopping = std::thread::spawn(move || server.stop());
+    let lines = behind.expect_closed();
+    let (_, took) = stopping.join().expect("stop");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("Server shutting down"),
+        "{} lines, the last {:?}",
+        lines.len(),
+        lines.iter().rev().take(3).collect::<Vec<_>>()
+    );
+    assert!(
+        lines.len() > 100,
+        "only {} lines before the close",
+        lines.len()
+    );
+    assert!(took < Duration::from_secs(3), "run took {took:?} to return");
+}
+
 fn done_returns_promptly_even_with_a_stalled_client(engine: Engine) {
     let _lock = shared();
     let server = with_the_real_stall_limit(engine);
@@ -205,6 +234,7 @@ fn no_thread_is_left_after_many_abrupt_disconnects(engine: Engine) {
 
 crate::on_both_engines!(
     done_tells_every_client_closes_them_and_returns_within_a_second,
+    a_reader_behind_at_shutdown_gets_its_backlog_then_the_farewell,
     done_returns_promptly_even_with_a_stalled_client,
     done_returns_promptly_when_a_stalled_client_has_half_closed,
     done_returns_promptly_with_a_client_stalled_while_naming,

@@ -28,10 +28,13 @@ pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The defaults, with test-sized timeouts, on `engine`.
+/// The defaults, with test-sized timeouts, on `engine`; the event engine's clients spread over
+/// two loops (one each until both hold one), so every test crosses loops.
 pub fn config(engine: chat::Engine) -> chat::Config {
     chat::Config {
         engine,
+        loops: 2,
+        pack: 1,
         write_timeout: Duration::from_secs(2),
         log: false,
         ..chat::Config::default()

@@ -96,6 +96,11 @@ impl Conn {
         }
     }
 
+    /// The server's last line to this client, after everything pending (never dropped).
+    pub fn farewell(&mut self, line: Message, feed: &Feed) {
+        self.private.push_back((feed.head(), line));
+    }
+
     /// True while the client has let its own lines pile up: its input is not read until it
     /// reads them (as a blocked write stops a thread engine's reader).
     pub fn choked(&self) -> bool {

@@ -16,7 +16,9 @@
 //!
 //! The thread engine (two threads per client) runs at most [`THREADS_CAP`] clients. The bench
 //! raises its descriptor limit to the hard limit; the server inherits it. `CHAT_BIN` names
-//! another server binary; `CHAT_BENCH_QUICK=1` runs a tenth of the clients, for a smoke test.
+//! another server binary; `CHAT_BENCH_QUICK=1` runs a tenth of the clients, for a smoke test;
+//! `CHAT_BENCH_ONLY=TEXT` runs the cells whose `ENGINE: SCENARIO` contains TEXT (as
+//! `events: closed loop, 100 `).
 
 mod scenario;
 mod server;
@@ -114,7 +116,13 @@ pub fn run() -> crate::Result<Section> {
     let mut section = Section::new(title, "cargo xtask bench chat", &headers);
     for (kind, n, rows) in SCENARIOS {
         let n = scale(n);
-        let columns = ENGINES.map(|engine| column(&bin, kind, engine, n, hard));
+        if !ENGINES.iter().any(|engine| chosen(engine, &kind.label(n))) {
+            continue;
+        }
+        let columns = ENGINES.map(|engine| match chosen(engine, &kind.label(n)) {
+            true => column(&bin, kind, engine, n, hard),
+            false => Err("not chosen".into()),
+        });
         for (i, [what, go, target]) in rows.iter().enumerate() {
             let mut row = vec![format!("{}: {what}", kind.label(n))];
             row.extend(columns.iter().map(|cells| match cells {
@@ -193,6 +201,12 @@ fn column(bin: &Binary, kind: Kind, engine: &str, n: usize, hard: u64) -> crate:
         })
         .map_err(|err| format!("error: {err}"))
     }
+}
+
+/// `CHAT_BENCH_ONLY=TEXT` runs only the cells whose `ENGINE: SCENARIO` contains TEXT.
+fn chosen(engine: &str, label: &str) -> bool {
+    std::env::var("CHAT_BENCH_ONLY")
+        .map_or(true, |only| format!("{engine}: {label}").contains(&only))
 }
 
 fn scale(n: usize) -> usize {
