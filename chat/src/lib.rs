@@ -90,7 +90,7 @@ pub struct Config {
     pub loops: usize,
     /// Clients an event loop takes before the next loop is used (512). A small room stays on one
     /// loop, where a message costs one hand-off instead of one per loop and no two threads write
-    /// to the same readers at once; past it, one loop's round of writes (about 10 us each) would
+    /// to the same readers at once; past it, one loop's round of writes (10-15 us each here) would
     /// pass 5 ms, and the loops share them. docs/benchmarks.md has the measurement.
     pub pack: usize,
     /// A client that completes no line for this long is told so and disconnected (ex. 8.13). At
