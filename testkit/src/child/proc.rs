@@ -5,6 +5,7 @@
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -195,6 +196,17 @@ impl Proc {
     ) -> Result<Proc> {
         let label = label.map_or_else(|| describe(command), str::to_string);
         command.stdin(stdin).stdout(stdout).stderr(Stdio::piped());
+        // A test run started in the background (`nohup`, `&` without job control) ignores
+        // SIGINT and passes that on; the child gets the default a terminal gives it, so that
+        // `interrupt` means Ctrl-C.
+        // SAFETY: the closure runs in the forked child before exec and calls only `signal`
+        // (sigaction), which is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
         let started = Instant::now();
         let mut child = command.spawn().map_err(|err| format!("{label}: {err}"))?;
         let stdin = child.stdin.take();
