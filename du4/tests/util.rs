@@ -51,11 +51,24 @@ pub fn run_unprivileged(tmp: &Path, args: &[&OsStr]) -> Run {
     fs::copy(env!("CARGO_BIN_EXE_du4"), &binary).unwrap();
     fs::set_permissions(&binary, fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(tmp, fs::Permissions::from_mode(0o755)).unwrap();
-    run(Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&binary)
-        .args(args)
-        .stdin(Stdio::null()))
+    // A child another test forks while the copy is open for writing holds that descriptor until
+    // its own exec, and the kernel refuses to run a file open for writing (ETXTBSY). No signal
+    // says when that child has exec'd, so the run is retried, a bounded number of times.
+    for _ in 0..100 {
+        let out = run(Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&binary)
+            .args(args)
+            .stdin(Stdio::null()));
+        if !(out.code() == Some(126) && out.stderr.contains("Text file busy")) {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!(
+        "{}: still `Text file busy` after 100 tries",
+        binary.display()
+    );
 }
 
 /// Files and bytes below `root`, counted independently of du4: a plain recursive walk with
