@@ -75,16 +75,12 @@ fn main() -> ExitCode {
     common::exit::status("chat", serve(Args::parse()))
 }
 
-/// An error with what failed in front of why: `chat: WHAT: WHY`, through `exit::status`.
-fn failed(what: impl std::fmt::Display, err: std::io::Error) -> std::io::Error {
-    std::io::Error::new(err.kind(), format!("{what}: {err}"))
-}
-
 fn serve(args: Args) -> std::io::Result<Ending> {
-    let listener = chat::listen(&args.addr).map_err(|err| failed(&args.addr, err))?;
+    let listener =
+        chat::listen(&args.addr).map_err(|err| common::exit::context(&args.addr, err))?;
     let (canceller, done) = common::done::new();
     common::cancel::on_ctrlc(canceller)
-        .map_err(|err| failed("Ctrl-C handler", std::io::Error::other(err)))?;
+        .map_err(|err| common::exit::context("Ctrl-C handler", std::io::Error::other(err)))?;
     match listener.local_addr() {
         Ok(addr) => common::exit::error("chat", format_args!("listening on {addr}")),
         Err(err) => common::exit::error("chat", format_args!("listening on {}: {err}", args.addr)),
@@ -102,6 +98,6 @@ fn serve(args: Args) -> std::io::Result<Ending> {
         max_clients: args.max_clients.map_or(usize::MAX, |n| n as usize),
         ..chat::Config::default()
     };
-    chat::run(listener, config, done).map_err(|err| failed("serve", err))?;
+    chat::run(listener, config, done).map_err(|err| common::exit::context("serve", err))?;
     Ok(Ending::Success)
 }

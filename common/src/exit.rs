@@ -29,6 +29,12 @@ pub fn error(program: &str, message: impl Display) {
     let _ = writeln!(io::stderr().lock(), "{program}: {message}");
 }
 
+/// `err` with what failed in front of why (`WHAT: WHY`), its kind kept, so that [`status`]
+/// prints `PROGRAM: WHAT: WHY` and still knows a broken pipe.
+pub fn context(what: impl Display, err: io::Error) -> io::Error {
+    io::Error::new(err.kind(), format!("{what}: {err}"))
+}
+
 /// True for the error a write to a closed pipe gives (Rust ignores SIGPIPE, so it is an error,
 /// not a signal). Such a write ends the program quietly.
 pub fn is_broken_pipe(err: &io::Error) -> bool {

@@ -58,7 +58,7 @@ pub(crate) fn print_totals(
     let text = totals_text(roots, per_root, config, last);
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|err| io::Error::new(err.kind(), format!("writing the totals: {err}")))
+        .map_err(|err| common::exit::context("writing the totals", err))
 }
 
 /// The totals: one line, or with `--per-root` a line per root (then, when `last`, the `total`

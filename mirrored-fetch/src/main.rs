@@ -63,6 +63,6 @@ fn main() -> ExitCode {
             Outcome::AllFailed => Ending::Failure,
             Outcome::Cancelled => Ending::Cancelled,
         })
-        .map_err(|err| io::Error::new(err.kind(), format!("writing the body: {err}")));
+        .map_err(|err| exit::context("writing the body", err));
     exit::status(PROGRAM, ending)
 }

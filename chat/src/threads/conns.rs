@@ -82,7 +82,7 @@ impl Conns {
             }
             Err(err) => {
                 limits::refuse(&conn, "Server busy; try again later\n");
-                Err(io::Error::new(err.kind(), format!("spawn: {err}")))
+                Err(common::exit::context("spawn", err))
             }
         }
     }
