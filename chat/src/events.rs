@@ -676,30 +676,24 @@ impl EventLoop {
         let mut events = Events::with_capacity(1024);
         while self.conns.iter().any(Option::is_some) {
             let left = deadline.saturating_duration_since(Instant::now());
-            // A flush that stopped at its size limit goes on without waiting for an event.
-            let wait = match std::mem::take(&mut self.unfinished) {
-                true => Duration::ZERO,
-                false => left,
-            };
             if left.is_zero() {
                 break;
             }
+            // A flush that stopped at its size limit goes on without waiting for an event.
+            let wait = if self.unfinished {
+                Duration::ZERO
+            } else {
+                left
+            };
             match self.poll.poll(&mut events, Some(wait)) {
                 Ok(()) => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => events.clear(),
                 Err(_) => break,
             }
-            for event in events.iter().filter(|event| event.is_writable()) {
-                if let Some(conn) = self.conns.get_mut(event.token().0).and_then(Option::as_mut) {
-                    conn.blocked_since = None;
-                }
+            for event in events.iter() {
+                self.ready(event.token(), false, event.is_writable());
             }
-            for slot in 0..self.conns.len() {
-                let ready = self.conns[slot].as_ref();
-                if ready.is_some_and(|conn| conn.blocked_since.is_none()) {
-                    self.flush(slot);
-                }
-            }
+            self.deliver();
         }
         for slot in 0..self.conns.len() {
             self.close(slot);
