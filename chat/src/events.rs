@@ -305,8 +305,9 @@ impl EventLoop {
         Ok((handle, event_loop))
     }
 
-    /// Turns until the done signal: the inbox first (new clients greeted, the room's answers,
-    /// its messages into the feed), then what the sockets said, then delivery, then the clock.
+    /// Turns until the done signal: the inbox after each wait (new clients greeted, the room's
+    /// answers, its messages into the feed), then what the sockets said, the inbox again, then
+    /// delivery, then the clock.
     /// Returns the messages dropped for this loop's clients.
     fn run(mut self) -> u64 {
         let mut events = Events::with_capacity(1024);
@@ -314,13 +315,12 @@ impl EventLoop {
             .clamp(Duration::from_millis(10), Duration::from_millis(250));
         let mut next_sweep = Instant::now() + sweep_every;
         while !self.done.cancelled() {
-            let fed = self.take_inbox();
-            let timeout =
-                if fed || self.unfinished || !self.again.is_empty() || !self.dirty.is_empty() {
-                    Duration::ZERO
-                } else {
-                    next_sweep.saturating_duration_since(Instant::now())
-                };
+            // `wait` itself does not sleep while the inbox has something.
+            let timeout = if self.unfinished || !self.again.is_empty() || !self.dirty.is_empty() {
+                Duration::ZERO
+            } else {
+                next_sweep.saturating_duration_since(Instant::now())
+            };
             if let Err(err) = self.wait(&mut events, timeout) {
                 self.log.line(format_args!("poll: {err}"));
                 break;
@@ -364,11 +364,9 @@ impl EventLoop {
         result
     }
 
-    /// Everything waiting in the inbox; true if there was anything.
-    fn take_inbox(&mut self) -> bool {
-        let mut any = false;
+    /// Everything waiting in the inbox.
+    fn take_inbox(&mut self) {
         while let Ok(message) = self.inbox.try_recv() {
-            any = true;
             match message {
                 ToLoop::Message(message) => self.feed.push(message),
                 ToLoop::Conn { id, stream, peer } => self.greet(id, stream, peer),
@@ -376,7 +374,6 @@ impl EventLoop {
                 ToLoop::Refused { id } => self.answer(id, None),
             }
         }
-        any
     }
 
     /// A new client: registered, its session started, its prompt written at once.
