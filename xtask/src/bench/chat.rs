@@ -115,16 +115,16 @@ pub fn run() -> crate::Result<Section> {
     let title = "chat (book 8.10, ex. 8.12-8.15): both engines, loopback";
     let mut section = Section::new(title, "cargo xtask bench chat", &headers);
     for (kind, n, rows) in SCENARIOS {
-        let n = scale(n);
-        if !ENGINES.iter().any(|engine| chosen(engine, &kind.label(n))) {
+        let (n, label) = (scale(n), kind.label(scale(n)));
+        if !ENGINES.iter().any(|engine| chosen(engine, &label)) {
             continue;
         }
-        let columns = ENGINES.map(|engine| match chosen(engine, &kind.label(n)) {
+        let columns = ENGINES.map(|engine| match chosen(engine, &label) {
             true => column(&bin, kind, engine, n, hard),
             false => Err("not chosen".into()),
         });
         for (i, [what, go, target]) in rows.iter().enumerate() {
-            let mut row = vec![format!("{}: {what}", kind.label(n))];
+            let mut row = vec![format!("{label}: {what}")];
             row.extend(columns.iter().map(|cells| match cells {
                 Ok(cells) => cells.get(i).cloned().unwrap_or_default(),
                 Err(why) => why.clone(),
