@@ -14,9 +14,7 @@ use common::done::Done;
 
 use crate::limits::{self, Reserve};
 use crate::log::Log;
-
-/// What a newcomer is told when no descriptor is left for it.
-const FULL: &str = "Server full; try again later\n";
+use crate::session;
 
 /// Accepts connections until `done` fires, handing each to `start` with a fresh id while fewer
 /// than `max_clients` are `live` (the engine counts them down as they end). Returns the number
@@ -43,8 +41,7 @@ pub fn accept_loop(
         connections += 1;
         if live.load(Ordering::SeqCst) >= max_clients {
             log.line(format_args!("{peer} refused: server full"));
-            let why = format!("Server full ({max_clients} clients); try again later\n");
-            limits::refuse(&conn, &why);
+            limits::refuse(&conn, &session::full(Some(max_clients)));
             continue;
         }
         live.fetch_add(1, Ordering::SeqCst);
@@ -67,7 +64,7 @@ fn refuse_on_error(
     log: &Log,
 ) -> bool {
     if limits::out_of_descriptors(err)
-        && let Some(peer) = reserve.refuse_one(|| listener.accept(), FULL)
+        && let Some(peer) = reserve.refuse_one(|| listener.accept(), &session::full(None))
     {
         log.line(format_args!("{peer} refused: {err}"));
         return true;

@@ -13,7 +13,6 @@
 //! - Each client's session ([`crate::session`]) is fed what the socket gave and the clock.
 
 mod conn;
-mod feed;
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -28,13 +27,13 @@ use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::accept::accept_loop;
+use crate::flow::{Flow, Gate, Policy};
 use crate::log::Log;
 use crate::room::{self, Event, Fanout};
 use crate::session::{End, Output, Session};
 use crate::{Config, Message, Summary};
 
 use self::conn::{Conn, Flushed};
-use self::feed::Feed;
 
 /// The token of each loop's waker; clients' tokens are their slots.
 const WAKER: Token = Token(usize::MAX);
@@ -44,6 +43,8 @@ const WAKER: Token = Token(usize::MAX);
 const EVENT_QUEUE: usize = 16 << 10;
 /// Bytes read from one client per turn, so one flood cannot starve the others.
 const READ_BUDGET: usize = 64 << 10;
+/// How often a loop with clients left unread looks at a shut gate again.
+const GATE_POLL: Duration = Duration::from_millis(5);
 
 /// What reaches a loop: new connections, the room's answers, the room's messages.
 enum ToLoop {
@@ -144,22 +145,9 @@ pub fn serve(
     log: &Log,
     max_clients: usize,
 ) -> io::Result<Summary> {
-    let loops = loop_count(config);
     let (events, events_rx) = bounded::<Event<usize>>(EVENT_QUEUE);
     let live = Arc::new(AtomicUsize::new(0));
-    let cap = config
-        .max_backlog
-        .min(config.max_backlog_total / loops)
-        .max(1);
-    let mut handles = Vec::new();
-    let mut threads: Vec<JoinHandle<u64>> = Vec::new();
-    for index in 0..loops {
-        let (handle, event_loop) = EventLoop::new(index, cap, &events, config, done, log, &live)?;
-        handles.push(handle);
-        threads.push(spawn(&format!("event_loop_{index}"), move || {
-            event_loop.run()
-        })?);
-    }
+    let (handles, threads) = start_loops(&events, config, done, log, &live)?;
     let _wake_loops = {
         let handles = handles.clone();
         done.on_cancel(move || {
@@ -168,17 +156,7 @@ pub fn serve(
             }
         })
     };
-    let broadcaster = {
-        let fanout = Loops {
-            handles: handles.clone(),
-            members: vec![0; handles.len()],
-            loop_of: HashMap::new(),
-        };
-        let (done, log) = (done.clone(), log.clone());
-        spawn("broadcaster", move || {
-            room::broadcaster(events_rx, fanout, done, log)
-        })?
-    };
+    let broadcaster = start_broadcaster(events_rx, &handles, done, log)?;
     drop(events);
     let connections = accept_loop(
         listener,
@@ -186,20 +164,7 @@ pub fn serve(
         log,
         max_clients,
         &live,
-        |stream, peer, id| {
-            let held: Vec<usize> = handles
-                .iter()
-                .map(|handle| handle.clients.load(Ordering::Relaxed))
-                .collect();
-            let handle = &handles[place(&held, config.pack)];
-            handle.clients.fetch_add(1, Ordering::Relaxed);
-            if handle.send(ToLoop::Conn { id, stream, peer }) {
-                Ok(())
-            } else {
-                handle.clients.fetch_sub(1, Ordering::Relaxed);
-                Err(io::Error::other("event loop gone"))
-            }
-        },
+        |stream, peer, id| place_conn(&handles, config.pack, ToLoop::Conn { id, stream, peer }),
     );
     let mut dropped = broadcaster.join().unwrap_or(0);
     for thread in threads {
@@ -209,6 +174,66 @@ pub fn serve(
         connections,
         dropped,
     })
+}
+
+/// Starts the event loops, one feed each, all behind one gate.
+fn start_loops(
+    events: &Sender<Event<usize>>,
+    config: &Arc<Config>,
+    done: &Done,
+    log: &Log,
+    live: &Arc<AtomicUsize>,
+) -> io::Result<(Vec<Handle>, Vec<JoinHandle<u64>>)> {
+    let loops = loop_count(config);
+    let gate = Arc::new(Gate::default());
+    let cap = (config.max_backlog_total / loops).max(1);
+    let policy = Policy::new(config.max_backlog, config.stall);
+    let mut handles = Vec::new();
+    let mut threads = Vec::new();
+    for index in 0..loops {
+        let flow = Flow::new(cap, policy, Arc::clone(&gate), log.clone());
+        let (handle, event_loop) =
+            EventLoop::new(index, flow, gate.clone(), events, config, done, log, live)?;
+        handles.push(handle);
+        threads.push(spawn(&format!("event_loop_{index}"), move || {
+            event_loop.run()
+        })?);
+    }
+    Ok((handles, threads))
+}
+
+/// Starts the broadcaster, which hands each message once to each loop with clients in the room.
+fn start_broadcaster(
+    events: Receiver<Event<usize>>,
+    handles: &[Handle],
+    done: &Done,
+    log: &Log,
+) -> io::Result<JoinHandle<u64>> {
+    let fanout = Loops {
+        handles: handles.to_vec(),
+        members: vec![0; handles.len()],
+        loop_of: HashMap::new(),
+    };
+    let (done, log) = (done.clone(), log.clone());
+    spawn("broadcaster", move || {
+        room::broadcaster(events, fanout, done, log)
+    })
+}
+
+/// Hands a new connection to a loop ([`place`]).
+fn place_conn(handles: &[Handle], pack: usize, conn: ToLoop) -> io::Result<()> {
+    let held: Vec<usize> = handles
+        .iter()
+        .map(|handle| handle.clients.load(Ordering::Relaxed))
+        .collect();
+    let handle = &handles[place(&held, pack)];
+    handle.clients.fetch_add(1, Ordering::Relaxed);
+    if handle.send(conn) {
+        Ok(())
+    } else {
+        handle.clients.fetch_sub(1, Ordering::Relaxed);
+        Err(io::Error::other("event loop gone"))
+    }
 }
 
 /// The number of event loops: `--loops`, or one per core.
@@ -226,6 +251,58 @@ fn spawn<T: Send + 'static>(
     thread::Builder::new().name(name.into()).spawn(body)
 }
 
+/// A loop's connections by slot (their token); free slots are reused.
+#[derive(Default)]
+struct Conns {
+    slots: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    by_id: HashMap<u64, usize>,
+}
+
+impl Conns {
+    fn get(&mut self, slot: usize) -> Option<&mut Conn> {
+        self.slots.get_mut(slot).and_then(Option::as_mut)
+    }
+
+    fn slot_of(&self, id: u64) -> Option<usize> {
+        self.by_id.get(&id).copied()
+    }
+
+    fn next_slot(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.slots.len())
+    }
+
+    fn insert(&mut self, conn: Conn) -> usize {
+        let slot = self.free.pop().unwrap_or(self.slots.len());
+        self.by_id.insert(conn.id, slot);
+        if slot == self.slots.len() {
+            self.slots.push(Some(conn));
+        } else {
+            self.slots[slot] = Some(conn);
+        }
+        slot
+    }
+
+    fn remove(&mut self, slot: usize) -> Option<Conn> {
+        let conn = self.slots.get_mut(slot)?.take()?;
+        self.by_id.remove(&conn.id);
+        self.free.push(slot);
+        if self.free.len() == self.slots.len() {
+            // Empty: a quiet server gives its memory back.
+            *self = Conns::default();
+        }
+        Some(conn)
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn any(&self) -> bool {
+        self.free.len() < self.slots.len()
+    }
+}
+
 /// One event loop and everything it owns.
 struct EventLoop {
     index: usize,
@@ -235,13 +312,13 @@ struct EventLoop {
     /// This loop's count in its [`Handle`].
     clients: Arc<AtomicUsize>,
     events: Sender<Event<usize>>,
-    feed: Feed,
-    /// Clients by slot (their token); free slots are reused.
-    conns: Vec<Option<Conn>>,
-    free: Vec<usize>,
-    slots: HashMap<u64, usize>,
+    flow: Flow,
+    gate: Arc<Gate>,
+    conns: Conns,
     /// Clients with more to read than one turn's budget, or input waiting on the room.
     again: Vec<usize>,
+    /// Clients not read while the gate was shut.
+    held: Vec<usize>,
     config: Arc<Config>,
     done: Done,
     log: Log,
@@ -255,13 +332,14 @@ struct EventLoop {
     dirty: Vec<usize>,
     /// The feed's head at the last delivery: a new head means every client has news.
     delivered: u64,
-    dropped: u64,
 }
 
 impl EventLoop {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         index: usize,
-        cap: usize,
+        flow: Flow,
+        gate: Arc<Gate>,
         events: &Sender<Event<usize>>,
         config: &Arc<Config>,
         done: &Done,
@@ -286,11 +364,11 @@ impl EventLoop {
             sleeping,
             clients,
             events: events.clone(),
-            feed: Feed::new(cap),
-            conns: Vec::new(),
-            free: Vec::new(),
-            slots: HashMap::new(),
+            flow,
+            gate,
+            conns: Conns::default(),
             again: Vec::new(),
+            held: Vec::new(),
             config: Arc::clone(config),
             done: done.clone(),
             log: log.clone(),
@@ -300,7 +378,6 @@ impl EventLoop {
             unfinished: false,
             dirty: Vec::new(),
             delivered: 0,
-            dropped: 0,
         };
         Ok((handle, event_loop))
     }
@@ -311,13 +388,16 @@ impl EventLoop {
     /// Returns the messages dropped for this loop's clients.
     fn run(mut self) -> u64 {
         let mut events = Events::with_capacity(1024);
-        let sweep_every = (self.config.idle_timeout / 8)
-            .clamp(Duration::from_millis(10), Duration::from_millis(250));
+        let sweep_every =
+            (self.config.idle_timeout / 8).clamp(Duration::from_millis(10), self.config.stall / 4);
         let mut next_sweep = Instant::now() + sweep_every;
         while !self.done.cancelled() {
-            // `wait` itself does not sleep while the inbox has something.
+            // `wait` itself does not sleep while the inbox has something; a shut gate is looked
+            // at again soon.
             let timeout = if self.unfinished || !self.again.is_empty() || !self.dirty.is_empty() {
                 Duration::ZERO
+            } else if !self.held.is_empty() && !self.gate.is_open() {
+                GATE_POLL.min(next_sweep.saturating_duration_since(Instant::now()))
             } else {
                 next_sweep.saturating_duration_since(Instant::now())
             };
@@ -329,6 +409,7 @@ impl EventLoop {
             for event in events.iter() {
                 self.ready(event.token(), event.is_readable(), event.is_writable());
             }
+            self.release_held();
             for slot in std::mem::take(&mut self.again) {
                 self.read(slot);
             }
@@ -341,7 +422,7 @@ impl EventLoop {
             }
         }
         self.shut_down();
-        self.dropped
+        self.flow.dropped()
     }
 
     /// Sleeps in `poll` unless the inbox has something (the sleeping flag tells senders to wake
@@ -368,7 +449,7 @@ impl EventLoop {
     fn take_inbox(&mut self) {
         while let Ok(message) = self.inbox.try_recv() {
             match message {
-                ToLoop::Message(message) => self.feed.push(message),
+                ToLoop::Message(message) => self.flow.push(message),
                 ToLoop::Conn { id, stream, peer } => self.greet(id, stream, peer),
                 ToLoop::Admitted { id, welcome } => self.answer(id, Some(welcome)),
                 ToLoop::Refused { id } => self.answer(id, None),
@@ -378,18 +459,18 @@ impl EventLoop {
 
     /// A new client: registered, its session started, its prompt written at once.
     fn greet(&mut self, id: u64, stream: std::net::TcpStream, peer: SocketAddr) {
+        let slot = self.conns.next_slot();
         let registered = stream.set_nonblocking(true).and_then(|()| {
             let _ = stream.set_nodelay(true);
             let mut stream = mio::net::TcpStream::from_std(stream);
-            let slot = self.free.pop().unwrap_or(self.conns.len());
             let interest = Interest::READABLE | Interest::WRITABLE;
             self.poll
                 .registry()
                 .register(&mut stream, Token(slot), interest)?;
-            Ok((slot, stream))
+            Ok(stream)
         });
-        let (slot, stream) = match registered {
-            Ok(registered) => registered,
+        let stream = match registered {
+            Ok(stream) => stream,
             Err(err) => {
                 self.log
                     .line(format_args!("{peer} refused: register: {err}"));
@@ -400,31 +481,22 @@ impl EventLoop {
         };
         let mut out = Vec::new();
         let session = Session::new(peer, self.config.limits(), Instant::now(), &mut out);
-        let conn = Conn::new(id, stream, session);
-        if slot == self.conns.len() {
-            self.conns.push(Some(conn));
-        } else {
-            self.conns[slot] = Some(conn);
-        }
-        self.slots.insert(id, slot);
+        let slot = self.conns.insert(Conn::new(id, stream, session));
         self.act(slot, out);
         self.flush(slot);
     }
 
     /// The room's answer to a client's name: admitted (with its welcome) or taken.
     fn answer(&mut self, id: u64, welcome: Option<Message>) {
-        let Some(&slot) = self.slots.get(&id) else {
+        let Some(slot) = self.conns.slot_of(id) else {
             return;
         };
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get(slot).filter(|conn| !conn.ending()) else {
             return;
         };
-        if conn.ending.is_some() {
-            return;
-        }
         let mut out = Vec::new();
         if let Some(welcome) = &welcome {
-            conn.admit(Arc::clone(welcome), &self.feed);
+            conn.admit(Arc::clone(welcome), &self.flow);
         }
         conn.session
             .joined(welcome.is_some(), Instant::now(), &mut out);
@@ -440,8 +512,8 @@ impl EventLoop {
             return;
         }
         let slot = token.0;
-        if writable && let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) {
-            conn.blocked_since = None;
+        if writable && let Some(conn) = self.conns.get(slot) {
+            conn.writable();
         }
         if readable {
             self.read(slot);
@@ -451,24 +523,26 @@ impl EventLoop {
         }
     }
 
-    /// Reads what the client sent (up to the turn's budget) into its session.
+    /// Reads what the client sent (up to the turn's budget) into its session, unless the gate
+    /// is shut (a client that holds the room is behind) or the client is choked.
     fn read(&mut self, slot: usize) {
         let mut budget = READ_BUDGET;
         loop {
-            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            let Some(conn) = self.conns.get(slot) else {
                 return;
             };
-            if !conn.session.wants_input() || conn.ending.is_some() {
-                return;
-            }
-            if conn.choked() {
-                conn.throttled = true;
+            if !conn.reads() || !self.gate.is_open() {
+                if !conn.ending() && !conn.throttled {
+                    conn.throttled = true;
+                    self.held.push(slot);
+                }
                 return;
             }
             if budget == 0 {
                 self.again.push(slot);
                 return;
             }
+            conn.throttled = false;
             let mut out = Vec::new();
             let now = Instant::now();
             match conn.stream.read(&mut self.scratch) {
@@ -485,19 +559,38 @@ impl EventLoop {
         }
     }
 
+    /// Once the gate is open, clients left unread are read again (a choked one waits for its
+    /// flush).
+    fn release_held(&mut self) {
+        if self.held.is_empty() || !self.gate.is_open() {
+            return;
+        }
+        for slot in std::mem::take(&mut self.held) {
+            match self.conns.get(slot) {
+                Some(conn) if conn.throttled && conn.reads() => {
+                    conn.throttled = false;
+                    self.again.push(slot);
+                }
+                Some(conn) if conn.throttled => self.held.push(slot),
+                _ => {}
+            }
+        }
+    }
+
     /// Does what a session said, in order.
     fn act(&mut self, slot: usize, out: Vec<Output>) {
+        let mut last = None;
         for output in out {
-            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            let Some(conn) = self.conns.get(slot) else {
                 return;
             };
             match output {
                 Output::Reply(line) => {
-                    conn.reply(line, &self.feed);
+                    conn.reply(line, &self.flow);
                     self.dirty.push(slot);
                 }
                 Output::Join(name) => {
-                    conn.in_room = true;
+                    conn.joining();
                     let (id, member) = (conn.id, self.index);
                     let _ = self.events.send(Event::Join { id, name, member });
                 }
@@ -505,45 +598,43 @@ impl EventLoop {
                     let _ = self.events.send(Event::Say(message));
                 }
                 Output::Log(line) => self.log.line(line),
-                Output::End(end) => self.end(slot, end),
+                Output::Last(line) => last = Some(line),
+                Output::End(end) => self.end(slot, end, last.take()),
             }
         }
     }
 
     /// The session is over: the room hears of the leave, what is pending up to now is still
-    /// delivered (a farewell line, or what a half-closed client is still reading), then close.
-    fn end(&mut self, slot: usize, end: End) {
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+    /// delivered (the last line, or what a half-closed client is still reading), then close.
+    fn end(&mut self, slot: usize, end: End, last: Option<Message>) {
+        let Some(conn) = self.conns.get(slot) else {
             return;
         };
-        if conn.ending.is_some() {
-            return;
-        }
-        conn.ending = Some((end, self.feed.head()));
-        if conn.in_room {
+        if conn.end(end, last, &self.flow) && end != End::Shutdown {
             let _ = self.events.send(Event::Leave { id: conn.id });
         }
         self.flush(slot);
     }
 
     /// Delivers what is new: the feed's new messages to every client whose socket is not known
-    /// to be full, or else the lines of their own some clients were given.
+    /// to be full (the others are only reviewed), or else the lines of their own some clients
+    /// were given.
     fn deliver(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
-        if self.feed.head() == self.delivered && !self.unfinished {
+        if self.flow.feed().head() == self.delivered && !self.unfinished {
             for slot in dirty {
                 self.flush(slot);
             }
             return;
         }
-        self.delivered = self.feed.head();
+        self.delivered = self.flow.feed().head();
         self.unfinished = false;
+        let now = Instant::now();
         for slot in 0..self.conns.len() {
-            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
-                continue;
-            };
-            if conn.blocked_since.is_none() {
-                self.flush(slot);
+            match self.conns.get(slot) {
+                Some(conn) if conn.is_blocked() => conn.review(&mut self.flow, now),
+                Some(_) => self.flush(slot),
+                None => {}
             }
         }
     }
@@ -551,17 +642,16 @@ impl EventLoop {
     /// Writes what a client has pending; closes it once an ended session has been delivered,
     /// or its socket failed.
     fn flush(&mut self, slot: usize) {
-        self.count_drops(slot);
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get(slot) else {
             return;
         };
-        let flushed = conn.flush(&self.feed, Instant::now(), &mut self.batch);
-        if conn.throttled && !conn.choked() {
+        let flushed = conn.flush(&mut self.flow, Instant::now(), &mut self.batch);
+        if conn.throttled && conn.reads() && self.gate.is_open() {
             conn.throttled = false;
             self.again.push(slot);
         }
         match flushed {
-            Ok(Flushed::All) if conn.ending.is_some() => self.close(slot),
+            Ok(Flushed::All) if conn.ending() => self.close(slot),
             // The next turn goes on, without sleeping.
             Ok(Flushed::More) => self.unfinished = true,
             Ok(_) => {}
@@ -569,109 +659,74 @@ impl EventLoop {
         }
     }
 
-    /// A client that fell off the feed's tail: counted (and logged the first time).
-    fn count_drops(&mut self, slot: usize) {
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
-            return;
-        };
-        let missed = conn.catch_up(&self.feed);
-        if missed > 0 {
-            self.dropped += missed;
-            if conn.dropped == missed {
-                let name = conn.session.name().map_or("?", |name| &**name);
-                self.log
-                    .line(format_args!("{name}: backlog full, dropping messages"));
-            }
-        }
-    }
-
     /// A socket failed: the session ends without delivering more.
     fn fail(&mut self, slot: usize) {
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+        let Some(conn) = self.conns.get(slot) else {
             return;
         };
-        if conn.ending.is_none() {
-            conn.ending = Some((End::Closed, self.feed.head()));
-            if conn.in_room {
-                let _ = self.events.send(Event::Leave { id: conn.id });
-            }
+        if conn.end(End::Closed, None, &self.flow) {
+            let _ = self.events.send(Event::Leave { id: conn.id });
         }
         self.close(slot);
     }
 
     /// Closes a client's connection and frees its slot.
     fn close(&mut self, slot: usize) {
-        self.count_drops(slot);
-        let Some(conn) = self.conns.get_mut(slot).and_then(Option::take) else {
+        let Some(conn) = self.conns.remove(slot) else {
             return;
         };
-        // Closing the socket (dropping it below) also takes it out of the poll set.
-        if conn.dropped > 0 {
-            let name = conn.session.name().map_or("?", |name| &**name);
-            let dropped = conn.dropped;
-            self.log
-                .line(format_args!("{name}: {dropped} messages dropped"));
-        }
-        self.slots.remove(&conn.id);
-        self.free.push(slot);
+        // Closing the socket (dropping it) also takes it out of the poll set.
+        conn.close(&mut self.flow);
         self.live.fetch_sub(1, Ordering::SeqCst);
         self.clients.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// The clock: idle sessions, stalled sockets, and the feed let go behind the slowest.
+    /// The clock: idle sessions, stalled sockets, the flow policy, and the feed let go behind
+    /// the slowest.
     fn sweep(&mut self) {
         let now = Instant::now();
-        let stall = self.config.write_timeout;
-        let mut oldest = self.feed.head();
+        let cut_before = now.checked_sub(self.config.write_timeout);
+        let mut oldest = self.flow.feed().head();
         for slot in 0..self.conns.len() {
-            self.count_drops(slot);
-            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            let Some(conn) = self.conns.get(slot) else {
                 continue;
             };
-            if conn
-                .blocked_since
-                .is_some_and(|since| now.saturating_duration_since(since) >= stall)
-            {
-                let name = conn.session.name().map_or("?", |name| &**name);
+            if cut_before.is_some_and(|before| conn.blocked_before(before)) {
+                let name = conn.name();
                 self.log
                     .line(format_args!("{name}: write stalled, disconnecting"));
                 self.fail(slot);
                 continue;
             }
-            let mut out = Vec::new();
-            conn.session.tick(now, &mut out);
-            if let Some(cursor) = conn.cursor {
+            conn.review(&mut self.flow, now);
+            if let Some(cursor) = conn.cursor() {
                 oldest = oldest.min(cursor);
             }
+            let mut out = Vec::new();
+            conn.session.tick(now, &mut out);
             self.act(slot, out);
         }
-        self.feed.release_before(oldest);
-        if self.free.len() == self.conns.len() && !self.conns.is_empty() {
-            self.conns = Vec::new();
-            self.free = Vec::new();
-        }
+        self.flow.release_before(oldest);
     }
 
-    /// The done signal: every client is given what is pending, then one line saying the server
-    /// is shutting down, and is closed; a socket that is full has [`Config::shutdown_grace`]
-    /// (300 ms) to take them, then it is closed anyway (a client that never reads cannot be
-    /// told).
+    /// The done signal: every client is given what is pending, then its session's farewell,
+    /// and is closed; a socket that is full has [`Config::shutdown_grace`] (300 ms) to take
+    /// them, then it is closed anyway (a client that never reads cannot be told).
     fn shut_down(&mut self) {
         let deadline = Instant::now() + self.config.shutdown_grace;
         // What the room relayed before the signal is pending too.
         self.take_inbox();
         for slot in 0..self.conns.len() {
-            let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+            let Some(conn) = self.conns.get(slot) else {
                 continue;
             };
-            if conn.ending.is_none() {
-                conn.ending = Some((End::Shutdown, self.feed.head()));
-                conn.farewell("Server shutting down\n".into(), &self.feed);
-            }
+            let mut out = Vec::new();
+            conn.session.shut_down(&mut out);
+            self.act(slot, out);
             self.flush(slot);
         }
         let mut events = Events::with_capacity(1024);
-        while self.conns.iter().any(Option::is_some) {
+        while self.conns.any() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;

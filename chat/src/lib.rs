@@ -47,8 +47,8 @@
 //! threads and memory maps.
 
 pub mod accept;
-pub mod backlog;
 pub mod events;
+mod flow;
 pub mod limits;
 mod lines;
 pub mod log;
@@ -108,6 +108,9 @@ pub struct Config {
     pub max_clients: usize,
     /// A client whose socket accepts nothing for this long is disconnected (10 s).
     pub write_timeout: Duration,
+    /// A client may hold the room back this long (1 s): one that takes nothing, or stays above
+    /// the high-water mark, for longer no longer does, and drops messages past its backlog.
+    pub stall: Duration,
     /// At shutdown, how long a client may take to be given what is queued before its connection
     /// is cut (so shutdown finishes within a second even with stalled clients). At most 10 s.
     pub shutdown_grace: Duration,
@@ -128,6 +131,7 @@ impl Default for Config {
             max_line: 8192,
             max_clients: usize::MAX,
             write_timeout: Duration::from_secs(10),
+            stall: Duration::from_secs(1),
             shutdown_grace: Duration::from_millis(300),
             log: true,
         }
@@ -139,6 +143,7 @@ impl Config {
     pub fn limits(&self) -> Limits {
         Limits {
             max_line: self.max_line,
+            max_message: self.max_backlog,
             idle_timeout: self.idle_timeout,
         }
     }
@@ -153,6 +158,7 @@ impl Config {
             max_backlog: self.max_backlog.max(1),
             max_backlog_total: self.max_backlog_total.max(1),
             write_timeout: self.write_timeout.min(YEAR),
+            stall: self.stall.clamp(Duration::from_millis(10), YEAR),
             shutdown_grace: self.shutdown_grace.min(Duration::from_secs(10)),
             ..self
         }

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::done::Done;
 use crossbeam_channel::{Receiver, select};
@@ -42,7 +43,12 @@ pub trait Fanout {
     fn remove(&mut self, id: u64);
     /// Messages dropped for clients whose backlog was full, so far.
     fn dropped(&self) -> u64;
+    /// The clock, at least every [`TICK`].
+    fn tick(&mut self) {}
 }
+
+/// How often the broadcaster ticks its [`Fanout`] when no event comes.
+pub const TICK: Duration = Duration::from_millis(50);
 
 /// The clients in the room, in arrival order, and the names they hold.
 #[derive(Default)]
@@ -106,13 +112,20 @@ pub fn broadcaster<F: Fanout>(
     log: Log,
 ) -> u64 {
     let mut room = Room::default();
+    let mut next_tick = Instant::now() + TICK;
     loop {
+        let now = Instant::now();
+        if now >= next_tick {
+            fanout.tick();
+            next_tick = now + TICK;
+        }
         let event = select! {
             recv(events) -> event => match event {
                 Ok(event) => event,
                 Err(_) => break,
             },
             recv(done.channel()) -> _ => break,
+            default(next_tick.saturating_duration_since(now)) => continue,
         };
         match event {
             Event::Say(message) => fanout.broadcast(&message),

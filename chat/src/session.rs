@@ -27,6 +27,8 @@ pub enum Output {
     Say(Message),
     /// A line for the server's log.
     Log(String),
+    /// The last line for this client, after everything pending and never dropped; `End` follows.
+    Last(Message),
     /// The session is over: the engine closes the connection (after any `Reply` before it).
     End(End),
 }
@@ -46,6 +48,9 @@ pub enum End {
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_line: usize,
+    /// The longest message the room takes (`--max-backlog`): one that could never fit a
+    /// backlog is refused like a line over `max_line`.
+    pub max_message: usize,
     pub idle_timeout: Duration,
 }
 
@@ -117,13 +122,21 @@ impl Session {
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Output>) {
         if now >= self.deadline && !matches!(self.state, State::Ended) {
             let idle = humantime::format_duration(self.limits.idle_timeout);
-            out.push(Output::Reply(
+            out.push(Output::Last(
                 format!("Disconnected: no message for {idle}\n").into(),
             ));
             if let State::Chatting(name) = &self.state {
                 out.push(Output::Log(format!("{name} idle, disconnecting")));
             }
             self.end(End::Idle, out);
+        }
+    }
+
+    /// The server is shutting down: the client is told, and the session ends.
+    pub fn shut_down(&mut self, out: &mut Vec<Output>) {
+        if !matches!(self.state, State::Ended) {
+            out.push(Output::Last(FAREWELL.into()));
+            self.end(End::Shutdown, out);
         }
     }
 
@@ -144,11 +157,6 @@ impl Session {
             State::Joining(name) | State::Chatting(name) => Some(name),
             State::Naming | State::Ended => None,
         }
-    }
-
-    /// True once the room has admitted the client.
-    pub fn chatting(&self) -> bool {
-        matches!(self.state, State::Chatting(_))
     }
 
     fn end(&mut self, end: End, out: &mut Vec<Output>) {
@@ -182,20 +190,46 @@ impl Session {
                     }
                 }
                 (State::Chatting(name), Line::TooLong) => {
-                    let max = self.limits.max_line;
-                    out.push(Output::Log(format!(
-                        "{name}: line over {max} bytes dropped"
-                    )));
-                    let notice = format!("Line too long (over {max} bytes); dropped\n");
-                    out.push(Output::Reply(notice.into()));
+                    too_long(name, self.limits.max_line, out);
                 }
                 (State::Chatting(name), Line::Text(line)) => {
-                    out.push(Output::Say(said(name, line)));
+                    let said = said(name, line);
+                    if said.len() > self.limits.max_message {
+                        too_long(name, self.limits.max_message, out);
+                    } else {
+                        out.push(Output::Say(said));
+                    }
                 }
                 (State::Joining(_) | State::Ended, _) => unreachable!("wants_input"),
             }
         }
     }
+}
+
+/// A line over `max` bytes: logged, the sender told, nothing broadcast.
+fn too_long(name: &str, max: usize, out: &mut Vec<Output>) {
+    out.push(Output::Log(format!(
+        "{name}: line over {max} bytes dropped"
+    )));
+    let notice = format!("Line too long (over {max} bytes); dropped\n");
+    out.push(Output::Reply(notice.into()));
+}
+
+/// The farewell every client gets when the server shuts down.
+const FAREWELL: &str = "Server shutting down\n";
+
+/// What a newcomer is told when the server cannot take it: at `--max-clients` (`Some`), or out
+/// of descriptors or threads (`None`).
+pub fn full(max_clients: Option<usize>) -> String {
+    match max_clients {
+        Some(max) => format!("Server full ({max} clients); try again later\n"),
+        None => "Server full; try again later\n".into(),
+    }
+}
+
+/// The one line that tells a client how many messages it missed (SPEC.md, chat, item 8).
+pub fn dropped_notice(count: u64) -> Message {
+    format!("*** {count} messages dropped: you were not reading ***\n").into()
 }
 
 /// A client's line as the room hears it: `name: text`, the text made safe.
@@ -209,6 +243,7 @@ mod tests {
 
     const LIMITS: Limits = Limits {
         max_line: 16,
+        max_message: 1 << 20,
         idle_timeout: Duration::from_secs(60),
     };
 
@@ -249,7 +284,6 @@ mod tests {
             ]
         );
         session.joined(true, now, &mut out);
-        assert!(session.chatting());
         session.received(b"hi \x1b[2J\xff\r\n", now, &mut out);
         assert_eq!(out, [Output::Say("hello: hi ^[[2J\u{fffd}\n".into())]);
     }
@@ -299,7 +333,7 @@ mod tests {
         assert_eq!(
             out,
             [
-                reply("Disconnected: no message for 1m\n"),
+                Output::Last("Disconnected: no message for 1m\n".into()),
                 Output::End(End::Idle)
             ]
         );

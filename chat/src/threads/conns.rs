@@ -81,7 +81,7 @@ impl Conns {
                 Ok(())
             }
             Err(err) => {
-                limits::refuse(&conn, "Server busy; try again later\n");
+                limits::refuse(&conn, &crate::session::full(None));
                 Err(common::exit::context("spawn", err))
             }
         }

@@ -11,13 +11,17 @@ use common::done::{Done, Never, OnCancel};
 use common::wait_group::WaitGroup;
 use crossbeam_channel::{Receiver, Sender, bounded, select};
 
-use crate::backlog::{Backlog, Clients, Drain, Joined, Member};
+use crate::flow::Gate;
 use crate::log::Log;
 use crate::room::Event;
-use crate::session::{End, Output, Session};
+use crate::session::{self, End, Output, Session};
 use crate::{Config, Message};
 
-use super::{client_writer, conns, shutdown_or};
+use super::outbox::Outbox;
+use super::{client_writer, conns};
+
+/// How long a reader waits at a shut gate before looking at the clock and the done signal.
+const GATE_WAIT: Duration = Duration::from_millis(50);
 
 /// Cancellation wakes a blocked read by shutting the read side down (writes still work, for
 /// the farewell line). The hook is unregistered when the guard is dropped.
@@ -28,12 +32,25 @@ pub fn wake_reader_on_cancel(conn: &Arc<TcpStream>, done: &Done) -> OnCancel {
     })
 }
 
-/// Reads what the client sent, waiting at most until `deadline` (then `TimedOut`).
-pub fn read_until(mut conn: &TcpStream, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+/// Reads what the client sent once the gate is open, waiting at most until `deadline` (then
+/// `TimedOut`).
+pub fn read_until(
+    mut conn: &TcpStream,
+    buf: &mut [u8],
+    deadline: Instant,
+    gate: &Gate,
+    done: &Done,
+) -> io::Result<usize> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(ErrorKind::TimedOut.into());
+        }
+        if !gate.wait(left.min(GATE_WAIT)) {
+            if done.cancelled() {
+                return Ok(0);
+            }
+            continue;
         }
         conn.set_read_timeout(Some(left))?;
         match conn.read(buf) {
@@ -54,22 +71,39 @@ pub fn read_until(mut conn: &TcpStream, buf: &mut [u8], deadline: Instant) -> io
     }
 }
 
+/// Writes all of `batch`; a socket that takes nothing for its write timeout fails with
+/// `TimedOut` (one that takes a little now and then does not).
+pub fn write_all(mut conn: &TcpStream, mut batch: &[u8]) -> io::Result<()> {
+    while !batch.is_empty() {
+        match conn.write(batch) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => batch = &batch[n..],
+            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+            Err(err) if err.kind() == ErrorKind::WouldBlock => {
+                return Err(ErrorKind::TimedOut.into());
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
 /// A connection thread's state beside its session.
 pub struct Client<'a> {
     conn: &'a Arc<TcpStream>,
     id: u64,
-    events: &'a Sender<Event<Member>>,
+    events: &'a Sender<Event<Sender<bool>>>,
+    outbox: &'a Arc<Outbox>,
     config: &'a Config,
     done: &'a Done,
     log: &'a Log,
-    /// Once admitted: the writer thread, and the client's own end of its queue.
+    /// Once admitted: the writer thread.
     writer: Option<Writer>,
-    /// The line that tells the client why the server ended the session.
-    farewell: Option<Message>,
+    /// The session's last line, written after everything else.
+    last: Option<Message>,
 }
 
 struct Writer {
-    own: Backlog,
     thread: JoinHandle<()>,
     /// Disconnected when the writer thread has returned.
     finished: Receiver<Never>,
@@ -79,7 +113,8 @@ impl<'a> Client<'a> {
     pub fn new(
         conn: &'a Arc<TcpStream>,
         id: u64,
-        events: &'a Sender<Event<Member>>,
+        events: &'a Sender<Event<Sender<bool>>>,
+        outbox: &'a Arc<Outbox>,
         config: &'a Config,
         done: &'a Done,
         log: &'a Log,
@@ -90,36 +125,34 @@ impl<'a> Client<'a> {
             conn,
             id,
             events,
+            outbox,
             config,
             done,
             log,
             writer: None,
-            farewell: None,
+            last: None,
         }
     }
 
     /// Does what the session said, in order; the end, if it said so.
     pub fn act(&mut self, session: &mut Session, out: &mut Vec<Output>) -> Option<End> {
         while !out.is_empty() {
-            let mut outputs = std::mem::take(out).into_iter().peekable();
-            while let Some(output) = outputs.next() {
+            for output in std::mem::take(out) {
                 match output {
-                    // A line just before the end is the farewell: written last, in `finish`.
-                    Output::Reply(line) if matches!(outputs.peek(), Some(Output::End(_))) => {
-                        self.farewell = Some(line);
-                    }
-                    Output::Reply(line) => self.reply(&line),
+                    Output::Reply(line) => self.reply(line),
+                    Output::Last(line) => self.last = Some(line),
                     Output::Join(name) => match self.join(name) {
                         Ok(admitted) => session.joined(admitted, Instant::now(), out),
+                        Err(End::Shutdown) => session.shut_down(out),
                         Err(end) => return Some(end),
                     },
                     Output::Say(message) => {
                         if self.events.send(Event::Say(message)).is_err() {
-                            return Some(End::Shutdown);
+                            session.shut_down(out);
                         }
                     }
                     Output::Log(line) => self.log.line(line),
-                    Output::End(end) => return Some(shutdown_or(end, self.done)),
+                    Output::End(end) => return Some(end),
                 }
             }
         }
@@ -128,13 +161,9 @@ impl<'a> Client<'a> {
 
     /// A line for this client alone: written at once while naming, queued behind the room's
     /// messages once admitted (the writer owns the socket's write side then).
-    fn reply(&self, line: &Message) {
+    fn reply(&self, line: Message) {
         match &self.writer {
-            Some(writer) => {
-                let bounds =
-                    Clients::own_bounds(self.config.max_backlog, self.config.max_backlog_total);
-                writer.own.offer(line, bounds);
-            }
+            Some(_) => self.outbox.reply(self.id, line),
             None => {
                 let _ = (&**self.conn).write_all(line.as_bytes());
             }
@@ -143,7 +172,7 @@ impl<'a> Client<'a> {
 
     /// Asks the room for `name`; true if admitted (the writer thread is then running).
     fn join(&mut self, name: Arc<str>) -> Result<bool, End> {
-        let (reply, answer) = bounded::<Option<Joined>>(1);
+        let (reply, answer) = bounded::<bool>(1);
         let join = Event::Join {
             id: self.id,
             name: Arc::clone(&name),
@@ -151,43 +180,43 @@ impl<'a> Client<'a> {
         };
         self.events.send(join).map_err(|_| End::Shutdown)?;
         // The broadcaster answers unless it has stopped for the shutdown.
-        let joined = select! {
-            recv(answer) -> joined => joined.map_err(|_| End::Shutdown)?,
+        let admitted = select! {
+            recv(answer) -> admitted => admitted.map_err(|_| End::Shutdown)?,
             recv(self.done.channel()) -> _ => return Err(End::Shutdown),
         };
-        let Some(joined) = joined else {
+        if !admitted {
             return Ok(false);
-        };
-        match self.start_writer(name, joined) {
+        }
+        match self.start_writer(name) {
             Ok(()) => Ok(true),
             Err(err) => {
                 self.log.line(format_args!("spawn writer: {err}"));
+                self.outbox.remove(self.id);
                 let _ = self.events.send(Event::Leave { id: self.id });
-                self.reply(&"Server busy; try again later\n".into());
+                self.reply(session::full(None).into());
                 Err(End::Closed)
             }
         }
     }
 
-    fn start_writer(&mut self, name: Arc<str>, joined: Joined) -> io::Result<()> {
-        let Joined { queue, drain, own } = joined;
+    fn start_writer(&mut self, name: Arc<str>) -> io::Result<()> {
         let group = WaitGroup::new();
         let member = group.add();
-        let (conn, log, stall) = (
+        let (conn, outbox, log, id) = (
             Arc::clone(self.conn),
+            Arc::clone(self.outbox),
             self.log.clone(),
-            self.config.write_timeout,
+            self.id,
         );
         let thread = conns::spawn("client_writer", move || {
             let _member = member;
-            if let Err(err) = client_writer(&conn, queue, &drain, stall) {
+            if let Err(err) = client_writer(&conn, &outbox, id) {
                 log.line(format_args!("{name}: write failed, disconnecting: {err}"));
                 // Wakes this client's reader, which then says Leave.
                 let _ = conn.shutdown(Shutdown::Both);
             }
         })?;
         self.writer = Some(Writer {
-            own,
             thread,
             finished: group.into_channel(),
         });
@@ -196,22 +225,20 @@ impl<'a> Client<'a> {
 
     /// A read failed for a reason other than the client closing.
     pub fn failed(&self, session: &Session, err: &io::Error) -> End {
-        if !self.done.cancelled() {
-            let name = session.name().map_or("(naming)", |name| &**name);
-            self.log.line(format_args!("{name}: read failed: {err}"));
-        }
-        shutdown_or(End::Closed, self.done)
+        let name = session.name().map_or("(naming)", |name| &**name);
+        self.log.line(format_args!("{name}: read failed: {err}"));
+        End::Closed
     }
 
     /// Tears down: the room hears of the leave (unless the server is stopping), the writer
-    /// delivers what is queued (at most the stall limit, or `shutdown_grace` once the server
-    /// is stopping, then its socket is cut), the farewell line, the socket closed.
+    /// delivers what is pending and the last line (at most the write timeout, or
+    /// `shutdown_grace` once the server is stopping, then its socket is cut), the socket closed.
     pub fn finish(self, end: End) {
-        if self.writer.is_some() && end != End::Shutdown {
-            let _ = self.events.send(Event::Leave { id: self.id });
-        }
         if let Some(writer) = self.writer {
-            drop(writer.own);
+            self.outbox.end(self.id, self.last);
+            if end != End::Shutdown {
+                let _ = self.events.send(Event::Leave { id: self.id });
+            }
             let stuck = select! {
                 recv(writer.finished) -> _ => false,
                 recv(self.done.channel()) -> _ => writer.finished
@@ -222,12 +249,8 @@ impl<'a> Client<'a> {
                 let _ = self.conn.shutdown(Shutdown::Both);
             }
             let _ = writer.thread.join();
-        }
-        let farewell = match end {
-            End::Shutdown => Some("Server shutting down\n".into()),
-            End::Idle | End::Closed => self.farewell,
-        };
-        if let Some(line) = farewell {
+            self.outbox.remove(self.id);
+        } else if let Some(line) = self.last {
             if self.done.cancelled() {
                 let _ = self
                     .conn
@@ -237,55 +260,4 @@ impl<'a> Client<'a> {
         }
         let _ = self.conn.shutdown(Shutdown::Both);
     }
-}
-
-/// Writes all of `batch`, failing with `TimedOut` if that takes longer than `stall`. The socket's
-/// write timeout alone would not do: it bounds each `write` call, and a client that takes a few
-/// bytes now and then would never time out. The socket's timeout is `stall` on entry and is left
-/// so on return.
-pub fn write_batch(mut conn: &TcpStream, batch: &[u8], stall: Duration) -> io::Result<()> {
-    let deadline = Instant::now() + stall;
-    let mut rest = batch;
-    let mut shortened = false;
-    let result = loop {
-        match conn.write(rest) {
-            Ok(0) => break Err(ErrorKind::WriteZero.into()),
-            Ok(n) if n == rest.len() => break Ok(()),
-            Ok(n) => rest = &rest[n..],
-            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
-            Err(err) if err.kind() == ErrorKind::WouldBlock => {
-                break Err(ErrorKind::TimedOut.into());
-            }
-            Err(err) => break Err(err),
-        }
-        // Part of the batch went out: what is left has only the rest of the deadline.
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break Err(ErrorKind::TimedOut.into());
-        }
-        shortened = true;
-        if let Err(err) = conn.set_write_timeout(Some(left)) {
-            break Err(err);
-        }
-    };
-    if shortened && result.is_ok() {
-        conn.set_write_timeout(Some(stall))?;
-    }
-    result
-}
-
-/// Drops happen while a write waits on a full socket: once the queue is empty, the client is
-/// told how many it missed.
-pub fn tell_drops(
-    conn: &TcpStream,
-    queue: &Receiver<Message>,
-    drain: &Drain,
-    stall: Duration,
-) -> io::Result<()> {
-    if queue.is_empty()
-        && let Some(notice) = drain.caught_up()
-    {
-        write_batch(conn, notice.as_bytes(), stall)?;
-    }
-    Ok(())
 }

@@ -1,0 +1,648 @@
+//! The one flow and drop policy of both engines (exercise 8.15; SPEC.md, chat, item 8), with no
+//! socket in it: a byte-bounded [`Feed`] of the room's messages, a [`Backlog`] per client (its
+//! cursor into the feed and its own lines), and the [`Flow`] that decides, from "the socket took
+//! N bytes" and the clock, what a client gets and whether the room may read more.
+//!
+//! - A client *holds the room* while it keeps up: nothing is dropped for it, and while it is
+//!   more than the high-water mark (a quarter of `--max-backlog`) behind, the [`Gate`] is shut
+//!   and the engines read from no sender (TCP pushes back on them).
+//! - A client that took nothing for the stall limit (1 s) while something was pending, or stayed
+//!   above the high-water mark that long, is *stalled*: its cursor is kept within
+//!   `--max-backlog` of the head, the messages skipped are dropped for it alone and counted.
+//!   Once it has caught up it is told once how many it missed and holds the room again.
+//! - The feed keeps at most its share of `--max-backlog-total`; past it the oldest go, so the
+//!   clients furthest behind (the largest backlogs) drop first. "Dropped" always means "fell
+//!   off the tail", of the feed or of the client's own window.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::Message;
+use crate::log::Log;
+use crate::session;
+
+/// Own lines queued for a client at most (notices for a client that floods and never reads);
+/// more are dropped, and its input is not read until it takes them.
+const MAX_PRIVATE: usize = 64;
+
+/// The room's messages, numbered, each with the byte offset of its start, held while a cursor
+/// may still need them (a ring read by a cursor per client, as the LMAX Disruptor does).
+pub struct Feed {
+    entries: VecDeque<(Message, u64)>,
+    /// The number of `entries[0]`.
+    tail: u64,
+    /// The byte offset after the newest message.
+    end: u64,
+    /// The most bytes kept.
+    cap: u64,
+}
+
+impl Feed {
+    pub fn new(cap: usize) -> Feed {
+        Feed {
+            entries: VecDeque::new(),
+            tail: 0,
+            end: 0,
+            cap: cap as u64,
+        }
+    }
+
+    /// The number the next message will have.
+    pub fn head(&self) -> u64 {
+        self.tail + self.entries.len() as u64
+    }
+
+    /// The oldest message still held.
+    pub fn tail(&self) -> u64 {
+        self.tail
+    }
+
+    /// The message numbered `seq`, if still held.
+    pub fn get(&self, seq: u64) -> Option<&Message> {
+        let index = usize::try_from(seq.checked_sub(self.tail)?).ok()?;
+        self.entries.get(index).map(|(message, _)| message)
+    }
+
+    /// The byte offset where message `seq` starts (clamped to what is held).
+    fn offset(&self, seq: u64) -> u64 {
+        let index = usize::try_from(seq.saturating_sub(self.tail)).unwrap_or(usize::MAX);
+        self.entries.get(index).map_or(self.end, |&(_, at)| at)
+    }
+
+    /// Bytes from message `from` up to message `to`.
+    fn bytes_between(&self, from: u64, to: u64) -> u64 {
+        self.offset(to).saturating_sub(self.offset(from))
+    }
+
+    /// The first message from which at most `bytes` lead up to message `to`.
+    fn within(&self, bytes: u64, to: u64) -> u64 {
+        let from = self.offset(to).saturating_sub(bytes);
+        self.tail + self.entries.partition_point(|&(_, at)| at < from) as u64
+    }
+
+    /// Appends a message, letting the oldest go past the cap (the newest is always kept).
+    pub fn push(&mut self, message: Message) {
+        let len = message.len() as u64;
+        self.entries.push_back((message, self.end));
+        self.end += len;
+        while self.end - self.offset(self.tail) > self.cap && self.entries.len() > 1 {
+            self.pop();
+        }
+    }
+
+    /// Lets go of every message before `seq` (every cursor has passed it); an emptied feed
+    /// gives its memory back, so a quiet server stays small.
+    pub fn release_before(&mut self, seq: u64) {
+        while self.tail < seq && !self.entries.is_empty() {
+            self.pop();
+        }
+        if self.entries.is_empty() && self.entries.capacity() > 0 {
+            self.entries = VecDeque::new();
+        }
+    }
+
+    fn pop(&mut self) {
+        if self.entries.pop_front().is_some() {
+            self.tail += 1;
+        }
+    }
+}
+
+/// What the server holds for one client: its place in the feed, its own lines, and its flow
+/// state.
+#[derive(Default)]
+pub struct Backlog {
+    /// The next feed message for this client; `None` until the room admits it.
+    cursor: Option<u64>,
+    /// A message of which only the first `.1` bytes went out.
+    current: Option<(Message, usize)>,
+    /// Lines for this client alone, each to go before the feed message of its number.
+    private: VecDeque<(u64, Message)>,
+    /// The session is over: deliver up to this feed number, then nothing more.
+    end: Option<u64>,
+    /// Since when something has been pending and the socket took none of it.
+    waiting_since: Option<Instant>,
+    /// Since when the client has been above the high-water mark.
+    over_since: Option<Instant>,
+    /// No longer holding the room (see the module's docs).
+    stalled: bool,
+    /// Holding the room and above the high-water mark: counted in its [`Flow`].
+    behind: bool,
+    /// Messages dropped and not yet told.
+    untold: u64,
+    /// Messages dropped, all told.
+    dropped: u64,
+}
+
+/// One piece of what is pending, in delivery order.
+enum Piece<'a> {
+    Current(&'a Message, usize),
+    Private(&'a Message),
+    Feed(&'a Message),
+}
+
+impl<'a> Piece<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        match *self {
+            Piece::Current(message, sent) => &message.as_bytes()[sent..],
+            Piece::Private(message) | Piece::Feed(message) => message.as_bytes(),
+        }
+    }
+}
+
+impl Backlog {
+    /// Queues a line for this client alone, after everything the room sent it so far (dropped if
+    /// the client has let [`MAX_PRIVATE`] of them pile up: it floods and does not read).
+    pub fn reply(&mut self, line: Message, feed: &Feed) {
+        if !self.choked() {
+            self.private.push_back((feed.head(), line));
+        }
+    }
+
+    /// The server's last line to this client, after everything pending (never dropped); nothing
+    /// the room sends later is delivered.
+    pub fn farewell(&mut self, line: Message, feed: &Feed) {
+        self.private.push_back((feed.head(), line));
+        self.end_at(feed);
+    }
+
+    /// The session is over: what the room sent so far is still delivered, nothing later.
+    pub fn end_at(&mut self, feed: &Feed) {
+        self.end.get_or_insert(feed.head());
+    }
+
+    /// True while the client has let its own lines pile up: its input is not read until it
+    /// takes them (as a blocked write stops a thread engine's reader).
+    pub fn choked(&self) -> bool {
+        self.private.len() >= MAX_PRIVATE
+    }
+
+    /// The room admitted the client: its cursor starts at the feed's head, its welcome first
+    /// (never dropped, however small `--max-backlog`).
+    pub fn admit(&mut self, welcome: Message, feed: &Feed) {
+        self.cursor = Some(feed.head());
+        self.private.push_back((feed.head(), welcome));
+    }
+
+    /// The feed number delivery stops at: the head, or where the session ended.
+    fn limit(&self, feed: &Feed) -> u64 {
+        self.end.map_or(feed.head(), |end| end.min(feed.head()))
+    }
+
+    /// Feed bytes not yet delivered.
+    fn lag(&self, feed: &Feed) -> u64 {
+        self.cursor
+            .map_or(0, |cursor| feed.bytes_between(cursor, self.limit(feed)))
+    }
+
+    /// True if nothing is pending.
+    pub fn is_empty(&self, feed: &Feed) -> bool {
+        self.current.is_none() && self.private.is_empty() && self.lag(feed) == 0
+    }
+
+    /// True once the session is over and everything up to its end has gone out.
+    pub fn finished(&self, feed: &Feed) -> bool {
+        self.end.is_some() && self.is_empty(feed)
+    }
+
+    /// Messages dropped for this client, all told.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Where this client is in the feed (the feed keeps everything from the oldest cursor).
+    pub fn cursor(&self) -> Option<u64> {
+        self.cursor
+    }
+
+    /// What is pending, in order: the rest of a partly written message, then own lines and
+    /// feed messages by their numbers.
+    fn pieces<'a>(&'a self, feed: &'a Feed) -> impl Iterator<Item = Piece<'a>> + 'a {
+        let current = self
+            .current
+            .as_ref()
+            .map(|(message, sent)| Piece::Current(message, *sent));
+        let (mut private, mut cursor, limit) = (0, self.cursor, self.limit(feed));
+        let rest = std::iter::from_fn(move || {
+            if let Some((seq, line)) = self.private.get(private)
+                && cursor.is_none_or(|cursor| *seq <= cursor || cursor >= limit)
+            {
+                private += 1;
+                return Some(Piece::Private(line));
+            }
+            let at = cursor.filter(|&at| at < limit)?;
+            cursor = Some(at + 1);
+            feed.get(at).map(Piece::Feed)
+        });
+        current.into_iter().chain(rest)
+    }
+
+    /// Copies what is pending into `batch`, up to about `max` bytes: the kernel copies one long
+    /// slice much faster than many short ones.
+    pub fn fill(&self, feed: &Feed, batch: &mut Vec<u8>, max: usize) {
+        batch.clear();
+        for piece in self.pieces(feed) {
+            batch.extend_from_slice(piece.bytes());
+            if batch.len() >= max {
+                break;
+            }
+        }
+    }
+
+    /// The socket took `n` bytes of what [`fill`](Backlog::fill) gave: whole pieces are done, a
+    /// partial one becomes current.
+    pub fn consume(&mut self, feed: &Feed, mut n: usize, now: Instant) {
+        if n == 0 {
+            return;
+        }
+        self.waiting_since = Some(now);
+        let (mut current_done, mut privates, mut feeds, mut partial) = (false, 0, 0, None);
+        for piece in self.pieces(feed) {
+            let len = piece.bytes().len();
+            let whole = n >= len;
+            if !whole {
+                partial = Some(match piece {
+                    Piece::Current(message, sent) => (Message::clone(message), sent + n),
+                    Piece::Private(message) | Piece::Feed(message) => (Message::clone(message), n),
+                });
+            }
+            match piece {
+                Piece::Current(..) => current_done = true,
+                Piece::Private(_) => privates += 1,
+                Piece::Feed(_) => feeds += 1,
+            }
+            if !whole {
+                break;
+            }
+            n -= len;
+            if n == 0 {
+                break;
+            }
+        }
+        if current_done {
+            self.current = None;
+        }
+        self.private.drain(..privates);
+        if let Some(cursor) = &mut self.cursor {
+            *cursor += feeds;
+        }
+        if partial.is_some() {
+            self.current = partial;
+        }
+        if self.private.is_empty() && self.private.capacity() > MAX_PRIVATE {
+            self.private = VecDeque::new();
+        }
+    }
+}
+
+/// Shut while any client that holds the room is above its high-water mark: then no engine
+/// reads from a sender. Shared by every [`Flow`] of a server.
+#[derive(Default)]
+pub struct Gate {
+    /// Flows with a client behind.
+    behind: AtomicUsize,
+    lock: Mutex<()>,
+    opened: Condvar,
+}
+
+impl Gate {
+    pub fn is_open(&self) -> bool {
+        self.behind.load(Ordering::SeqCst) == 0
+    }
+
+    /// Waits at most `limit` for the gate to open; true if it is open.
+    pub fn wait(&self, limit: Duration) -> bool {
+        let guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.is_open() {
+            return true;
+        }
+        let _ = self.opened.wait_timeout(guard, limit);
+        self.is_open()
+    }
+
+    fn shut(&self) {
+        self.behind.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn open(&self) {
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.behind.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.opened.notify_all();
+        }
+    }
+}
+
+/// The policy's numbers.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// Bytes behind past which a client that holds the room shuts the gate.
+    pub high_water: u64,
+    /// Bytes held at most for a stalled client.
+    pub max_backlog: u64,
+    /// How long a client may hold the room back (or take nothing) before it is stalled.
+    pub stall: Duration,
+}
+
+impl Policy {
+    pub fn new(max_backlog: usize, stall: Duration) -> Policy {
+        Policy {
+            high_water: max_backlog as u64 / 4,
+            max_backlog: max_backlog as u64,
+            stall,
+        }
+    }
+}
+
+/// One feed and the policy applied to every backlog that reads it: the drops, their log lines
+/// and the notice, once for both engines.
+pub struct Flow {
+    feed: Feed,
+    policy: Policy,
+    gate: std::sync::Arc<Gate>,
+    /// Clients of this feed that hold the room and are behind.
+    behind: usize,
+    /// Messages dropped, summed over clients.
+    dropped: u64,
+    log: Log,
+}
+
+impl Flow {
+    pub fn new(cap: usize, policy: Policy, gate: std::sync::Arc<Gate>, log: Log) -> Flow {
+        Flow {
+            feed: Feed::new(cap),
+            policy,
+            gate,
+            behind: 0,
+            dropped: 0,
+            log,
+        }
+    }
+
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// A message for every client of this feed.
+    pub fn push(&mut self, message: Message) {
+        self.feed.push(message);
+    }
+
+    /// Messages dropped so far, summed over clients.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Applies the policy to one client now: stalls it, keeps a stalled one within
+    /// `--max-backlog` (counting what it skips), tells it once it has caught up, and shuts or
+    /// opens the gate. `name` is for the log.
+    pub fn review(&mut self, backlog: &mut Backlog, name: &str, now: Instant) {
+        let Some(mut cursor) = backlog.cursor else {
+            return;
+        };
+        let mut missed = self.feed.tail().saturating_sub(cursor);
+        cursor = cursor.max(self.feed.tail());
+        let limit = backlog.limit(&self.feed);
+        let lag = self.feed.bytes_between(cursor, limit);
+        let pending = lag > 0 || backlog.current.is_some() || !backlog.private.is_empty();
+        let stalled_for = |since: Option<Instant>| {
+            since.is_some_and(|since| now.saturating_duration_since(since) >= self.policy.stall)
+        };
+        if !pending {
+            backlog.waiting_since = None;
+        } else if backlog.waiting_since.is_none() {
+            backlog.waiting_since = Some(now);
+        }
+        if lag <= self.policy.high_water {
+            backlog.over_since = None;
+        } else if backlog.over_since.is_none() {
+            backlog.over_since = Some(now);
+        }
+        backlog.stalled |= stalled_for(backlog.waiting_since) || stalled_for(backlog.over_since);
+        if backlog.stalled && lag > self.policy.max_backlog {
+            let from = self.feed.within(self.policy.max_backlog, limit);
+            missed += from.saturating_sub(cursor);
+            cursor = cursor.max(from);
+        }
+        backlog.cursor = Some(cursor);
+        if missed > 0 {
+            if backlog.dropped == 0 {
+                self.log
+                    .line(format_args!("{name}: not reading, dropping messages"));
+            }
+            backlog.dropped += missed;
+            backlog.untold += missed;
+            self.dropped += missed;
+        }
+        if backlog.stalled && backlog.is_empty(&self.feed) {
+            // Caught up: told once, and it holds the room again.
+            backlog.stalled = false;
+            backlog.waiting_since = None;
+            backlog.over_since = None;
+            if backlog.untold > 0 {
+                let notice = session::dropped_notice(std::mem::take(&mut backlog.untold));
+                backlog.private.push_back((self.feed.head(), notice));
+            }
+        }
+        let behind = !backlog.stalled && backlog.over_since.is_some();
+        self.set_behind(backlog, behind);
+    }
+
+    fn set_behind(&mut self, backlog: &mut Backlog, behind: bool) {
+        if backlog.behind == behind {
+            return;
+        }
+        backlog.behind = behind;
+        if behind {
+            self.behind += 1;
+            if self.behind == 1 {
+                self.gate.shut();
+            }
+        } else {
+            self.behind -= 1;
+            if self.behind == 0 {
+                self.gate.open();
+            }
+        }
+    }
+
+    /// A client has gone: it no longer holds the room, and its drops are logged.
+    pub fn remove(&mut self, backlog: &mut Backlog, name: &str) {
+        self.set_behind(backlog, false);
+        if backlog.dropped > 0 {
+            let dropped = backlog.dropped;
+            self.log
+                .line(format_args!("{name}: {dropped} messages dropped"));
+        }
+    }
+
+    /// Lets go of the messages before `oldest`, the oldest cursor of this feed's clients.
+    pub fn release_before(&mut self, oldest: u64) {
+        self.feed.release_before(oldest);
+    }
+}
+
+impl Drop for Flow {
+    /// A feed that ends while a client is behind must not leave the gate shut.
+    fn drop(&mut self) {
+        if self.behind > 0 {
+            self.gate.open();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn flow(max_backlog: usize) -> (Flow, Arc<Gate>) {
+        let gate = Arc::new(Gate::default());
+        let policy = Policy::new(max_backlog, Duration::from_secs(1));
+        let flow = Flow::new(1 << 20, policy, Arc::clone(&gate), Log::discard());
+        (flow, gate)
+    }
+
+    /// Takes everything pending, as a socket that reads at once would; returns it as text.
+    fn take(flow: &mut Flow, backlog: &mut Backlog, now: Instant) -> String {
+        let mut batch = Vec::new();
+        let mut all = String::new();
+        for _ in 0..1000 {
+            flow.review(backlog, "x", now);
+            backlog.fill(flow.feed(), &mut batch, 1 << 20);
+            if batch.is_empty() {
+                return all;
+            }
+            all.push_str(std::str::from_utf8(&batch).expect("UTF-8"));
+            backlog.consume(flow.feed(), batch.len(), now);
+        }
+        panic!("never emptied");
+    }
+
+    #[test]
+    fn own_lines_and_feed_messages_go_out_in_the_rooms_order_and_partial_writes_lose_nothing() {
+        let (mut flow, _) = flow(1 << 20);
+        let mut backlog = Backlog::default();
+        let now = Instant::now();
+        flow.push("before the join\n".into());
+        backlog.reply("Enter your name:\n".into(), flow.feed());
+        backlog.admit("You are x\n".into(), flow.feed());
+        flow.push("a\n".into());
+        backlog.reply("Line too long\n".into(), flow.feed());
+        flow.push("b\n".into());
+        let mut batch = Vec::new();
+        backlog.fill(flow.feed(), &mut batch, 1 << 20);
+        // Three bytes at a time.
+        let mut got = Vec::new();
+        while !backlog.is_empty(flow.feed()) {
+            backlog.fill(flow.feed(), &mut batch, 1 << 20);
+            let n = batch.len().min(3);
+            got.extend_from_slice(&batch[..n]);
+            backlog.consume(flow.feed(), n, now);
+        }
+        assert_eq!(
+            String::from_utf8(got).expect("UTF-8"),
+            "Enter your name:\nYou are x\na\nLine too long\nb\n"
+        );
+    }
+
+    #[test]
+    fn a_reader_that_keeps_up_holds_the_room_and_loses_nothing_however_far_behind() {
+        let (mut flow, gate) = flow(1000);
+        let mut backlog = Backlog::default();
+        let now = Instant::now();
+        backlog.admit("You are x\n".into(), flow.feed());
+        for i in 0..1000 {
+            flow.push(format!("message {i:011}\n").into());
+        }
+        flow.review(&mut backlog, "x", now);
+        assert!(!gate.is_open(), "20 KB behind a 250 B high-water mark");
+        // It takes something within the stall limit, and is not stalled.
+        let mut batch = Vec::new();
+        backlog.fill(flow.feed(), &mut batch, 100);
+        backlog.consume(flow.feed(), batch.len(), now + 900 * MS);
+        flow.review(&mut backlog, "x", now + 900 * MS);
+        let got = take(&mut flow, &mut backlog, now + 900 * MS);
+        assert!(gate.is_open());
+        let first = String::from_utf8(batch).expect("UTF-8");
+        assert_eq!(first.lines().count() + got.lines().count(), 1001);
+        assert!(got.ends_with("message 00000000999\n"), "{got}");
+        assert_eq!(flow.dropped(), 0);
+    }
+
+    #[test]
+    fn a_client_that_takes_nothing_for_the_stall_limit_drops_for_itself_and_is_told_once() {
+        let (mut flow, gate) = flow(1000);
+        let mut backlog = Backlog::default();
+        let now = Instant::now();
+        backlog.admit("You are x\n".into(), flow.feed());
+        for i in 0..100 {
+            flow.push(format!("message {i:011}\n").into());
+        }
+        flow.review(&mut backlog, "x", now);
+        assert!(!gate.is_open());
+        flow.review(&mut backlog, "x", now + 999 * MS);
+        assert!(!gate.is_open(), "held for up to a second");
+        flow.review(&mut backlog, "x", now + 1000 * MS);
+        assert!(gate.is_open(), "stalled: the room goes on");
+        // Stalled: its backlog stays within 1000 bytes, 50 messages of 20.
+        for i in 100..200 {
+            flow.push(format!("message {i:011}\n").into());
+            flow.review(&mut backlog, "x", now + 1100 * MS);
+        }
+        assert_eq!(flow.dropped(), 150);
+        let got = take(&mut flow, &mut backlog, now + 2 * 1000 * MS);
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines[0], "You are x");
+        assert_eq!(lines[1], "message 00000000150");
+        assert_eq!(lines[50], "message 00000000199");
+        assert_eq!(
+            lines[51..],
+            ["*** 150 messages dropped: you were not reading ***"]
+        );
+        // Caught up: it holds the room again, and a new gap gets a new notice.
+        flow.push("after\n".into());
+        assert_eq!(
+            take(&mut flow, &mut backlog, now + 2 * 1000 * MS),
+            "after\n"
+        );
+        assert_eq!(flow.dropped(), 150);
+    }
+
+    #[test]
+    fn a_stalled_client_keeps_a_message_as_long_as_the_backlog_and_the_feed_its_cap() {
+        let (mut flow, _) = flow(10);
+        let mut backlog = Backlog::default();
+        let now = Instant::now();
+        backlog.admit("You are a long-named client\n".into(), flow.feed());
+        flow.push("0123456789".into());
+        flow.review(&mut backlog, "x", now);
+        flow.push("abcdefghi\n".into());
+        flow.review(&mut backlog, "x", now + 2000 * MS);
+        let got = take(&mut flow, &mut backlog, now + 2000 * MS);
+        assert_eq!(
+            got,
+            "You are a long-named client\nabcdefghi\n\
+             *** 1 messages dropped: you were not reading ***\n"
+        );
+        let mut feed = Feed::new(10);
+        for text in ["aaaa", "bbbb", "cccc"] {
+            feed.push(text.into());
+        }
+        assert_eq!((feed.tail(), feed.head()), (1, 3));
+        assert_eq!(feed.get(2).map(|m| &**m), Some("cccc"));
+        feed.push("x".repeat(20).into());
+        assert_eq!((feed.tail(), feed.head()), (3, 4), "the newest stays");
+        feed.release_before(4);
+        assert_eq!(feed.entries.capacity(), 0);
+    }
+}

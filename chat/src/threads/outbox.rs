@@ -1,0 +1,172 @@
+//! The `threads` engine's side of the one flow ([`crate::flow`]): the room's feed and every
+//! client's backlog behind one lock, which the broadcaster appends to and each `client_writer`
+//! waits on, instead of a channel per client.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crossbeam_channel::Sender;
+
+use crate::Message;
+use crate::flow::{Backlog, Flow, Gate};
+use crate::room::Fanout;
+
+/// The feed and the backlogs; see the module's docs.
+pub struct Outbox {
+    state: Mutex<State>,
+    /// Writers wait here for something to write.
+    wake: Condvar,
+    gate: Arc<Gate>,
+}
+
+struct State {
+    flow: Flow,
+    clients: HashMap<u64, (Arc<str>, Backlog)>,
+    /// Writers waiting on `wake`.
+    waiting: usize,
+}
+
+impl Outbox {
+    pub fn new(flow: Flow, gate: Arc<Gate>) -> Outbox {
+        let state = State {
+            flow,
+            clients: HashMap::new(),
+            waiting: 0,
+        };
+        Outbox {
+            state: Mutex::new(state),
+            wake: Condvar::new(),
+            gate,
+        }
+    }
+
+    /// Shut while a client that holds the room is behind: readers wait at it.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Wakes the waiting writers, if any.
+    fn wake(&self, state: &State) {
+        if state.waiting > 0 {
+            self.wake.notify_all();
+        }
+    }
+
+    /// Does `change` to client `id`'s backlog (if it is still there), then wakes the writers.
+    fn with(&self, id: u64, change: impl FnOnce(&mut Backlog, &mut Flow, &str)) {
+        let mut state = self.lock();
+        let State { flow, clients, .. } = &mut *state;
+        if let Some((name, backlog)) = clients.get_mut(&id) {
+            change(backlog, flow, name);
+        }
+        self.wake(&state);
+    }
+
+    /// A line for client `id` alone.
+    pub fn reply(&self, id: u64, line: Message) {
+        self.with(id, |backlog, flow, _| backlog.reply(line, flow.feed()));
+    }
+
+    /// Client `id`'s session is over: what is pending (and `last`) is still written, nothing
+    /// later; its writer then returns.
+    pub fn end(&self, id: u64, last: Option<Message>) {
+        self.with(id, |backlog, flow, _| match last {
+            Some(line) => backlog.farewell(line, flow.feed()),
+            None => backlog.end_at(flow.feed()),
+        });
+    }
+
+    /// Client `id` has gone (its writer has returned).
+    pub fn remove(&self, id: u64) {
+        let mut state = self.lock();
+        if let Some((name, mut backlog)) = state.clients.remove(&id) {
+            state.flow.remove(&mut backlog, &name);
+        }
+    }
+
+    /// Waits for something to write to client `id` and takes it into `batch` (at most about
+    /// `max` bytes; the policy counts it as taken, like what the socket's buffer holds); false
+    /// once its session is over and everything has gone out.
+    pub fn next_batch(&self, id: u64, batch: &mut Vec<u8>, max: usize) -> bool {
+        let mut state = self.lock();
+        loop {
+            let State { flow, clients, .. } = &mut *state;
+            let Some((name, backlog)) = clients.get_mut(&id) else {
+                return false;
+            };
+            flow.review(backlog, name, Instant::now());
+            backlog.fill(flow.feed(), batch, max);
+            if !batch.is_empty() {
+                backlog.consume(flow.feed(), batch.len(), Instant::now());
+                return true;
+            }
+            if backlog.finished(flow.feed()) {
+                return false;
+            }
+            state.waiting += 1;
+            state = self
+                .wake
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            state.waiting -= 1;
+        }
+    }
+
+    /// Messages dropped so far, summed over clients.
+    pub fn dropped(&self) -> u64 {
+        self.lock().flow.dropped()
+    }
+}
+
+/// The broadcaster's end: a join is answered on the client's channel (`false`: name taken).
+impl Fanout for Arc<Outbox> {
+    type Member = Sender<bool>;
+
+    fn admit(&mut self, id: u64, name: &Arc<str>, member: Sender<bool>, welcome: Message) {
+        let mut state = self.lock();
+        let mut backlog = Backlog::default();
+        backlog.admit(welcome, state.flow.feed());
+        state.clients.insert(id, (Arc::clone(name), backlog));
+        drop(state);
+        let _ = member.send(true);
+    }
+
+    fn refuse(&mut self, _id: u64, member: Sender<bool>) {
+        let _ = member.send(false);
+    }
+
+    fn broadcast(&mut self, message: &Message) {
+        let mut state = self.lock();
+        state.flow.push(Arc::clone(message));
+        self.wake(&state);
+    }
+
+    /// The client's own thread removes its backlog once its writer is done.
+    fn remove(&mut self, _id: u64) {}
+
+    fn dropped(&self) -> u64 {
+        Outbox::dropped(self)
+    }
+
+    /// The policy for every client, also those whose writer waits in a `write`, and the feed let
+    /// go behind the slowest.
+    fn tick(&mut self) {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let State { flow, clients, .. } = &mut *state;
+        let mut oldest = flow.feed().head();
+        for (name, backlog) in clients.values_mut() {
+            flow.review(backlog, name, now);
+            oldest = backlog.cursor().map_or(oldest, |cursor| cursor.min(oldest));
+        }
+        flow.release_before(oldest);
+        self.wake(&state);
+    }
+}
