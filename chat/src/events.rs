@@ -60,6 +60,10 @@ enum ToLoop {
     Refused {
         id: u64,
     },
+    /// The room has heard of the client's leave.
+    Left {
+        id: u64,
+    },
     Message(Message),
 }
 
@@ -128,6 +132,7 @@ impl Fanout for Loops {
     fn remove(&mut self, id: u64) {
         if let Some(member) = self.loop_of.remove(&id) {
             self.members[member] -= 1;
+            self.handles[member].send(ToLoop::Left { id });
         }
     }
 
@@ -453,6 +458,7 @@ impl EventLoop {
                 ToLoop::Conn { id, stream, peer } => self.greet(id, stream, peer),
                 ToLoop::Admitted { id, welcome } => self.answer(id, Some(welcome)),
                 ToLoop::Refused { id } => self.answer(id, None),
+                ToLoop::Left { id } => self.left(id),
             }
         }
     }
@@ -486,14 +492,30 @@ impl EventLoop {
         self.flush(slot);
     }
 
+    /// The room has heard of a client's leave (a refused name: it never will).
+    fn left(&mut self, id: u64) {
+        if let Some(slot) = self.conns.slot_of(id)
+            && let Some(conn) = self.conns.get(slot)
+        {
+            conn.left(&self.flow);
+            self.flush(slot);
+        }
+    }
+
     /// The room's answer to a client's name: admitted (with its welcome) or taken.
     fn answer(&mut self, id: u64, welcome: Option<Message>) {
         let Some(slot) = self.conns.slot_of(id) else {
             return;
         };
-        let Some(conn) = self.conns.get(slot).filter(|conn| !conn.ending()) else {
+        let Some(conn) = self.conns.get(slot) else {
             return;
         };
+        if conn.ending() {
+            if welcome.is_none() {
+                self.left(id);
+            }
+            return;
+        }
         let mut out = Vec::new();
         if let Some(welcome) = &welcome {
             conn.admit(Arc::clone(welcome), &self.flow);
@@ -651,7 +673,7 @@ impl EventLoop {
             self.again.push(slot);
         }
         match flushed {
-            Ok(Flushed::All) if conn.ending() => self.close(slot),
+            Ok(Flushed::All) if conn.finished(&self.flow) => self.close(slot),
             // The next turn goes on, without sleeping.
             Ok(Flushed::More) => self.unfinished = true,
             Ok(_) => {}
@@ -723,6 +745,10 @@ impl EventLoop {
             let mut out = Vec::new();
             conn.session.shut_down(&mut out);
             self.act(slot, out);
+            // The room will hear of no more leaves.
+            if let Some(conn) = self.conns.get(slot) {
+                conn.left(&self.flow);
+            }
             self.flush(slot);
         }
         let mut events = Events::with_capacity(1024);

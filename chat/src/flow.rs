@@ -122,6 +122,8 @@ pub struct Backlog {
     private: VecDeque<(u64, Message)>,
     /// The session is over: deliver up to this feed number, then nothing more.
     end: Option<u64>,
+    /// The last line, once the room has heard of the leave.
+    last: Option<Message>,
     /// Since when something has been pending and the socket took none of it.
     waiting_since: Option<Instant>,
     /// Since when the client has been above the high-water mark.
@@ -161,16 +163,21 @@ impl Backlog {
         }
     }
 
-    /// The server's last line to this client, after everything pending (never dropped); nothing
-    /// the room sends later is delivered.
-    pub fn farewell(&mut self, line: Message, feed: &Feed) {
-        self.private.push_back((feed.head(), line));
-        self.end_at(feed);
+    /// The session is over; `last` is its last line. Everything the room sends until it has
+    /// heard of the leave (the client's own last lines among them) is still delivered.
+    pub fn leaving(&mut self, last: Option<Message>) {
+        self.last = last;
     }
 
-    /// The session is over: what the room sent so far is still delivered, nothing later.
-    pub fn end_at(&mut self, feed: &Feed) {
-        self.end.get_or_insert(feed.head());
+    /// The room has heard of the leave (or never will): the last line goes after everything
+    /// pending (never dropped), and nothing the room sends later is delivered.
+    pub fn left(&mut self, feed: &Feed) {
+        if self.end.is_none() {
+            if let Some(line) = self.last.take() {
+                self.private.push_back((feed.head(), line));
+            }
+            self.end = Some(feed.head());
+        }
     }
 
     /// True while the client has let its own lines pile up: its input is not read until it
@@ -441,14 +448,20 @@ impl Flow {
             backlog.untold += missed;
             self.dropped += missed;
         }
-        if backlog.stalled && backlog.is_empty(&self.feed) {
-            // Caught up: told once, and it holds the room again.
+        // Caught up (but for the last line of a session that has ended): told once, and it
+        // holds the room again.
+        let farewell = usize::from(backlog.end.is_some() && !backlog.private.is_empty());
+        if backlog.stalled
+            && backlog.current.is_none()
+            && backlog.private.len() == farewell
+            && self.feed.bytes_between(cursor, limit) == 0
+        {
             backlog.stalled = false;
             backlog.waiting_since = None;
             backlog.over_since = None;
-            if backlog.untold > 0 {
+            if backlog.untold > 0 && (backlog.end.is_none() || farewell == 1) {
                 let notice = session::dropped_notice(std::mem::take(&mut backlog.untold));
-                backlog.private.push_back((self.feed.head(), notice));
+                backlog.private.insert(0, (limit, notice));
             }
         }
         let behind = !backlog.stalled && backlog.over_since.is_some();

@@ -2,6 +2,7 @@
 //! process through `chat::run` (stopped by an injected done signal) and the real binary.
 
 mod binary;
+mod flow;
 mod lifecycle;
 mod limits;
 mod protocol;

@@ -252,3 +252,31 @@ pub fn eventually(mut condition: impl FnMut() -> bool) -> bool {
     }
     condition()
 }
+
+/// The workspace's real `netcat3` binary, beside this test's own (`target/PROFILE/`); built
+/// with `cargo build -p netcat3` first if it is not there (`CARGO_BIN_EXE_*` only names a
+/// binary of the package under test).
+pub fn netcat3() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("the test's own path");
+            let dir = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .expect("target/PROFILE");
+            let path = dir.join("netcat3");
+            let mut cargo = std::process::Command::new(env!("CARGO"));
+            cargo.args(["build", "-q", "-p", "netcat3"]);
+            if dir.file_name().is_some_and(|name| name == "release") {
+                cargo.arg("--release");
+            }
+            let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml");
+            cargo.args(["--manifest-path", manifest]);
+            let run = testkit::child::Run::of(&mut cargo, Duration::from_secs(300));
+            run.expect_code(0);
+            assert!(path.exists(), "no {}", path.display());
+            path
+        })
+        .clone()
+}

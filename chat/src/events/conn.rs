@@ -105,18 +105,30 @@ impl Conn {
         self.backlog.admit(welcome, flow.feed());
     }
 
-    /// The session is over (with `last`, its last line): what is pending up to now is still
-    /// delivered. True if the room must now hear of the leave.
+    /// The session is over (with `last`, its last line). True if the room must now hear of
+    /// the leave: until [`left`](Conn::left), what the room sends is still delivered (the
+    /// client's own last lines among it).
     pub fn end(&mut self, end: End, last: Option<Message>, flow: &Flow) -> bool {
         if self.ending.is_some() {
             return false;
         }
         self.ending = Some(end);
-        match last {
-            Some(line) => self.backlog.farewell(line, flow.feed()),
-            None => self.backlog.end_at(flow.feed()),
+        self.backlog.leaving(last);
+        let tell_room = self.in_room && end != End::Shutdown;
+        if !tell_room {
+            self.left(flow);
         }
-        self.in_room
+        tell_room
+    }
+
+    /// The room has heard of the leave (or never will): deliver what is pending, then close.
+    pub fn left(&mut self, flow: &Flow) {
+        self.backlog.left(flow.feed());
+    }
+
+    /// True once the session is over and everything has gone out: close.
+    pub fn finished(&self, flow: &Flow) -> bool {
+        self.ending.is_some() && self.backlog.finished(flow.feed())
     }
 
     /// Applies the flow policy now (drops, the notice once caught up, the gate).

@@ -235,15 +235,20 @@ impl<'a> Client<'a> {
     /// `shutdown_grace` once the server is stopping, then its socket is cut), the socket closed.
     pub fn finish(self, end: End) {
         if let Some(writer) = self.writer {
-            self.outbox.end(self.id, self.last);
-            if end != End::Shutdown {
-                let _ = self.events.send(Event::Leave { id: self.id });
+            self.outbox.leaving(self.id, self.last);
+            let leave = Event::Leave { id: self.id };
+            if end == End::Shutdown || self.events.send(leave).is_err() {
+                self.outbox.left(self.id);
             }
             let stuck = select! {
                 recv(writer.finished) -> _ => false,
-                recv(self.done.channel()) -> _ => writer.finished
-                    .recv_timeout(self.config.shutdown_grace)
-                    .is_err_and(|err| err.is_timeout()),
+                recv(self.done.channel()) -> _ => {
+                    // The room hears of no more leaves.
+                    self.outbox.left(self.id);
+                    writer.finished
+                        .recv_timeout(self.config.shutdown_grace)
+                        .is_err_and(|err| err.is_timeout())
+                }
             };
             if stuck {
                 let _ = self.conn.shutdown(Shutdown::Both);

@@ -74,13 +74,16 @@ impl Outbox {
         self.with(id, |backlog, flow, _| backlog.reply(line, flow.feed()));
     }
 
-    /// Client `id`'s session is over: what is pending (and `last`) is still written, nothing
-    /// later; its writer then returns.
-    pub fn end(&self, id: u64, last: Option<Message>) {
-        self.with(id, |backlog, flow, _| match last {
-            Some(line) => backlog.farewell(line, flow.feed()),
-            None => backlog.end_at(flow.feed()),
-        });
+    /// Client `id`'s session is over, with `last` its last line; until [`left`](Outbox::left),
+    /// what the room sends is still written.
+    pub fn leaving(&self, id: u64, last: Option<Message>) {
+        self.with(id, |backlog, _, _| backlog.leaving(last));
+    }
+
+    /// The room has heard of client `id`'s leave (or never will): what is pending and its last
+    /// line are written, nothing later; its writer then returns.
+    pub fn left(&self, id: u64) {
+        self.with(id, |backlog, flow, _| backlog.left(flow.feed()));
     }
 
     /// Client `id` has gone (its writer has returned).
@@ -149,7 +152,9 @@ impl Fanout for Arc<Outbox> {
     }
 
     /// The client's own thread removes its backlog once its writer is done.
-    fn remove(&mut self, _id: u64) {}
+    fn remove(&mut self, id: u64) {
+        self.left(id);
+    }
 
     fn dropped(&self) -> u64 {
         Outbox::dropped(self)
