@@ -27,11 +27,11 @@ use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::accept::accept_loop;
+use crate::config::{Config, Message, Summary};
 use crate::flow::{Flow, Gate, Policy};
 use crate::log::Log;
 use crate::room::{self, Event, Fanout};
 use crate::session::{End, Output, Session};
-use crate::{Config, Message, Summary};
 
 use self::conn::{Conn, Flushed};
 
@@ -554,8 +554,7 @@ impl EventLoop {
                 return;
             };
             if !conn.reads() || !self.gate.is_open() {
-                if !conn.ending() && !conn.throttled {
-                    conn.throttled = true;
+                if conn.hold() {
                     self.held.push(slot);
                 }
                 return;
@@ -564,7 +563,7 @@ impl EventLoop {
                 self.again.push(slot);
                 return;
             }
-            conn.throttled = false;
+            conn.resume(true);
             let mut out = Vec::new();
             let now = Instant::now();
             match conn.stream.read(&mut self.scratch) {
@@ -588,13 +587,13 @@ impl EventLoop {
             return;
         }
         for slot in std::mem::take(&mut self.held) {
-            match self.conns.get(slot) {
-                Some(conn) if conn.throttled && conn.reads() => {
-                    conn.throttled = false;
-                    self.again.push(slot);
-                }
-                Some(conn) if conn.throttled => self.held.push(slot),
-                _ => {}
+            let Some(conn) = self.conns.get(slot) else {
+                continue;
+            };
+            if conn.resume(true) {
+                self.again.push(slot);
+            } else if conn.held() {
+                self.held.push(slot);
             }
         }
     }
@@ -668,8 +667,7 @@ impl EventLoop {
             return;
         };
         let flushed = conn.flush(&mut self.flow, Instant::now(), &mut self.batch);
-        if conn.throttled && conn.reads() && self.gate.is_open() {
-            conn.throttled = false;
+        if conn.resume(self.gate.is_open()) {
             self.again.push(slot);
         }
         match flushed {

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::Message;
+use crate::config::Message;
 use crate::log::Log;
 use crate::session;
 
@@ -212,11 +212,6 @@ impl Backlog {
     /// True once the session is over and everything up to its end has gone out.
     pub fn finished(&self, feed: &Feed) -> bool {
         self.end.is_some() && self.is_empty(feed)
-    }
-
-    /// Messages dropped for this client, all told.
-    pub fn dropped(&self) -> u64 {
-        self.dropped
     }
 
     /// Where this client is in the feed (the feed keeps everything from the oldest cursor).

@@ -7,36 +7,45 @@
 //! `--max-backlog`, `--max-backlog-total`, `--max-line`, `--max-clients`). The protocol, line by
 //! line, is in docs/SPEC.md ("chat").
 //!
-//! Where to read what:
+//! Where to read what (the library's surface is [`run`], [`Config`], [`Engine`], [`Summary`]
+//! and [`listen`]; the rest is private):
 //!
-//! - The book's listing: [`threads`] (`serve` is the book's `main`, then `handle_conn` and
-//!   `client_writer`), with [`room::broadcaster`]. `--engine threads` runs it: two threads per
-//!   client, as the book has two goroutines.
-//! - The scale path: [`events`] (the default), a fixed pool of mio event loops with no thread
-//!   per client, for thousands of clients at a small fraction of a thread's memory each. A
-//!   room of up to [`Config::pack`] (512) clients stays on one loop.
-//! - Both drive the same protocol core: a [`session::Session`] per connection (fed bytes and the
-//!   time, no socket in it) and one [`room::Room`], owned by the broadcaster thread.
+//! - The book's listing: `threads.rs` (`serve` is the book's `main`, then `handle_conn` and
+//!   `client_writer`), with `room.rs`'s `broadcaster`. `--engine threads` runs it: two threads
+//!   per client, as the book has two goroutines.
+//! - The scale path: `events.rs` (the default), a fixed pool of mio event loops with no thread
+//!   per client, for thousands of clients at a small fraction of a thread's memory each. A room
+//!   of up to [`Config::pack`] (512) clients stays on one loop.
+//! - Both drive the same core: a `session::Session` per connection (fed bytes and the time, no
+//!   socket in it; every protocol line is its output), one `room::Room` owned by the
+//!   broadcaster thread, and one flow policy (`flow.rs`).
 //!
 //! The book's flaws, and the function that fixes each:
 //!
-//! - A slow client stalls everyone (the broadcaster blocks on it): [`backlog::Backlog::offer`]
-//!   and [`events`]' feed drop for that client alone, counted, told once at the gap.
-//! - One write per message: `threads::client_writer` and `events` write a batch of many.
+//! - A slow client stalls everyone (the broadcaster blocks on it): `flow::Flow::review`, the
+//!   one policy of both engines (SPEC.md, chat, item 8). Every client reads one byte-bounded
+//!   feed through a cursor of its own. A client that keeps reading never loses a line: while it
+//!   is more than a quarter of `--max-backlog` behind, the `flow::Gate` is shut and no engine
+//!   reads from a sender (TCP pushes back on them). A client that takes nothing, or stays past
+//!   that mark, for 1 s holds no one back: its backlog is bounded by `--max-backlog`, the
+//!   messages past it are dropped for it alone, and once it has caught up it is told once
+//!   (`*** N messages dropped: you were not reading ***`) and holds the room again. A line that
+//!   could never fit a backlog is refused like a long one.
+//! - One write per message: `client_writer` and the event loops write a batch of many.
 //! - `bufio.Scanner` ends the connection at 64 KiB; a long line is dropped here, not stored
-//!   ([`session::Session::received`]); invalid UTF-8 becomes U+FFFD.
+//!   (`session::Session::received`); invalid UTF-8 becomes U+FFFD.
 //! - Message text reaches terminals raw (escape sequences, a bare CR faking a sender):
-//!   [`text::clean_message`].
-//! - Names: none unique, look-alikes and protocol-breaking ones: [`text::name_key`],
-//!   [`text::name_problem`], [`room::Room::join`] (ex. 8.14).
-//! - An unbounded client list: [`text::client_list`] ends a crowded one with `... and N more`.
-//! - Limits end the process or wedge it: [`limits::capacity`] (the default `--max-clients`),
-//!   [`limits::listen`] (SOMAXCONN), [`accept::accept_loop`] (refusal with one line, a reserve
-//!   descriptor for EMFILE); the thread engine closes a finished connection's socket at once
-//!   (`threads::conns`).
+//!   `text::clean_message`.
+//! - Names: none unique, look-alikes and protocol-breaking ones: `text::name_key`,
+//!   `text::name_problem`, `room::Room::join` (ex. 8.14).
+//! - An unbounded client list: `text::client_list` ends a crowded one with `... and N more`.
+//! - Limits end the process or wedge it: `limits::capacity` (the default `--max-clients`),
+//!   [`listen`] (SOMAXCONN), `accept::accept_loop` (refusal with one line, a reserve descriptor
+//!   for EMFILE); the thread engine closes a finished connection's socket at once
+//!   (`threads/conns.rs`).
 //! - No way to stop: the done signal tells every client and returns within a second with every
-//!   thread joined ([`run`]); the log has a thread of its own ([`log`]), so a stderr nobody reads
-//!   stalls no one.
+//!   thread joined ([`run`]); the log has a thread of its own (`log.rs`), so a stderr nobody
+//!   reads stalls no one.
 //!
 //! Where it differs from Go, and why: a goroutine costs a few KB and the Go runtime multiplexes
 //! them over a few threads, so the book can afford two per client; an OS thread cannot (its
@@ -46,133 +55,28 @@
 //! thread entry), so the thread engine never gets near that limit: its client limit counts
 //! threads and memory maps.
 
-pub mod accept;
-pub mod events;
+mod accept;
+mod config;
+mod events;
 mod flow;
-pub mod limits;
+mod limits;
 mod lines;
-pub mod log;
-pub mod room;
-pub mod session;
-pub mod text;
-pub mod threads;
+mod log;
+mod room;
+mod session;
+mod text;
+mod threads;
 
+pub use config::{Config, Engine, Summary};
 pub use limits::listen;
 
 use std::io;
 use std::net::{Shutdown, TcpListener};
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::done::Done;
 
 use crate::log::Log;
-use crate::session::Limits;
-
-/// One message on its way to clients: formatted once, shared by every client it goes to.
-pub type Message = Arc<str>;
-
-/// How connections are served (`--engine`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Engine {
-    /// A fixed pool of event-loop threads over non-blocking sockets (the default).
-    Events,
-    /// The book's design: a reader and a writer thread per client.
-    Threads,
-}
-
-/// How the server behaves; [`Config::default`] is the command line's defaults.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Which engine serves the connections.
-    pub engine: Engine,
-    /// Event-loop threads for [`Engine::Events`]; 0 means one per core.
-    pub loops: usize,
-    /// Clients an event loop takes before the next loop is used (512). A small room stays on one
-    /// loop, where a message costs one hand-off instead of one per loop and no two threads write
-    /// to the same readers at once; past it, one loop's round of writes (10-15 us each here) would
-    /// pass 5 ms, and the loops share them. docs/benchmarks.md has the measurement.
-    pub pack: usize,
-    /// A client that completes no line for this long is told so and disconnected (ex. 8.13). At
-    /// most a year.
-    pub idle_timeout: Duration,
-    /// Bytes held for one client beyond what its socket took; more are dropped for that client
-    /// (ex. 8.15), and it is told how many once it catches up.
-    pub max_backlog: usize,
-    /// Bytes held for all clients together; past it, the largest backlogs drop first.
-    pub max_backlog_total: usize,
-    /// The longest line, in bytes, that is broadcast; longer ones are dropped.
-    pub max_line: usize,
-    /// Connections (named or still naming) served at once; more are refused. Never more than
-    /// the process's limits allow (the default, `usize::MAX`, means just that).
-    pub max_clients: usize,
-    /// A client whose socket accepts nothing for this long is disconnected (10 s).
-    pub write_timeout: Duration,
-    /// A client may hold the room back this long (1 s): one that takes nothing, or stays above
-    /// the high-water mark, for longer no longer does, and drops messages past its backlog.
-    pub stall: Duration,
-    /// At shutdown, how long a client may take to be given what is queued before its connection
-    /// is cut (so shutdown finishes within a second even with stalled clients). At most 10 s.
-    pub shutdown_grace: Duration,
-    /// Write the log (arrivals, departures, drops, errors) to stderr, one `chat: ...` line each.
-    /// The binary does; the in-process tests turn it off to keep the test run's output tidy.
-    pub log: bool,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            engine: Engine::Events,
-            loops: 0,
-            pack: 512,
-            idle_timeout: Duration::from_secs(300),
-            max_backlog: 1 << 20,
-            max_backlog_total: 256 << 20,
-            max_line: 8192,
-            max_clients: usize::MAX,
-            write_timeout: Duration::from_secs(10),
-            stall: Duration::from_secs(1),
-            shutdown_grace: Duration::from_millis(300),
-            log: true,
-        }
-    }
-}
-
-impl Config {
-    /// What each session enforces.
-    pub fn limits(&self) -> Limits {
-        Limits {
-            max_line: self.max_line,
-            max_message: self.max_backlog,
-            idle_timeout: self.idle_timeout,
-        }
-    }
-
-    /// Out-of-range values brought into range rather than trusted: a deadline far in the
-    /// future would overflow the clock's arithmetic.
-    fn clamped(self) -> Config {
-        const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
-        Config {
-            idle_timeout: self.idle_timeout.min(YEAR),
-            max_line: self.max_line.max(1),
-            max_backlog: self.max_backlog.max(1),
-            max_backlog_total: self.max_backlog_total.max(1),
-            write_timeout: self.write_timeout.min(YEAR),
-            stall: self.stall.clamp(Duration::from_millis(10), YEAR),
-            shutdown_grace: self.shutdown_grace.min(Duration::from_secs(10)),
-            ..self
-        }
-    }
-}
-
-/// What a finished server reports.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Summary {
-    /// Connections accepted (refused ones included).
-    pub connections: u64,
-    /// Messages dropped because a client's backlog was full, summed over clients.
-    pub dropped: u64,
-}
 
 /// Serves chat clients on `listener` until `done` fires, then tells every client the server is
 /// shutting down, closes every connection, and returns once every thread it started has ended.

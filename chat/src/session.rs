@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::Message;
+use crate::config::Message;
 use crate::lines::{Line, LineBuffer};
 use crate::text;
 

@@ -21,11 +21,11 @@ use common::done::Done;
 use crossbeam_channel::{Sender, bounded};
 
 use crate::accept::accept_loop;
+use crate::config::{Config, Summary};
 use crate::flow::{Flow, Gate, Policy};
 use crate::log::Log;
 use crate::room::{self, Event};
 use crate::session::Session;
-use crate::{Config, Summary};
 
 use self::conns::Conns;
 use self::io::Client;

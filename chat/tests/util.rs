@@ -2,7 +2,7 @@
 //! the lock that keeps the thread-count test alone while it counts.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -71,7 +71,8 @@ pub struct Server {
 
 impl Server {
     pub fn start(config: chat::Config) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        // The binary's own listen (SOMAXCONN), not std's queue of 128.
+        let listener = chat::listen("127.0.0.1:0").expect("listen on 127.0.0.1:0");
         let addr = listener.local_addr().expect("local_addr");
         let (canceller, done) = common::done::new();
         let (tx, finished) = crossbeam_channel::bounded(1);

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use mio::net::TcpStream;
 
-use crate::Message;
+use crate::config::Message;
 use crate::flow::{Backlog, Flow};
 use crate::session::{End, Session};
 
@@ -28,7 +28,7 @@ pub struct Conn {
     /// The session is over: deliver what is pending, then close.
     ending: Option<End>,
     /// Input was left unread (the client was choked or the gate shut): read it again later.
-    pub throttled: bool,
+    throttled: bool,
 }
 
 /// What a flush achieved.
@@ -65,6 +65,25 @@ impl Conn {
     /// input, and the client not choked on its own lines.
     pub fn reads(&self) -> bool {
         self.ending.is_none() && self.session.wants_input() && !self.backlog.choked()
+    }
+
+    /// Its input is left unread for now; true the first time (the loop then holds it).
+    pub fn hold(&mut self) -> bool {
+        let first = !self.ending() && !self.throttled;
+        self.throttled |= first;
+        first
+    }
+
+    /// True (once) if held input may be read now.
+    pub fn resume(&mut self, gate_open: bool) -> bool {
+        let resume = self.throttled && gate_open && self.reads();
+        self.throttled &= !resume;
+        resume
+    }
+
+    /// True while its input is held.
+    pub fn held(&self) -> bool {
+        self.throttled
     }
 
     pub fn ending(&self) -> bool {

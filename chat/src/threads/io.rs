@@ -11,11 +11,11 @@ use common::done::{Done, Never, OnCancel};
 use common::wait_group::WaitGroup;
 use crossbeam_channel::{Receiver, Sender, bounded, select};
 
+use crate::config::{Config, Message};
 use crate::flow::Gate;
 use crate::log::Log;
 use crate::room::Event;
 use crate::session::{self, End, Output, Session};
-use crate::{Config, Message};
 
 use super::outbox::Outbox;
 use super::{client_writer, conns};

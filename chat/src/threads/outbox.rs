@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
-use crate::Message;
+use crate::config::Message;
 use crate::flow::{Backlog, Flow, Gate};
 use crate::room::Fanout;
 
