@@ -7,9 +7,10 @@
 //! - The broadcaster ([`crate::room::broadcaster`]) stays one thread that owns the room; it
 //!   hands each message once to each loop that has clients in the room (`Loops`), so its cost
 //!   per message does not grow with the number of clients.
-//! - Each loop appends the messages to its feed (`events/feed.rs`) and delivers them to its own clients,
-//!   each from its cursor, as much as each socket takes per `write`; a socket that is full
-//!   waits for its writable event. Accepting and greeting happen first in every turn.
+//! - Each loop appends the messages to its [`Flow`]'s feed and delivers them to its own
+//!   clients, each from its cursor, as much as each socket takes per `write`; a socket that is
+//!   full waits for its writable event. Accepting and greeting happen first in every turn. While
+//!   the flow's gate is shut, no client's input is read.
 //! - Each client's session ([`crate::session`]) is fed what the socket gave and the clock.
 
 mod conn;
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use common::done::Done;
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
 
 use crate::accept::accept_loop;
 use crate::config::{Config, Message, Summary};
@@ -53,12 +55,10 @@ enum ToLoop {
         stream: std::net::TcpStream,
         peer: SocketAddr,
     },
-    Admitted {
+    /// The room's answer to a name: the welcome, or `None` (taken).
+    Answer {
         id: u64,
-        welcome: Message,
-    },
-    Refused {
-        id: u64,
+        welcome: Option<Message>,
     },
     /// The room has heard of the client's leave.
     Left {
@@ -114,11 +114,13 @@ impl Fanout for Loops {
     fn admit(&mut self, id: u64, _name: &Arc<str>, member: usize, welcome: Message) {
         self.members[member] += 1;
         self.loop_of.insert(id, member);
-        self.handles[member].send(ToLoop::Admitted { id, welcome });
+        let welcome = Some(welcome);
+        self.handles[member].send(ToLoop::Answer { id, welcome });
     }
 
     fn refuse(&mut self, id: u64, member: usize) {
-        self.handles[member].send(ToLoop::Refused { id });
+        let welcome = None;
+        self.handles[member].send(ToLoop::Answer { id, welcome });
     }
 
     fn broadcast(&mut self, message: &Message) {
@@ -134,10 +136,6 @@ impl Fanout for Loops {
             self.members[member] -= 1;
             self.handles[member].send(ToLoop::Left { id });
         }
-    }
-
-    fn dropped(&self) -> u64 {
-        0
     }
 }
 
@@ -171,10 +169,11 @@ pub fn serve(
         &live,
         |stream, peer, id| place_conn(&handles, config.pack, ToLoop::Conn { id, stream, peer }),
     );
-    let mut dropped = broadcaster.join().unwrap_or(0);
-    for thread in threads {
-        dropped += thread.join().unwrap_or(0);
-    }
+    let _ = broadcaster.join();
+    let dropped = threads
+        .into_iter()
+        .map(|loop_| loop_.join().unwrap_or(0))
+        .sum();
     Ok(Summary {
         connections,
         dropped,
@@ -197,8 +196,7 @@ fn start_loops(
     let mut threads = Vec::new();
     for index in 0..loops {
         let flow = Flow::new(cap, policy, Arc::clone(&gate), log.clone());
-        let (handle, event_loop) =
-            EventLoop::new(index, flow, gate.clone(), events, config, done, log, live)?;
+        let (handle, event_loop) = EventLoop::new(index, flow, events, config, done, log, live)?;
         handles.push(handle);
         threads.push(spawn(&format!("event_loop_{index}"), move || {
             event_loop.run()
@@ -213,7 +211,7 @@ fn start_broadcaster(
     handles: &[Handle],
     done: &Done,
     log: &Log,
-) -> io::Result<JoinHandle<u64>> {
+) -> io::Result<JoinHandle<()>> {
     let fanout = Loops {
         handles: handles.to_vec(),
         members: vec![0; handles.len()],
@@ -256,55 +254,41 @@ fn spawn<T: Send + 'static>(
     thread::Builder::new().name(name.into()).spawn(body)
 }
 
-/// A loop's connections by slot (their token); free slots are reused.
+/// A loop's connections by slot (their token; free slots are reused), and by client id.
 #[derive(Default)]
 struct Conns {
-    slots: Vec<Option<Conn>>,
-    free: Vec<usize>,
+    slots: Slab<Conn>,
     by_id: HashMap<u64, usize>,
 }
 
 impl Conns {
     fn get(&mut self, slot: usize) -> Option<&mut Conn> {
-        self.slots.get_mut(slot).and_then(Option::as_mut)
+        self.slots.get_mut(slot)
     }
 
     fn slot_of(&self, id: u64) -> Option<usize> {
         self.by_id.get(&id).copied()
     }
 
-    fn next_slot(&self) -> usize {
-        self.free.last().copied().unwrap_or(self.slots.len())
-    }
-
     fn insert(&mut self, conn: Conn) -> usize {
-        let slot = self.free.pop().unwrap_or(self.slots.len());
-        self.by_id.insert(conn.id, slot);
-        if slot == self.slots.len() {
-            self.slots.push(Some(conn));
-        } else {
-            self.slots[slot] = Some(conn);
-        }
+        let (id, slot) = (conn.id, self.slots.insert(conn));
+        self.by_id.insert(id, slot);
         slot
     }
 
     fn remove(&mut self, slot: usize) -> Option<Conn> {
-        let conn = self.slots.get_mut(slot)?.take()?;
+        let conn = self.slots.try_remove(slot)?;
         self.by_id.remove(&conn.id);
-        self.free.push(slot);
-        if self.free.len() == self.slots.len() {
-            // Empty: a quiet server gives its memory back.
+        if self.slots.is_empty() {
+            // A quiet server gives its memory back.
             *self = Conns::default();
         }
         Some(conn)
     }
 
-    fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    fn any(&self) -> bool {
-        self.free.len() < self.slots.len()
+    /// Every slot is below this.
+    fn end(&self) -> usize {
+        self.slots.capacity()
     }
 }
 
@@ -318,7 +302,6 @@ struct EventLoop {
     clients: Arc<AtomicUsize>,
     events: Sender<Event<usize>>,
     flow: Flow,
-    gate: Arc<Gate>,
     conns: Conns,
     /// Clients with more to read than one turn's budget, or input waiting on the room.
     again: Vec<usize>,
@@ -344,7 +327,6 @@ impl EventLoop {
     fn new(
         index: usize,
         flow: Flow,
-        gate: Arc<Gate>,
         events: &Sender<Event<usize>>,
         config: &Arc<Config>,
         done: &Done,
@@ -370,7 +352,6 @@ impl EventLoop {
             clients,
             events: events.clone(),
             flow,
-            gate,
             conns: Conns::default(),
             again: Vec::new(),
             held: Vec::new(),
@@ -401,7 +382,7 @@ impl EventLoop {
             // at again soon.
             let timeout = if self.unfinished || !self.again.is_empty() || !self.dirty.is_empty() {
                 Duration::ZERO
-            } else if !self.held.is_empty() && !self.gate.is_open() {
+            } else if !self.held.is_empty() && !self.flow.gate().is_open() {
                 GATE_POLL.min(next_sweep.saturating_duration_since(Instant::now()))
             } else {
                 next_sweep.saturating_duration_since(Instant::now())
@@ -456,8 +437,7 @@ impl EventLoop {
             match message {
                 ToLoop::Message(message) => self.flow.push(message),
                 ToLoop::Conn { id, stream, peer } => self.greet(id, stream, peer),
-                ToLoop::Admitted { id, welcome } => self.answer(id, Some(welcome)),
-                ToLoop::Refused { id } => self.answer(id, None),
+                ToLoop::Answer { id, welcome } => self.answer(id, welcome),
                 ToLoop::Left { id } => self.left(id),
             }
         }
@@ -465,7 +445,7 @@ impl EventLoop {
 
     /// A new client: registered, its session started, its prompt written at once.
     fn greet(&mut self, id: u64, stream: std::net::TcpStream, peer: SocketAddr) {
-        let slot = self.conns.next_slot();
+        let slot = self.conns.slots.vacant_key();
         let registered = stream.set_nonblocking(true).and_then(|()| {
             let _ = stream.set_nodelay(true);
             let mut stream = mio::net::TcpStream::from_std(stream);
@@ -553,7 +533,7 @@ impl EventLoop {
             let Some(conn) = self.conns.get(slot) else {
                 return;
             };
-            if !conn.reads() || !self.gate.is_open() {
+            if !conn.reads() || !self.flow.gate().is_open() {
                 if conn.hold() {
                     self.held.push(slot);
                 }
@@ -583,7 +563,7 @@ impl EventLoop {
     /// Once the gate is open, clients left unread are read again (a choked one waits for its
     /// flush).
     fn release_held(&mut self) {
-        if self.held.is_empty() || !self.gate.is_open() {
+        if self.held.is_empty() || !self.flow.gate().is_open() {
             return;
         }
         for slot in std::mem::take(&mut self.held) {
@@ -651,7 +631,7 @@ impl EventLoop {
         self.delivered = self.flow.feed().head();
         self.unfinished = false;
         let now = Instant::now();
-        for slot in 0..self.conns.len() {
+        for slot in 0..self.conns.end() {
             match self.conns.get(slot) {
                 Some(conn) if conn.is_blocked() => conn.review(&mut self.flow, now),
                 Some(_) => self.flush(slot),
@@ -667,7 +647,7 @@ impl EventLoop {
             return;
         };
         let flushed = conn.flush(&mut self.flow, Instant::now(), &mut self.batch);
-        if conn.resume(self.gate.is_open()) {
+        if conn.resume(self.flow.gate().is_open()) {
             self.again.push(slot);
         }
         match flushed {
@@ -707,7 +687,7 @@ impl EventLoop {
         let now = Instant::now();
         let cut_before = now.checked_sub(self.config.write_timeout);
         let mut oldest = self.flow.feed().head();
-        for slot in 0..self.conns.len() {
+        for slot in 0..self.conns.end() {
             let Some(conn) = self.conns.get(slot) else {
                 continue;
             };
@@ -736,7 +716,7 @@ impl EventLoop {
         let deadline = Instant::now() + self.config.shutdown_grace;
         // What the room relayed before the signal is pending too.
         self.take_inbox();
-        for slot in 0..self.conns.len() {
+        for slot in 0..self.conns.end() {
             let Some(conn) = self.conns.get(slot) else {
                 continue;
             };
@@ -750,7 +730,7 @@ impl EventLoop {
             self.flush(slot);
         }
         let mut events = Events::with_capacity(1024);
-        while self.conns.any() {
+        while !self.conns.slots.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -771,7 +751,7 @@ impl EventLoop {
             }
             self.deliver();
         }
-        for slot in 0..self.conns.len() {
+        for slot in 0..self.conns.end() {
             self.close(slot);
         }
     }

@@ -388,6 +388,11 @@ impl Flow {
         }
     }
 
+    /// Shut while a client of any feed that holds the room is behind.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
     pub fn feed(&self) -> &Feed {
         &self.feed
     }

@@ -41,8 +41,6 @@ pub trait Fanout {
     fn broadcast(&mut self, message: &Message);
     /// The client has left the room.
     fn remove(&mut self, id: u64);
-    /// Messages dropped for clients whose backlog was full, so far.
-    fn dropped(&self) -> u64;
     /// The clock, at least every [`TICK`].
     fn tick(&mut self) {}
 }
@@ -95,14 +93,13 @@ impl Room {
 }
 
 /// Owns the room and relays every event to it until `done` fires or every sender has gone:
-/// the book's `broadcaster`. Returns the number of messages dropped for full backlogs; the
-/// fanout is dropped on the way out, which lets go of every client's queue.
+/// the book's `broadcaster`.
 pub fn broadcaster<F: Fanout>(
     events: Receiver<Event<F::Member>>,
     mut fanout: F,
     done: Done,
     log: Log,
-) -> u64 {
+) {
     let mut room = Room::default();
     let mut next_tick = Instant::now() + TICK;
     loop {
@@ -138,7 +135,6 @@ pub fn broadcaster<F: Fanout>(
             }
         }
     }
-    fanout.dropped()
 }
 
 #[cfg(test)]

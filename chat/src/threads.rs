@@ -60,19 +60,18 @@ pub fn serve(
     };
     let live = Arc::new(AtomicUsize::new(0));
     let mut conns = Conns::new(Arc::clone(&live));
-    let connections = accept_loop(listener, done, log, max_clients, &live, |conn, peer, id| {
-        let (events, outbox, config, done, log) = (
-            events.clone(),
-            outbox.clone(),
-            config.clone(),
-            done.clone(),
-            log.clone(),
-        );
-        conns.start(id, conn, move |conn| {
-            handle_conn(conn, peer, id, &events, &outbox, &config, &done, &log);
-        })
+    let shared = Arc::new(Shared {
+        events,
+        outbox: Arc::clone(&outbox),
+        config: Arc::clone(config),
+        done: done.clone(),
+        log: log.clone(),
     });
-    drop(events);
+    let connections = accept_loop(listener, done, log, max_clients, &live, |conn, peer, id| {
+        let shared = Arc::clone(&shared);
+        conns.start(id, conn, move |conn| handle_conn(conn, peer, id, &shared))
+    });
+    drop(shared);
     conns.shut_down(config.shutdown_grace);
     let _ = broadcaster.join();
     Ok(Summary {
@@ -81,21 +80,26 @@ pub fn serve(
     })
 }
 
+/// What every connection thread shares.
+pub struct Shared {
+    events: Sender<Event<Sender<bool>>>,
+    outbox: Arc<Outbox>,
+    config: Arc<Config>,
+    done: Done,
+    log: Log,
+}
+
 /// Serves one client: feeds its bytes and the clock to its session and does what the session
 /// says, then tears down (leave event, writer joined, last line). The book's `handleConn`.
-#[allow(clippy::too_many_arguments)]
-pub fn handle_conn(
-    conn: &Arc<TcpStream>,
-    peer: SocketAddr,
-    id: u64,
-    events: &Sender<Event<Sender<bool>>>,
-    outbox: &Arc<Outbox>,
-    config: &Config,
-    done: &Done,
-    log: &Log,
-) {
+pub fn handle_conn(conn: &Arc<TcpStream>, peer: SocketAddr, id: u64, shared: &Shared) {
+    let Shared {
+        outbox,
+        config,
+        done,
+        ..
+    } = shared;
     let _wake = io::wake_reader_on_cancel(conn, done);
-    let mut client = Client::new(conn, id, events, outbox, config, done, log);
+    let mut client = Client::new(conn, id, shared);
     let mut out = Vec::new();
     let mut session = Session::new(peer, config.limits(), Instant::now(), &mut out);
     let mut buf = [0u8; 4096];

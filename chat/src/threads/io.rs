@@ -9,16 +9,14 @@ use std::time::{Duration, Instant};
 
 use common::done::{Done, Never, OnCancel};
 use common::wait_group::WaitGroup;
-use crossbeam_channel::{Receiver, Sender, bounded, select};
+use crossbeam_channel::{Receiver, bounded, select};
 
-use crate::config::{Config, Message};
+use crate::config::Message;
 use crate::flow::Gate;
-use crate::log::Log;
 use crate::room::Event;
 use crate::session::{self, End, Output, Session};
 
-use super::outbox::Outbox;
-use super::{client_writer, conns};
+use super::{Shared, client_writer, conns};
 
 /// How long a reader waits at a shut gate before looking at the clock and the done signal.
 const GATE_WAIT: Duration = Duration::from_millis(50);
@@ -92,11 +90,7 @@ pub fn write_all(mut conn: &TcpStream, mut batch: &[u8]) -> io::Result<()> {
 pub struct Client<'a> {
     conn: &'a Arc<TcpStream>,
     id: u64,
-    events: &'a Sender<Event<Sender<bool>>>,
-    outbox: &'a Arc<Outbox>,
-    config: &'a Config,
-    done: &'a Done,
-    log: &'a Log,
+    shared: &'a Shared,
     /// Once admitted: the writer thread.
     writer: Option<Writer>,
     /// The session's last line, written after everything else.
@@ -110,25 +104,13 @@ struct Writer {
 }
 
 impl<'a> Client<'a> {
-    pub fn new(
-        conn: &'a Arc<TcpStream>,
-        id: u64,
-        events: &'a Sender<Event<Sender<bool>>>,
-        outbox: &'a Arc<Outbox>,
-        config: &'a Config,
-        done: &'a Done,
-        log: &'a Log,
-    ) -> Client<'a> {
+    pub fn new(conn: &'a Arc<TcpStream>, id: u64, shared: &'a Shared) -> Client<'a> {
         let _ = conn.set_nodelay(true);
-        let _ = conn.set_write_timeout(Some(config.write_timeout));
+        let _ = conn.set_write_timeout(Some(shared.config.write_timeout));
         Client {
             conn,
             id,
-            events,
-            outbox,
-            config,
-            done,
-            log,
+            shared,
             writer: None,
             last: None,
         }
@@ -147,11 +129,11 @@ impl<'a> Client<'a> {
                         Err(end) => return Some(end),
                     },
                     Output::Say(message) => {
-                        if self.events.send(Event::Say(message)).is_err() {
+                        if self.shared.events.send(Event::Say(message)).is_err() {
                             session.shut_down(out);
                         }
                     }
-                    Output::Log(line) => self.log.line(line),
+                    Output::Log(line) => self.shared.log.line(line),
                     Output::End(end) => return Some(end),
                 }
             }
@@ -163,7 +145,7 @@ impl<'a> Client<'a> {
     /// messages once admitted (the writer owns the socket's write side then).
     fn reply(&self, line: Message) {
         match &self.writer {
-            Some(_) => self.outbox.reply(self.id, line),
+            Some(_) => self.shared.outbox.reply(self.id, line),
             None => {
                 let _ = (&**self.conn).write_all(line.as_bytes());
             }
@@ -178,11 +160,11 @@ impl<'a> Client<'a> {
             name: Arc::clone(&name),
             member: reply,
         };
-        self.events.send(join).map_err(|_| End::Shutdown)?;
+        self.shared.events.send(join).map_err(|_| End::Shutdown)?;
         // The broadcaster answers unless it has stopped for the shutdown.
         let admitted = select! {
             recv(answer) -> admitted => admitted.map_err(|_| End::Shutdown)?,
-            recv(self.done.channel()) -> _ => return Err(End::Shutdown),
+            recv(self.shared.done.channel()) -> _ => return Err(End::Shutdown),
         };
         if !admitted {
             return Ok(false);
@@ -190,9 +172,9 @@ impl<'a> Client<'a> {
         match self.start_writer(name) {
             Ok(()) => Ok(true),
             Err(err) => {
-                self.log.line(format_args!("spawn writer: {err}"));
-                self.outbox.remove(self.id);
-                let _ = self.events.send(Event::Leave { id: self.id });
+                self.shared.log.line(format_args!("spawn writer: {err}"));
+                self.shared.outbox.remove(self.id);
+                let _ = self.shared.events.send(Event::Leave { id: self.id });
                 self.reply(session::full(None).into());
                 Err(End::Closed)
             }
@@ -204,8 +186,8 @@ impl<'a> Client<'a> {
         let member = group.add();
         let (conn, outbox, log, id) = (
             Arc::clone(self.conn),
-            Arc::clone(self.outbox),
-            self.log.clone(),
+            Arc::clone(&self.shared.outbox),
+            self.shared.log.clone(),
             self.id,
         );
         let thread = conns::spawn("client_writer", move || {
@@ -226,7 +208,9 @@ impl<'a> Client<'a> {
     /// A read failed for a reason other than the client closing.
     pub fn failed(&self, session: &Session, err: &io::Error) -> End {
         let name = session.name().map_or("(naming)", |name| &**name);
-        self.log.line(format_args!("{name}: read failed: {err}"));
+        self.shared
+            .log
+            .line(format_args!("{name}: read failed: {err}"));
         End::Closed
     }
 
@@ -235,18 +219,18 @@ impl<'a> Client<'a> {
     /// `shutdown_grace` once the server is stopping, then its socket is cut), the socket closed.
     pub fn finish(self, end: End) {
         if let Some(writer) = self.writer {
-            self.outbox.leaving(self.id, self.last);
+            self.shared.outbox.leaving(self.id, self.last);
             let leave = Event::Leave { id: self.id };
-            if end == End::Shutdown || self.events.send(leave).is_err() {
-                self.outbox.left(self.id);
+            if end == End::Shutdown || self.shared.events.send(leave).is_err() {
+                self.shared.outbox.left(self.id);
             }
             let stuck = select! {
                 recv(writer.finished) -> _ => false,
-                recv(self.done.channel()) -> _ => {
+                recv(self.shared.done.channel()) -> _ => {
                     // The room hears of no more leaves.
-                    self.outbox.left(self.id);
+                    self.shared.outbox.left(self.id);
                     writer.finished
-                        .recv_timeout(self.config.shutdown_grace)
+                        .recv_timeout(self.shared.config.shutdown_grace)
                         .is_err_and(|err| err.is_timeout())
                 }
             };
@@ -254,12 +238,12 @@ impl<'a> Client<'a> {
                 let _ = self.conn.shutdown(Shutdown::Both);
             }
             let _ = writer.thread.join();
-            self.outbox.remove(self.id);
+            self.shared.outbox.remove(self.id);
         } else if let Some(line) = self.last {
-            if self.done.cancelled() {
+            if self.shared.done.cancelled() {
                 let _ = self
                     .conn
-                    .set_write_timeout(Some(self.config.shutdown_grace));
+                    .set_write_timeout(Some(self.shared.config.shutdown_grace));
             }
             let _ = (&**self.conn).write_all(line.as_bytes());
         }

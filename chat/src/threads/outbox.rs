@@ -156,10 +156,6 @@ impl Fanout for Arc<Outbox> {
         self.left(id);
     }
 
-    fn dropped(&self) -> u64 {
-        Outbox::dropped(self)
-    }
-
     /// The policy for every client, also those whose writer waits in a `write`, and the feed let
     /// go behind the slowest.
     fn tick(&mut self) {
