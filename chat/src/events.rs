@@ -266,8 +266,10 @@ impl Conns {
         self.slots.get_mut(slot)
     }
 
-    fn slot_of(&self, id: u64) -> Option<usize> {
-        self.by_id.get(&id).copied()
+    /// Client `id`'s slot and connection.
+    fn by_id(&mut self, id: u64) -> Option<(usize, &mut Conn)> {
+        let slot = *self.by_id.get(&id)?;
+        Some((slot, self.slots.get_mut(slot)?))
     }
 
     fn insert(&mut self, conn: Conn) -> usize {
@@ -474,9 +476,7 @@ impl EventLoop {
 
     /// The room has heard of a client's leave (a refused name: it never will).
     fn left(&mut self, id: u64) {
-        if let Some(slot) = self.conns.slot_of(id)
-            && let Some(conn) = self.conns.get(slot)
-        {
+        if let Some((slot, conn)) = self.conns.by_id(id) {
             conn.left(&self.flow);
             self.flush(slot);
         }
@@ -484,10 +484,7 @@ impl EventLoop {
 
     /// The room's answer to a client's name: admitted (with its welcome) or taken.
     fn answer(&mut self, id: u64, welcome: Option<Message>) {
-        let Some(slot) = self.conns.slot_of(id) else {
-            return;
-        };
-        let Some(conn) = self.conns.get(slot) else {
+        let Some((slot, conn)) = self.conns.by_id(id) else {
             return;
         };
         if conn.ending() {

@@ -198,15 +198,10 @@ impl Backlog {
         self.end.map_or(feed.head(), |end| end.min(feed.head()))
     }
 
-    /// Feed bytes not yet delivered.
-    fn lag(&self, feed: &Feed) -> u64 {
-        self.cursor
-            .map_or(0, |cursor| feed.bytes_between(cursor, self.limit(feed)))
-    }
-
     /// True if nothing is pending.
     pub fn is_empty(&self, feed: &Feed) -> bool {
-        self.current.is_none() && self.private.is_empty() && self.lag(feed) == 0
+        let lag = |cursor| feed.bytes_between(cursor, self.limit(feed));
+        self.current.is_none() && self.private.is_empty() && self.cursor.is_none_or(|c| lag(c) == 0)
     }
 
     /// True once the session is over and everything up to its end has gone out.
@@ -293,7 +288,8 @@ impl Backlog {
         if partial.is_some() {
             self.current = partial;
         }
-        if self.private.is_empty() && self.private.capacity() > MAX_PRIVATE {
+        if self.private.is_empty() && self.private.capacity() > 0 {
+            // Idle clients stay cheap: an emptied queue is given back.
             self.private = VecDeque::new();
         }
     }
