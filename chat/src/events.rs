@@ -30,7 +30,7 @@ use slab::Slab;
 
 use crate::accept::accept_loop;
 use crate::config::{Config, Message, Summary};
-use crate::flow::{Flow, Gate, Policy};
+use crate::flow::{Flow, Gate};
 use crate::log::Log;
 use crate::room::{self, Event, Fanout};
 use crate::session::{End, Output, Session};
@@ -191,11 +191,10 @@ fn start_loops(
     let loops = loop_count(config);
     let gate = Arc::new(Gate::default());
     let cap = (config.max_backlog_total / loops).max(1);
-    let policy = Policy::new(config.max_backlog, config.stall);
     let mut handles = Vec::new();
     let mut threads = Vec::new();
     for index in 0..loops {
-        let flow = Flow::new(cap, policy, Arc::clone(&gate), log.clone());
+        let flow = Flow::new(cap, config, Arc::clone(&gate), log.clone());
         let (handle, event_loop) = EventLoop::new(index, flow, events, config, done, log, live)?;
         handles.push(handle);
         threads.push(spawn(&format!("event_loop_{index}"), move || {
@@ -597,21 +596,26 @@ impl EventLoop {
                 }
                 Output::Log(line) => self.log.line(line),
                 Output::Last(line) => last = Some(line),
-                Output::End(end) => self.end(slot, end, last.take()),
+                Output::End(end) => self.end(slot, end, last.take(), false),
             }
         }
     }
 
     /// The session is over: the room hears of the leave, what is pending up to now is still
-    /// delivered (the last line, or what a half-closed client is still reading), then close.
-    fn end(&mut self, slot: usize, end: End, last: Option<Message>) {
+    /// delivered (the last line, or what a half-closed client is still reading), then close;
+    /// at once if its socket failed.
+    fn end(&mut self, slot: usize, end: End, last: Option<Message>, failed: bool) {
         let Some(conn) = self.conns.get(slot) else {
             return;
         };
-        if conn.end(end, last, &self.flow) && end != End::Shutdown {
+        if conn.end(end, last, &self.flow) {
             let _ = self.events.send(Event::Leave { id: conn.id });
         }
-        self.flush(slot);
+        if failed {
+            self.close(slot);
+        } else {
+            self.flush(slot);
+        }
     }
 
     /// Delivers what is new: the feed's new messages to every client whose socket is not known
@@ -630,7 +634,7 @@ impl EventLoop {
         let now = Instant::now();
         for slot in 0..self.conns.end() {
             match self.conns.get(slot) {
-                Some(conn) if conn.is_blocked() => conn.review(&mut self.flow, now),
+                Some(conn) if conn.blocked_before(now) => conn.review(&mut self.flow, now),
                 Some(_) => self.flush(slot),
                 None => {}
             }
@@ -652,19 +656,8 @@ impl EventLoop {
             // The next turn goes on, without sleeping.
             Ok(Flushed::More) => self.unfinished = true,
             Ok(_) => {}
-            Err(_) => self.fail(slot),
+            Err(_) => self.end(slot, End::Closed, None, true),
         }
-    }
-
-    /// A socket failed: the session ends without delivering more.
-    fn fail(&mut self, slot: usize) {
-        let Some(conn) = self.conns.get(slot) else {
-            return;
-        };
-        if conn.end(End::Closed, None, &self.flow) {
-            let _ = self.events.send(Event::Leave { id: conn.id });
-        }
-        self.close(slot);
     }
 
     /// Closes a client's connection and frees its slot.
@@ -692,7 +685,7 @@ impl EventLoop {
                 let name = conn.name();
                 self.log
                     .line(format_args!("{name}: write stalled, disconnecting"));
-                self.fail(slot);
+                self.end(slot, End::Closed, None, true);
                 continue;
             }
             conn.review(&mut self.flow, now);

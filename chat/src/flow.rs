@@ -15,11 +15,12 @@
 //!   off the tail", of the feed or of the client's own window.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::Message;
+use crate::config::{Config, Message};
 use crate::log::Log;
 use crate::session;
 
@@ -312,14 +313,16 @@ impl Gate {
 
     /// Waits at most `limit` for the gate to open; true if it is open.
     pub fn wait(&self, limit: Duration) -> bool {
-        let guard = self
-            .lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if self.is_open() {
             return true;
         }
-        let _ = self.opened.wait_timeout(guard, limit);
+        let guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if !self.is_open() {
+            let _ = self.opened.wait_timeout(guard, limit);
+        }
         self.is_open()
     }
 
@@ -331,30 +334,9 @@ impl Gate {
         let _guard = self
             .lock
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poison| poison.into_inner());
         if self.behind.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.opened.notify_all();
-        }
-    }
-}
-
-/// The policy's numbers.
-#[derive(Clone, Copy, Debug)]
-pub struct Policy {
-    /// Bytes behind past which a client that holds the room shuts the gate.
-    pub high_water: u64,
-    /// Bytes held at most for a stalled client.
-    pub max_backlog: u64,
-    /// How long a client may hold the room back (or take nothing) before it is stalled.
-    pub stall: Duration,
-}
-
-impl Policy {
-    pub fn new(max_backlog: usize, stall: Duration) -> Policy {
-        Policy {
-            high_water: max_backlog as u64 / 4,
-            max_backlog: max_backlog as u64,
-            stall,
         }
     }
 }
@@ -363,8 +345,11 @@ impl Policy {
 /// and the notice, once for both engines.
 pub struct Flow {
     feed: Feed,
-    policy: Policy,
-    gate: std::sync::Arc<Gate>,
+    /// A stalled client's bound; a quarter of it is the high-water mark.
+    max_backlog: u64,
+    /// How long a client may hold the room back (or take nothing) before it is stalled.
+    stall: Duration,
+    gate: Arc<Gate>,
     /// Clients of this feed that hold the room and are behind.
     behind: usize,
     /// Messages dropped, summed over clients.
@@ -373,10 +358,12 @@ pub struct Flow {
 }
 
 impl Flow {
-    pub fn new(cap: usize, policy: Policy, gate: std::sync::Arc<Gate>, log: Log) -> Flow {
+    /// A feed of at most `cap` bytes under `config`'s policy, behind `gate`.
+    pub fn new(cap: usize, config: &Config, gate: Arc<Gate>, log: Log) -> Flow {
         Flow {
             feed: Feed::new(cap),
-            policy,
+            max_backlog: config.max_backlog as u64,
+            stall: config.stall,
             gate,
             behind: 0,
             dropped: 0,
@@ -416,21 +403,21 @@ impl Flow {
         let lag = self.feed.bytes_between(cursor, limit);
         let pending = lag > 0 || backlog.current.is_some() || !backlog.private.is_empty();
         let stalled_for = |since: Option<Instant>| {
-            since.is_some_and(|since| now.saturating_duration_since(since) >= self.policy.stall)
+            since.is_some_and(|since| now.saturating_duration_since(since) >= self.stall)
         };
         if !pending {
             backlog.waiting_since = None;
         } else if backlog.waiting_since.is_none() {
             backlog.waiting_since = Some(now);
         }
-        if lag <= self.policy.high_water {
+        if lag <= self.max_backlog / 4 {
             backlog.over_since = None;
         } else if backlog.over_since.is_none() {
             backlog.over_since = Some(now);
         }
         backlog.stalled |= stalled_for(backlog.waiting_since) || stalled_for(backlog.over_since);
-        if backlog.stalled && lag > self.policy.max_backlog {
-            let from = self.feed.within(self.policy.max_backlog, limit);
+        if backlog.stalled && lag > self.max_backlog {
+            let from = self.feed.within(self.max_backlog, limit);
             missed += from.saturating_sub(cursor);
             cursor = cursor.max(from);
         }
@@ -495,15 +482,6 @@ impl Flow {
     /// Lets go of the messages before `oldest`, the oldest cursor of this feed's clients.
     pub fn release_before(&mut self, oldest: u64) {
         self.feed.release_before(oldest);
-    }
-}
-
-impl Drop for Flow {
-    /// A feed that ends while a client is behind must not leave the gate shut.
-    fn drop(&mut self) {
-        if self.behind > 0 {
-            self.gate.open();
-        }
     }
 }
 

@@ -22,7 +22,7 @@ use crossbeam_channel::{Sender, bounded};
 
 use crate::accept::accept_loop;
 use crate::config::{Config, Summary};
-use crate::flow::{Flow, Gate, Policy};
+use crate::flow::{Flow, Gate};
 use crate::log::Log;
 use crate::room::{self, Event};
 use crate::session::Session;
@@ -49,8 +49,7 @@ pub fn serve(
 ) -> std::io::Result<Summary> {
     let (events, events_rx) = bounded::<Event<Sender<bool>>>(EVENT_QUEUE);
     let gate = Arc::new(Gate::default());
-    let policy = Policy::new(config.max_backlog, config.stall);
-    let flow = Flow::new(config.max_backlog_total, policy, gate.clone(), log.clone());
+    let flow = Flow::new(config.max_backlog_total, config, gate.clone(), log.clone());
     let outbox = Arc::new(Outbox::new(flow, gate));
     let broadcaster = {
         let (outbox, done, log) = (outbox.clone(), done.clone(), log.clone());

@@ -95,10 +95,6 @@ impl Conn {
         self.blocked_since.is_some_and(|blocked| blocked <= since)
     }
 
-    pub fn is_blocked(&self) -> bool {
-        self.blocked_since.is_some()
-    }
-
     /// The socket said it is writable again.
     pub fn writable(&mut self) {
         self.blocked_since = None;

@@ -71,19 +71,11 @@ pub fn read_until(
 
 /// Writes all of `batch`; a socket that takes nothing for its write timeout fails with
 /// `TimedOut` (one that takes a little now and then does not).
-pub fn write_all(mut conn: &TcpStream, mut batch: &[u8]) -> io::Result<()> {
-    while !batch.is_empty() {
-        match conn.write(batch) {
-            Ok(0) => return Err(ErrorKind::WriteZero.into()),
-            Ok(n) => batch = &batch[n..],
-            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
-            Err(err) if err.kind() == ErrorKind::WouldBlock => {
-                return Err(ErrorKind::TimedOut.into());
-            }
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(())
+pub fn write_all(mut conn: &TcpStream, batch: &[u8]) -> io::Result<()> {
+    conn.write_all(batch).map_err(|err| match err.kind() {
+        ErrorKind::WouldBlock => ErrorKind::TimedOut.into(),
+        _ => err,
+    })
 }
 
 /// A connection thread's state beside its session.

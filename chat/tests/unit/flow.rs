@@ -1,14 +1,16 @@
 //! Unit tests of `chat/src/flow.rs` (a child module of it, kept out of `src/`).
 
 use super::*;
-use std::sync::Arc;
 
 const MS: Duration = Duration::from_millis(1);
 
 fn flow(max_backlog: usize) -> (Flow, Arc<Gate>) {
     let gate = Arc::new(Gate::default());
-    let policy = Policy::new(max_backlog, Duration::from_secs(1));
-    let flow = Flow::new(1 << 20, policy, Arc::clone(&gate), Log::discard());
+    let config = Config {
+        max_backlog,
+        ..Config::default()
+    };
+    let flow = Flow::new(1 << 20, &config, Arc::clone(&gate), Log::discard());
     (flow, gate)
 }
 
