@@ -226,6 +226,7 @@ fn a_reader_that_pauses_is_told_once_then_gets_every_line(engine: Engine) {
     let _lock = shared();
     let server = Server::start(chat::Config {
         max_backlog: 16 << 10,
+        write_timeout: Duration::from_secs(30),
         ..config(engine)
     });
     let (mut loud, _) = server.join("loud");
