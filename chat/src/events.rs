@@ -50,20 +50,12 @@ const GATE_POLL: Duration = Duration::from_millis(5);
 
 /// What reaches a loop: new connections, the room's answers, the room's messages.
 enum ToLoop {
-    Conn {
-        id: u64,
-        stream: std::net::TcpStream,
-        peer: SocketAddr,
-    },
-    /// The room's answer to a name: the welcome, or `None` (taken).
-    Answer {
-        id: u64,
-        welcome: Option<Message>,
-    },
-    /// The room has heard of the client's leave.
-    Left {
-        id: u64,
-    },
+    /// A new connection: its id, socket and peer.
+    Conn(u64, std::net::TcpStream, SocketAddr),
+    /// The room's answer to client `.0`'s name: the welcome, or `None` (taken).
+    Answer(u64, Option<Message>),
+    /// The room has heard of client `.0`'s leave.
+    Left(u64),
     Message(Message),
 }
 
@@ -111,16 +103,12 @@ impl Fanout for Loops {
     /// The index of the client's loop.
     type Member = usize;
 
-    fn admit(&mut self, id: u64, _name: &Arc<str>, member: usize, welcome: Message) {
-        self.members[member] += 1;
-        self.loop_of.insert(id, member);
-        let welcome = Some(welcome);
-        self.handles[member].send(ToLoop::Answer { id, welcome });
-    }
-
-    fn refuse(&mut self, id: u64, member: usize) {
-        let welcome = None;
-        self.handles[member].send(ToLoop::Answer { id, welcome });
+    fn answer(&mut self, id: u64, _: &Arc<str>, member: usize, welcome: Option<Message>) {
+        if welcome.is_some() {
+            self.members[member] += 1;
+            self.loop_of.insert(id, member);
+        }
+        self.handles[member].send(ToLoop::Answer(id, welcome));
     }
 
     fn broadcast(&mut self, message: &Message) {
@@ -134,7 +122,7 @@ impl Fanout for Loops {
     fn remove(&mut self, id: u64) {
         if let Some(member) = self.loop_of.remove(&id) {
             self.members[member] -= 1;
-            self.handles[member].send(ToLoop::Left { id });
+            self.handles[member].send(ToLoop::Left(id));
         }
     }
 }
@@ -167,7 +155,7 @@ pub fn serve(
         log,
         max_clients,
         &live,
-        |stream, peer, id| place_conn(&handles, config.pack, ToLoop::Conn { id, stream, peer }),
+        |stream, peer, id| place_conn(&handles, config.pack, ToLoop::Conn(id, stream, peer)),
     );
     let _ = broadcaster.join();
     let dropped = threads
@@ -416,20 +404,16 @@ impl EventLoop {
     /// this loop; checked after it is set, so no message is left waiting).
     fn wait(&mut self, events: &mut Events, timeout: Duration) -> io::Result<()> {
         self.sleeping.store(true, Ordering::SeqCst);
-        let timeout = if self.inbox.is_empty() {
-            timeout
-        } else {
-            Duration::ZERO
-        };
-        let result = match self.poll.poll(events, Some(timeout)) {
+        let timeout = Some(timeout).filter(|_| self.inbox.is_empty());
+        let result = self.poll.poll(events, Some(timeout.unwrap_or_default()));
+        self.sleeping.store(false, Ordering::SeqCst);
+        match result {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {
                 events.clear();
                 Ok(())
             }
             other => other,
-        };
-        self.sleeping.store(false, Ordering::SeqCst);
-        result
+        }
     }
 
     /// Everything waiting in the inbox.
@@ -437,9 +421,9 @@ impl EventLoop {
         while let Ok(message) = self.inbox.try_recv() {
             match message {
                 ToLoop::Message(message) => self.flow.push(message),
-                ToLoop::Conn { id, stream, peer } => self.greet(id, stream, peer),
-                ToLoop::Answer { id, welcome } => self.answer(id, welcome),
-                ToLoop::Left { id } => self.left(id),
+                ToLoop::Conn(id, stream, peer) => self.greet(id, stream, peer),
+                ToLoop::Answer(id, welcome) => self.answer(id, welcome),
+                ToLoop::Left(id) => self.left(id),
             }
         }
     }
@@ -682,7 +666,7 @@ impl EventLoop {
                 continue;
             };
             if cut_before.is_some_and(|before| conn.blocked_before(before)) {
-                let name = conn.name();
+                let name = conn.session.name().map_or("?", |name| &**name);
                 self.log
                     .line(format_args!("{name}: write stalled, disconnecting"));
                 self.end(slot, End::Closed, None, true);

@@ -55,11 +55,6 @@ impl Feed {
         self.tail + self.entries.len() as u64
     }
 
-    /// The oldest message still held.
-    pub fn tail(&self) -> u64 {
-        self.tail
-    }
-
     /// The message numbered `seq`, if still held.
     pub fn get(&self, seq: u64) -> Option<&Message> {
         let index = usize::try_from(seq.checked_sub(self.tail)?).ok()?;
@@ -326,10 +321,6 @@ impl Gate {
         self.is_open()
     }
 
-    fn shut(&self) {
-        self.behind.fetch_add(1, Ordering::SeqCst);
-    }
-
     fn open(&self) {
         let _guard = self
             .lock
@@ -397,8 +388,8 @@ impl Flow {
         let Some(mut cursor) = backlog.cursor else {
             return;
         };
-        let mut missed = self.feed.tail().saturating_sub(cursor);
-        cursor = cursor.max(self.feed.tail());
+        let mut missed = self.feed.tail.saturating_sub(cursor);
+        cursor = cursor.max(self.feed.tail);
         let limit = backlog.limit(&self.feed);
         let lag = self.feed.bytes_between(cursor, limit);
         let pending = lag > 0 || backlog.current.is_some() || !backlog.private.is_empty();
@@ -459,7 +450,7 @@ impl Flow {
         if behind {
             self.behind += 1;
             if self.behind == 1 {
-                self.gate.shut();
+                self.gate.behind.fetch_add(1, Ordering::SeqCst);
             }
         } else {
             self.behind -= 1;

@@ -22,15 +22,10 @@
 //!
 //! The book's flaws, and the function that fixes each:
 //!
-//! - A slow client stalls everyone (the broadcaster blocks on it): `flow::Flow::review`, the
-//!   one policy of both engines (SPEC.md, chat, item 8). Every client reads one byte-bounded
-//!   feed through a cursor of its own. A client that keeps reading never loses a line: while it
-//!   is more than a quarter of `--max-backlog` behind, the `flow::Gate` is shut and no engine
-//!   reads from a sender (TCP pushes back on them). A client that takes nothing, or stays past
-//!   that mark, for 1 s holds no one back: its backlog is bounded by `--max-backlog`, the
-//!   messages past it are dropped for it alone, and once it has caught up it is told once
-//!   (`*** N messages dropped: you were not reading ***`) and holds the room again. A line that
-//!   could never fit a backlog is refused like a long one.
+//! - A slow client stalls everyone (the broadcaster blocks on it): `flow.rs`, one policy for
+//!   both engines (SPEC.md, chat, item 8). A client that keeps reading never loses a line (while
+//!   it is far behind, no sender is read and TCP pushes back); one that takes nothing for 1 s is
+//!   bounded by `--max-backlog`, drops for itself alone, and is told once when it catches up.
 //! - One write per message: `client_writer` and the event loops write a batch of many.
 //! - `bufio.Scanner` ends the connection at 64 KiB; a long line is dropped here, not stored
 //!   (`session::Session::received`); invalid UTF-8 becomes U+FFFD.

@@ -116,12 +116,6 @@ impl LineBuffer {
             self.searched = 0;
         }
     }
-
-    /// Bytes held (for tests of the bound).
-    #[cfg(test)]
-    pub fn held(&self) -> usize {
-        self.buf.capacity()
-    }
 }
 
 #[cfg(test)]

@@ -33,10 +33,9 @@ pub enum Event<M> {
 pub trait Fanout {
     /// What a join carries so that the engine can reach the client.
     type Member;
-    /// The client is in: `welcome` is its first line(s), before any message after this point.
-    fn admit(&mut self, id: u64, name: &Arc<str>, member: Self::Member, welcome: Message);
-    /// The name was taken: tell the client's session.
-    fn refuse(&mut self, id: u64, member: Self::Member);
+    /// The room's answer to a join: the welcome (the client's first lines, before any message
+    /// after this point), or `None` if the name was taken.
+    fn answer(&mut self, id: u64, name: &Arc<str>, member: Self::Member, welcome: Option<Message>);
     /// `message` to every admitted client.
     fn broadcast(&mut self, message: &Message);
     /// The client has left the room.
@@ -45,7 +44,7 @@ pub trait Fanout {
     fn tick(&mut self) {}
 }
 
-/// How often the broadcaster ticks its [`Fanout`] when no event comes.
+/// How often the broadcaster ticks its [`Fanout`], events or not.
 pub const TICK: Duration = Duration::from_millis(50);
 
 /// The clients in the room, in arrival order, and the names they hold.
@@ -121,10 +120,10 @@ pub fn broadcaster<F: Fanout>(
             Event::Join { id, name, member } => match room.join(id, &name) {
                 Some(Welcome { welcome, arrival }) => {
                     fanout.broadcast(&arrival);
-                    fanout.admit(id, &name, member, welcome);
+                    fanout.answer(id, &name, member, Some(welcome));
                     log.line(format_args!("{name} has arrived"));
                 }
-                None => fanout.refuse(id, member),
+                None => fanout.answer(id, &name, member, None),
             },
             Event::Leave { id } => {
                 if let Some(name) = room.leave(id) {

@@ -22,7 +22,6 @@ use crossbeam_channel::{Sender, bounded};
 
 use crate::accept::accept_loop;
 use crate::config::{Config, Summary};
-use crate::flow::{Flow, Gate};
 use crate::log::Log;
 use crate::room::{self, Event};
 use crate::session::Session;
@@ -48,9 +47,7 @@ pub fn serve(
     max_clients: usize,
 ) -> std::io::Result<Summary> {
     let (events, events_rx) = bounded::<Event<Sender<bool>>>(EVENT_QUEUE);
-    let gate = Arc::new(Gate::default());
-    let flow = Flow::new(config.max_backlog_total, config, gate.clone(), log.clone());
-    let outbox = Arc::new(Outbox::new(flow, gate));
+    let outbox = Arc::new(Outbox::new(config, log));
     let broadcaster = {
         let (outbox, done, log) = (outbox.clone(), done.clone(), log.clone());
         conns::spawn("broadcaster", move || {
@@ -91,16 +88,11 @@ pub struct Shared {
 /// Serves one client: feeds its bytes and the clock to its session and does what the session
 /// says, then tears down (leave event, writer joined, last line). The book's `handleConn`.
 pub fn handle_conn(conn: &Arc<TcpStream>, peer: SocketAddr, id: u64, shared: &Shared) {
-    let Shared {
-        outbox,
-        config,
-        done,
-        ..
-    } = shared;
+    let (outbox, done) = (&shared.outbox, &shared.done);
     let _wake = io::wake_reader_on_cancel(conn, done);
     let mut client = Client::new(conn, id, shared);
     let mut out = Vec::new();
-    let mut session = Session::new(peer, config.limits(), Instant::now(), &mut out);
+    let mut session = Session::new(peer, shared.config.limits(), Instant::now(), &mut out);
     let mut buf = [0u8; 4096];
     let end = loop {
         if let Some(end) = client.act(&mut session, &mut out) {

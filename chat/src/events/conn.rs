@@ -56,11 +56,6 @@ impl Conn {
         }
     }
 
-    /// The name for the log.
-    pub fn name(&self) -> &str {
-        self.session.name().map_or("?", |name| &**name)
-    }
-
     /// True while the connection still reads its client: not ending, the session wanting
     /// input, and the client not choked on its own lines.
     pub fn reads(&self) -> bool {
@@ -174,17 +169,12 @@ impl Conn {
             self.backlog.fill(flow.feed(), batch, BATCH);
             if batch.is_empty() {
                 self.blocked_since = None;
-                break if self.ending.is_some() {
-                    Flushed::All
-                } else {
-                    // Caught up: the notice, if any, goes out at once.
-                    self.review(flow, now);
-                    if self.backlog.is_empty(flow.feed()) {
-                        Flushed::All
-                    } else {
-                        continue;
-                    }
-                };
+                // Caught up: the notice, if any, goes out at once.
+                self.review(flow, now);
+                if self.backlog.is_empty(flow.feed()) {
+                    break Flushed::All;
+                }
+                continue;
             }
             let n = match (&self.stream).write(batch) {
                 Ok(n) => n,

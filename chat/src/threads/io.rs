@@ -51,21 +51,15 @@ pub fn read_until(
             continue;
         }
         conn.set_read_timeout(Some(left))?;
-        match conn.read(buf) {
+        return match conn.read(buf) {
             Err(err) if err.kind() == ErrorKind::Interrupted => continue,
-            Err(err) if err.kind() == ErrorKind::WouldBlock => {
-                return Err(ErrorKind::TimedOut.into());
-            }
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted
-                ) =>
-            {
-                return Ok(0);
-            }
-            result => return result,
-        }
+            Err(err) => match err.kind() {
+                ErrorKind::WouldBlock => Err(ErrorKind::TimedOut.into()),
+                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => Ok(0),
+                _ => Err(err),
+            },
+            read => read,
+        };
     }
 }
 

@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
-use crate::config::Message;
+use crate::config::{Config, Message};
 use crate::flow::{Backlog, Flow, Gate};
+use crate::log::Log;
 use crate::room::Fanout;
 
 /// The feed and the backlogs; see the module's docs.
@@ -28,7 +29,9 @@ struct State {
 }
 
 impl Outbox {
-    pub fn new(flow: Flow, gate: Arc<Gate>) -> Outbox {
+    pub fn new(config: &Config, log: &Log) -> Outbox {
+        let gate = Arc::new(Gate::default());
+        let flow = Flow::new(config.max_backlog_total, config, gate.clone(), log.clone());
         let state = State {
             flow,
             clients: HashMap::new(),
@@ -132,17 +135,14 @@ impl Outbox {
 impl Fanout for Arc<Outbox> {
     type Member = Sender<bool>;
 
-    fn admit(&mut self, id: u64, name: &Arc<str>, member: Sender<bool>, welcome: Message) {
-        let mut state = self.lock();
-        let mut backlog = Backlog::default();
-        backlog.admit(welcome, state.flow.feed());
-        state.clients.insert(id, (Arc::clone(name), backlog));
-        drop(state);
-        let _ = member.send(true);
-    }
-
-    fn refuse(&mut self, _id: u64, member: Sender<bool>) {
-        let _ = member.send(false);
+    fn answer(&mut self, id: u64, name: &Arc<str>, member: Sender<bool>, welcome: Option<Message>) {
+        if let Some(welcome) = &welcome {
+            let mut state = self.lock();
+            let mut backlog = Backlog::default();
+            backlog.admit(Arc::clone(welcome), state.flow.feed());
+            state.clients.insert(id, (Arc::clone(name), backlog));
+        }
+        let _ = member.send(welcome.is_some());
     }
 
     fn broadcast(&mut self, message: &Message) {
