@@ -477,11 +477,9 @@ impl EventLoop {
             return;
         }
         let mut out = Vec::new();
-        if let Some(welcome) = &welcome {
-            conn.admit(Arc::clone(welcome), &self.flow);
-        }
-        conn.session
-            .joined(welcome.is_some(), Instant::now(), &mut out);
+        let admitted = welcome.is_some();
+        conn.answered(welcome, &self.flow);
+        conn.session.joined(admitted, Instant::now(), &mut out);
         self.act(slot, out);
         self.dirty.push(slot);
         // Input may have waited in the socket while the room decided.

@@ -27,8 +27,9 @@ struct Args {
     /// Disconnect a client that sends no line for this long (e.g. 300ms, 2s, 5m; at most 365d).
     #[arg(long, default_value = "5m", value_parser = common::duration::parse_timeout, value_name = "DURATION")]
     idle_timeout: Duration,
-    /// Bytes held for one client that is not reading (e.g. 64KiB, 1MiB); beyond that, messages
-    /// are dropped for that client only, and it is told how many once it reads again.
+    /// Bytes held for one client that has not read for a second (e.g. 64KiB, 1MiB); beyond
+    /// that, messages are dropped for it alone, and it is told how many once it catches up. A
+    /// client that reads holds the room at a quarter of this. Longer lines are refused.
     #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "BYTES")]
     max_backlog: usize,
     /// Bytes held for all clients together; past it, the largest backlogs drop first.

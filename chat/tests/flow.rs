@@ -275,7 +275,24 @@ fn a_reader_that_pauses_is_told_once_then_gets_every_line(engine: Engine) {
     assert!(gaps > 0, "nothing was dropped");
 }
 
+fn a_client_refused_a_name_that_then_leaves_is_closed(engine: Engine) {
+    let _lock = shared();
+    let server = Server::start(config(engine));
+    let (_alice, _) = server.join("alice");
+    let mut other = server.connect();
+    other.expect("Enter your name:");
+    other.send("alice");
+    other.expect("Name alice is taken; choose another");
+    other.expect("Enter your name:");
+    other
+        .stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    assert_eq!(other.expect_closed(), Vec::<String>::new());
+}
+
 crate::on_both_engines!(
+    a_client_refused_a_name_that_then_leaves_is_closed,
     one_sender_bursts_50000_lines_and_a_netcat3_reader_gets_every_one,
     twenty_senders_burst_at_once_and_every_reader_gets_all_40000,
     a_flooder_that_never_reads_delays_no_ping,

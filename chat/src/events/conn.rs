@@ -110,9 +110,13 @@ impl Conn {
         self.in_room = true;
     }
 
-    /// The room admitted the client: its cursor starts at the feed's head, its welcome first.
-    pub fn admit(&mut self, welcome: Message, flow: &Flow) {
-        self.backlog.admit(welcome, flow.feed());
+    /// The room's answer: admitted (its cursor starts at the feed's head, its welcome first), or
+    /// the name was taken (the room then knows nothing of it).
+    pub fn answered(&mut self, welcome: Option<Message>, flow: &Flow) {
+        self.in_room = welcome.is_some();
+        if let Some(welcome) = welcome {
+            self.backlog.admit(welcome, flow.feed());
+        }
     }
 
     /// The session is over (with `last`, its last line). True if the room must now hear of
