@@ -185,9 +185,12 @@ fn start_loops(
         let flow = Flow::new(cap, config, Arc::clone(&gate), log.clone());
         let (handle, event_loop) = EventLoop::new(index, flow, events, config, done, log, live)?;
         handles.push(handle);
-        threads.push(spawn(&format!("event_loop_{index}"), move || {
-            event_loop.run()
-        })?);
+        let name = format!("event_loop_{index}");
+        threads.push(
+            thread::Builder::new()
+                .name(name)
+                .spawn(|| event_loop.run())?,
+        );
     }
     Ok((handles, threads))
 }
@@ -205,9 +208,8 @@ fn start_broadcaster(
         loop_of: HashMap::new(),
     };
     let (done, log) = (done.clone(), log.clone());
-    spawn("broadcaster", move || {
-        room::broadcaster(events, fanout, done, log)
-    })
+    let broadcaster = thread::Builder::new().name("broadcaster".into());
+    broadcaster.spawn(|| room::broadcaster(events, fanout, done, log))
 }
 
 /// Hands a new connection to a loop ([`place`]).
@@ -232,13 +234,6 @@ pub fn loop_count(config: &Config) -> usize {
         0 => thread::available_parallelism().map_or(1, usize::from),
         n => n,
     }
-}
-
-fn spawn<T: Send + 'static>(
-    name: &str,
-    body: impl FnOnce() -> T + Send + 'static,
-) -> io::Result<JoinHandle<T>> {
-    thread::Builder::new().name(name.into()).spawn(body)
 }
 
 /// A loop's connections by slot (their token; free slots are reused), and by client id.

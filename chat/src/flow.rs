@@ -55,12 +55,6 @@ impl Feed {
         self.tail + self.entries.len() as u64
     }
 
-    /// The message numbered `seq`, if still held.
-    pub fn get(&self, seq: u64) -> Option<&Message> {
-        let index = usize::try_from(seq.checked_sub(self.tail)?).ok()?;
-        self.entries.get(index).map(|(message, _)| message)
-    }
-
     /// The byte offset where message `seq` starts (clamped to what is held).
     fn offset(&self, seq: u64) -> u64 {
         let index = usize::try_from(seq.saturating_sub(self.tail)).unwrap_or(usize::MAX);
@@ -200,6 +194,11 @@ impl Backlog {
         self.current.is_none() && self.private.is_empty() && self.cursor.is_none_or(|c| lag(c) == 0)
     }
 
+    /// True while the client no longer holds the room (see the module's docs).
+    pub fn stalled(&self) -> bool {
+        self.stalled
+    }
+
     /// True once the session is over and everything up to its end has gone out.
     pub fn finished(&self, feed: &Feed) -> bool {
         self.end.is_some() && self.is_empty(feed)
@@ -227,7 +226,10 @@ impl Backlog {
             }
             let at = cursor.filter(|&at| at < limit)?;
             cursor = Some(at + 1);
-            feed.get(at).map(Piece::Feed)
+            let index = usize::try_from(at.checked_sub(feed.tail)?).ok()?;
+            feed.entries
+                .get(index)
+                .map(|(message, _)| Piece::Feed(message))
         });
         current.into_iter().chain(rest)
     }

@@ -164,7 +164,10 @@ impl Conn {
         now: Instant,
         batch: &mut Vec<u8>,
     ) -> io::Result<Flushed> {
-        self.review(flow, now);
+        if self.backlog.stalled() {
+            // What it skips is not written.
+            self.review(flow, now);
+        }
         let mut written = 0;
         let flushed = loop {
             if written >= FLUSH_BYTES {
@@ -173,12 +176,14 @@ impl Conn {
             self.backlog.fill(flow.feed(), batch, BATCH);
             if batch.is_empty() {
                 self.blocked_since = None;
-                // Caught up: the notice, if any, goes out at once.
-                self.review(flow, now);
-                if self.backlog.is_empty(flow.feed()) {
-                    break Flushed::All;
+                if self.backlog.stalled() {
+                    // Caught up: the notice, if any, goes out at once.
+                    self.review(flow, now);
+                    if !self.backlog.is_empty(flow.feed()) {
+                        continue;
+                    }
                 }
-                continue;
+                break Flushed::All;
             }
             let n = match (&self.stream).write(batch) {
                 Ok(n) => n,

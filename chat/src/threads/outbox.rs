@@ -18,7 +18,8 @@ pub struct Outbox {
     state: Mutex<State>,
     /// Writers wait here for something to write.
     wake: Condvar,
-    gate: Arc<Gate>,
+    /// Shut while a client that holds the room is behind: readers wait at it.
+    pub gate: Arc<Gate>,
 }
 
 struct State {
@@ -42,11 +43,6 @@ impl Outbox {
             wake: Condvar::new(),
             gate,
         }
-    }
-
-    /// Shut while a client that holds the room is behind: readers wait at it.
-    pub fn gate(&self) -> &Gate {
-        &self.gate
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -141,7 +141,7 @@ fn a_stalled_client_keeps_a_message_as_long_as_the_backlog_and_the_feed_its_cap(
         feed.push(text.into());
     }
     assert_eq!((feed.tail, feed.head()), (1, 3));
-    assert_eq!(feed.get(2).map(|m| &**m), Some("cccc"));
+    assert_eq!(feed.entries.get(1).map(|(m, _)| &**m), Some("cccc"));
     feed.push("x".repeat(20).into());
     assert_eq!((feed.tail, feed.head()), (3, 4), "the newest stays");
     feed.release_before(4);
