@@ -506,7 +506,8 @@ impl EventLoop {
             let Some(conn) = self.conns.get(slot) else {
                 return;
             };
-            if !conn.reads() || !self.flow.gate().is_open() {
+            let gated = conn.cursor().is_some() && !self.flow.gate().is_open();
+            if !conn.reads() || gated {
                 if conn.hold() {
                     self.held.push(slot);
                 }

@@ -294,7 +294,7 @@ impl Backlog {
 }
 
 /// Shut while any client that holds the room is above its high-water mark: then no engine
-/// reads from a sender. Shared by every [`Flow`] of a server.
+/// reads from a sender (a client in the room; one naming itself is read). One per server.
 #[derive(Default)]
 pub struct Gate {
     /// Flows with a client behind.

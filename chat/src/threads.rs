@@ -98,7 +98,8 @@ pub fn handle_conn(conn: &Arc<TcpStream>, peer: SocketAddr, id: u64, shared: &Sh
         if let Some(end) = client.act(&mut session, &mut out) {
             break end;
         }
-        let read = io::read_until(conn, &mut buf, session.deadline(), &outbox.gate, done);
+        let gate = session.name().map(|_| &*outbox.gate);
+        let read = io::read_until(conn, &mut buf, session.deadline(), gate, done);
         let now = Instant::now();
         match read {
             _ if done.cancelled() => session.shut_down(&mut out),

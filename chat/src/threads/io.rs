@@ -30,13 +30,13 @@ pub fn wake_reader_on_cancel(conn: &Arc<TcpStream>, done: &Done) -> OnCancel {
     })
 }
 
-/// Reads what the client sent once the gate is open, waiting at most until `deadline` (then
+/// Reads what the client sent once the gate (if any) is open, waiting at most until `deadline` (then
 /// `TimedOut`).
 pub fn read_until(
     mut conn: &TcpStream,
     buf: &mut [u8],
     deadline: Instant,
-    gate: &Gate,
+    gate: Option<&Gate>,
     done: &Done,
 ) -> io::Result<usize> {
     loop {
@@ -44,7 +44,7 @@ pub fn read_until(
         if left.is_zero() {
             return Err(ErrorKind::TimedOut.into());
         }
-        if !gate.wait(left.min(GATE_WAIT)) {
+        if gate.is_some_and(|gate| !gate.wait(left.min(GATE_WAIT))) {
             if done.cancelled() {
                 return Ok(0);
             }
