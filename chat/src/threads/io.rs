@@ -18,8 +18,8 @@ use crate::session::{self, End, Output, Session};
 
 use super::{Shared, client_writer, conns};
 
-/// How long a reader waits at a shut gate before looking at the clock and the done signal.
-const GATE_WAIT: Duration = Duration::from_millis(50);
+/// How long a reader waits at a shut gate (whose opening wakes it) before looking at the clock.
+const GATE_WAIT: Duration = Duration::from_millis(250);
 
 /// Cancellation wakes a blocked read by shutting the read side down (writes still work, for
 /// the farewell line). The hook is unregistered when the guard is dropped.
