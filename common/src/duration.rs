@@ -7,8 +7,12 @@ use std::time::Duration;
 const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Parses a timeout argument: above zero (a zero timeout would make every wait fail at once)
-/// and at most a year. For clap's `value_parser`, so a bad one is a usage error (exit 2).
+/// and at most a year. For clap's `value_parser`, so a bad one is a usage error (exit 2); give
+/// the argument `allow_hyphen_values = true` so that `-1s` reaches here ("must be positive").
 pub fn parse_timeout(arg: &str) -> Result<Duration, String> {
+    if arg.trim_start().starts_with('-') {
+        return Err("must be positive".into());
+    }
     let timeout = humantime::parse_duration(arg).map_err(|err| err.to_string())?;
     if timeout.is_zero() {
         Err("must be more than zero".into())
@@ -30,5 +34,6 @@ mod tests {
         assert_eq!(parse_timeout("0s"), Err("must be more than zero".into()));
         assert_eq!(parse_timeout("366d"), Err("must be at most 365d".into()));
         assert!(parse_timeout("soon").is_err());
+        assert_eq!(parse_timeout("-1s"), Err("must be positive".into()));
     }
 }

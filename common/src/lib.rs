@@ -12,7 +12,8 @@
 //! - [`exit`]: the conventions every binary shares: exit codes, the one-line error format, and
 //!   a closed standard output treated as a normal end.
 //! - [`addr`]: a `HOST:PORT` argument checked while the command line is parsed; [`duration`]:
-//!   a timeout argument, likewise.
+//!   a timeout argument, [`size`]: a size such as `64KiB`, [`number`]: a whole number in a
+//!   range, likewise.
 //! - [`wait_group`]: the book's `sync.WaitGroup`, as a channel that can sit in a `select!`.
 //! - [`net`]: the cancellable connect, a TCP connect the done signal aborts mid-handshake.
 //! - `rlimit`: the soft descriptor limit raised to the hard one, for programs holding thousands
@@ -50,6 +51,8 @@ pub mod http;
 pub mod links;
 #[cfg(feature = "net")]
 pub mod net;
+pub mod number;
 #[cfg(feature = "rlimit")]
 pub mod rlimit;
+pub mod size;
 pub mod wait_group;
