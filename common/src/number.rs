@@ -15,7 +15,7 @@ pub fn in_range<T: TryFrom<u64>>(
         } else {
             "must be positive"
         };
-        if arg.trim_start().starts_with('-') {
+        if is_negative(arg) {
             return Err(positive.into());
         }
         let number: u64 = arg
@@ -30,6 +30,14 @@ pub fn in_range<T: TryFrom<u64>>(
             T::try_from(number).map_err(|_| "too large for this machine".into())
         }
     }
+}
+
+/// Whether `arg` reads as a negative number (`-1`, `-5KiB`, `-.5s`): a minus before a digit.
+/// Not `--depth`, an option that took the place of a missing value.
+pub fn is_negative(arg: &str) -> bool {
+    arg.trim_start()
+        .strip_prefix('-')
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit() || c == '.'))
 }
 
 #[cfg(test)]
@@ -48,6 +56,10 @@ mod tests {
     fn out_of_range_and_malformed_numbers_say_why() {
         let threads = in_range::<usize>(1..=1024);
         assert_eq!(threads("-1"), Err("must be positive".into()));
+        assert_eq!(
+            threads("--depth"),
+            Err("\"--depth\" is not a whole number".into())
+        );
         assert_eq!(threads("0"), Err("must be positive".into()));
         assert_eq!(threads("1025"), Err("must be at most 1024".into()));
         assert_eq!(

@@ -22,7 +22,7 @@ const UNITS: [(&[&str], u32); 5] = [
 pub fn parse<T: TryFrom<u64>>(arg: &str) -> Result<T, String> {
     let digits = arg.find(|c: char| !c.is_ascii_digit()).unwrap_or(arg.len());
     let (number, unit) = arg.split_at(digits);
-    if number.is_empty() && arg.starts_with('-') {
+    if crate::number::is_negative(arg) {
         return Err("must be positive".into());
     }
     let number: u64 = number
@@ -88,6 +88,7 @@ mod tests {
             Err("unknown unit \"MB\" (B, KiB, MiB, GiB, TiB)".into())
         );
         assert!(size("").unwrap_err().contains("is not a size"));
+        assert!(size("--depth").unwrap_err().contains("is not a size"));
         assert!(size("KiB").unwrap_err().contains("is not a size"));
         assert!(
             size("99999999999999999999")

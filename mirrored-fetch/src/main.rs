@@ -31,7 +31,8 @@ struct Args {
     #[arg(required = true, value_name = "URL", value_parser = parse_url)]
     urls: Vec<Url>,
     /// The longest each request may take, body included (e.g. 10s, 500ms; more than 0).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = common::duration::parse_timeout)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", allow_hyphen_values = true,
+          value_parser = common::duration::parse_timeout)]
     timeout: Duration,
 }
 

@@ -27,6 +27,17 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_negative_timeout_says_why() {
+    let run = run(&["--timeout", "-1s", "http://127.0.0.1:1/"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("'--timeout <DURATION>': must be positive"),
+        "{run}"
+    );
+}
+
+#[test]
 fn help_and_version() {
     let help = run(&["--help"]);
     help.expect_code(0);

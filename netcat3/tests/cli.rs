@@ -223,6 +223,17 @@ fn malformed_address_is_a_usage_error() {
 }
 
 #[test]
+fn a_missing_port_is_said_so() {
+    for bad in ["[::1]", "[::1]:", "localhost", "127.0.0.1:"] {
+        let done = finish(spawn(&[bad], Some(Stdio::null())));
+        done.expect_code(2);
+        if !done.stderr.contains("the port is missing") {
+            done.fail("should say that the port is missing");
+        }
+    }
+}
+
+#[test]
 fn help_and_version() {
     let done = finish(spawn(&["--help"], Some(Stdio::null())));
     done.expect_code(0);
