@@ -49,6 +49,7 @@ use crate::done::{Done, OnCancel};
 
 #[cfg(test)]
 mod tests;
+mod tls;
 
 /// Limits of every request a [`Client`] makes.
 #[derive(Debug, Clone, Copy)]
@@ -159,6 +160,9 @@ impl Client {
     fn error(&self, err: ureq::Error) -> Error {
         if self.done.cancelled() {
             return Error::cancelled();
+        }
+        if let Some(line) = tls::readable(&err) {
+            return Error::other(line);
         }
         match err {
             ureq::Error::Io(err) => Error::from_io(err),
@@ -349,6 +353,9 @@ impl Error {
     /// Our error back out of an `io::Error` (as a body reader returns it), or the I/O error
     /// itself. ureq's errors wrapped in I/O errors are unwrapped too.
     pub fn from_io(err: io::Error) -> Error {
+        if let Some(line) = tls::readable(&err) {
+            return Error::other(line);
+        }
         if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
             if let Some(Ok(ours)) = err.into_inner().map(|inner| inner.downcast::<Error>()) {
                 return *ours;
