@@ -116,6 +116,7 @@ fn words(name: &str) -> String {
 mod tests {
     use std::io;
     use std::sync::Arc;
+    use std::time::Duration;
 
     use rustls::{AlertDescription, OtherError};
 
@@ -181,6 +182,61 @@ mod tests {
         let io = io::Error::new(io::ErrorKind::InvalidData, tls);
         let wrapped = io::Error::other(ureq::Error::Io(io));
         assert_eq!(readable(&wrapped).unwrap(), line);
+    }
+
+    /// Serves TLS on 127.0.0.1 with a self-signed certificate for it (a CA's when `ca`) to the
+    /// one client `get` is, and returns what the client's request failed with.
+    fn get_from_self_signed(ca: bool) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".into()]).unwrap();
+        if ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        let cert = params.self_signed(&key).unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+            )
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = url::Url::parse(&format!("https://{}/", listener.local_addr().unwrap())).unwrap();
+        let server = std::thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let tls = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+            let mut stream = rustls::StreamOwned::new(tls, socket);
+            // The handshake, until the client gives up on the certificate (an alert, then EOF).
+            let _ = io::Read::read(&mut stream, &mut [0; 64]);
+        });
+        let (_canceller, done) = crate::done::new();
+        let options = crate::http::Options {
+            timeout: Duration::from_secs(10),
+            ..Default::default()
+        };
+        let err = crate::http::Client::new(done, options)
+            .get(&url)
+            .err()
+            .unwrap();
+        let joined = testkit::child::join_deadline(server, Duration::from_secs(10));
+        assert!(matches!(joined, Some(Ok(()))), "the TLS server did not end");
+        err.to_string()
+    }
+
+    #[test]
+    fn a_real_handshake_failure_is_one_line_in_words() {
+        assert_eq!(
+            get_from_self_signed(true),
+            "TLS: the server's certificate is a CA certificate, not a server's own"
+        );
+        assert_eq!(
+            get_from_self_signed(false),
+            "TLS: the server's certificate is not trusted: its issuer is unknown \
+             (self-signed or a private CA)"
+        );
     }
 
     #[test]
