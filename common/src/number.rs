@@ -18,10 +18,14 @@ pub fn in_range<T: TryFrom<u64>>(
         if is_negative(arg) {
             return Err(positive.into());
         }
-        let number: u64 = arg
-            .trim()
-            .parse()
-            .map_err(|_| format!("{arg:?} is not a whole number"))?;
+        let digits = arg.trim().trim_start_matches('+');
+        let number: u64 = match digits.parse() {
+            Ok(number) => number,
+            Err(_) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                return Err(format!("must be at most {}", range.end()));
+            }
+            Err(_) => return Err(format!("{arg:?} is not a whole number")),
+        };
         if number < *range.start() {
             Err(positive.into())
         } else if number > *range.end() {
@@ -67,7 +71,11 @@ mod tests {
             Err("\"many\" is not a whole number".into())
         );
         assert_eq!(threads(""), Err("\"\" is not a whole number".into()));
-        assert!(threads("99999999999999999999").is_err());
+        assert_eq!(
+            threads("99999999999999999999"),
+            Err("must be at most 1024".into())
+        );
+        assert_eq!(threads("1.5"), Err("\"1.5\" is not a whole number".into()));
         let depth = in_range::<usize>(0..=u64::MAX);
         assert_eq!(depth("-1"), Err("must be positive or zero".into()));
         assert_eq!(

@@ -20,14 +20,21 @@ const UNITS: [(&[&str], u32); 5] = [
 /// the argument `allow_hyphen_values = true` so that `-1` reaches here ("must be positive")
 /// rather than being taken for an option.
 pub fn parse<T: TryFrom<u64>>(arg: &str) -> Result<T, String> {
+    let arg = arg.trim();
     let digits = arg.find(|c: char| !c.is_ascii_digit()).unwrap_or(arg.len());
     let (number, unit) = arg.split_at(digits);
     if crate::number::is_negative(arg) {
         return Err("must be positive".into());
     }
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{arg:?} is not a size such as 4096, 64KiB or 1MiB"))?;
+    if number.is_empty() || unit.starts_with(['.', ',']) {
+        return Err(format!(
+            "{arg:?} is not a size such as 4096, 64KiB or 1MiB (a whole number)"
+        ));
+    }
+    // All digits: it can only fail by being too large.
+    let Ok(number) = number.parse::<u64>() else {
+        return Err("must be at most 1TiB".into());
+    };
     let unit = unit.trim();
     let Some(&(_, shift)) = UNITS.iter().find(|(names, _)| names.contains(&unit)) else {
         return Err(format!("unknown unit {unit:?} (B, KiB, MiB, GiB, TiB)"));
@@ -90,11 +97,12 @@ mod tests {
         assert!(size("").unwrap_err().contains("is not a size"));
         assert!(size("--depth").unwrap_err().contains("is not a size"));
         assert!(size("KiB").unwrap_err().contains("is not a size"));
-        assert!(
-            size("99999999999999999999")
-                .unwrap_err()
-                .contains("is not a size")
+        assert_eq!(
+            size("99999999999999999999"),
+            Err("must be at most 1TiB".into())
         );
+        assert!(size("1.5MiB").unwrap_err().contains("(a whole number)"));
+        assert_eq!(size(" 5 KiB "), Ok(5 << 10));
         assert_eq!(
             parse::<u8>("1KiB"),
             Err("too large for this machine".into())

@@ -130,6 +130,9 @@ pub const MAX_REDIRECTS: usize = 10;
 
 /// Parses a start URL from the command line: absolute, `http` or `https`, fragment removed.
 pub fn parse_start_url(text: &str) -> Result<Url, String> {
+    if text.is_empty() {
+        return Err("the URL is empty".into());
+    }
     let mut url = Url::parse(text).map_err(|err| format!("{text}: {err}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{text}: only http and https URLs can be crawled"));

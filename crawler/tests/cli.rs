@@ -161,6 +161,15 @@ fn bad_numbers_and_sizes_say_why() {
             "{args:?}: want {message:?}\n{run}"
         );
     }
+    let run = crawl(&[""]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("'<URLS>...': the URL is empty"),
+        "{run}"
+    );
+    let run = crawl(&["--max-body", "1.5MiB", url]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("(a whole number)"), "{run}");
     // `KiB` and `TiB` are sizes: the error is then about the URL.
     for size in ["64KiB", "1TiB", "10MiB", "4096"] {
         let run = crawl(&["--max-body", size, "ftp://x/"]);

@@ -38,6 +38,9 @@ struct Args {
 
 /// An absolute http or https URL.
 fn parse_url(text: &str) -> Result<Url, String> {
+    if text.is_empty() {
+        return Err("the URL is empty".into());
+    }
     let url = Url::parse(text).map_err(|err| err.to_string())?;
     match url.scheme() {
         "http" | "https" => Ok(url),

@@ -38,6 +38,13 @@ fn a_negative_timeout_says_why() {
 }
 
 #[test]
+fn an_empty_url_says_so() {
+    let run = run(&["http://127.0.0.1:1/", ""]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("'<URL>...': the URL is empty"), "{run}");
+}
+
+#[test]
 fn help_and_version() {
     let help = run(&["--help"]);
     help.expect_code(0);
