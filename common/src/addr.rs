@@ -16,6 +16,10 @@ pub fn parse(arg: &str) -> Result<String, String> {
     if port.parse::<u16>().is_err() {
         return Err(format!("{port:?} is not a port number (0-65535)"));
     }
+    if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // It could only fail to resolve, and an error line would print it.
+        return Err("the host has a space or control character in it".into());
+    }
     if host.is_empty() {
         return Ok(format!("localhost:{port}"));
     }
@@ -70,6 +74,12 @@ mod tests {
         assert!(parse("localhost:65536").is_err());
         assert!(parse("127.0.0.1:99999").is_err());
         assert!(parse("").is_err());
+        assert!(
+            parse("local\nhost:1")
+                .unwrap_err()
+                .contains("control character")
+        );
+        assert!(parse(" localhost:1").unwrap_err().contains("space"));
     }
 
     #[test]

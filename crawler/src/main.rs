@@ -26,7 +26,7 @@ struct Args {
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = common::number::in_range::<usize>(0..=u64::MAX))]
     depth: Option<usize>,
-    /// Requests in flight at once (worker threads).
+    /// Requests in flight at once (worker threads; 1 to 4096).
     #[arg(short = 'c', long, value_name = "N", default_value_t = crawler::DEFAULT_CONCURRENCY,
           allow_negative_numbers = true, value_parser = common::number::in_range::<usize>(1..=4096))]
     concurrency: usize,

@@ -39,7 +39,7 @@ struct Args {
     /// in a later one.
     #[arg(long)]
     dedup_links: bool,
-    /// Walker threads.
+    /// Walker threads (1 to 1024).
     #[arg(short = 'j', long, value_name = "N", default_value_t = du4::DEFAULT_THREADS,
           allow_negative_numbers = true, value_parser = common::number::in_range::<usize>(1..=1024))]
     threads: usize,

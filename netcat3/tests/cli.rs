@@ -213,7 +213,12 @@ fn unresolvable_host_is_one_line_and_exit_1() {
 
 #[test]
 fn malformed_address_is_a_usage_error() {
-    for bad in ["localhost", "localhost:http", "localhost:70000"] {
+    for bad in [
+        "localhost",
+        "localhost:http",
+        "localhost:70000",
+        "local\nhost:1",
+    ] {
         let done = finish(spawn(&[bad], Some(Stdio::null())));
         done.expect_code(2);
         if !done.stderr.contains("HOST:PORT") {
