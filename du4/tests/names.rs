@@ -97,3 +97,36 @@ fn control_characters_are_escaped_and_the_rest_kept() {
     assert_eq!(code, Some(0));
     assert_eq!(stdout, expected, "{:?}", String::from_utf8_lossy(&stdout));
 }
+
+#[test]
+fn verbose_running_lines_print_names_as_their_bytes() {
+    // The big tree reached through a symlink named `big\xff` (a symlink inside a root's path is
+    // followed by the kernel), walked 40 times on one thread: seconds, so ticks come first.
+    let tmp = tempfile::tempdir().unwrap();
+    let big = crate::util::big_tree();
+    let link = tmp.path().join(OsStr::from_bytes(b"big\xff"));
+    std::os::unix::fs::symlink(big.parent().unwrap(), &link).unwrap();
+    let root = link.join(big.file_name().unwrap());
+    let mut args: Vec<&OsStr> = ["-v", "-b", "--per-root", "-j", "1"].map(OsStr::new).into();
+    args.extend(std::iter::repeat_n(root.as_os_str(), 40));
+    let (code, stdout, _) = du4_bytes(&args);
+    assert_eq!(code, Some(0));
+    let lines: Vec<&[u8]> = stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let suffix = [b"  ", bytes(&root)].concat();
+    let (roots, totals): (Vec<&[u8]>, Vec<&[u8]>) =
+        lines.iter().partition(|line| line.ends_with(&suffix));
+    let files = (crate::util::BIG_DIRS * crate::util::BIG_FILES_PER_DIR + 1) * 40;
+    let total = format!("{files} files  0 bytes  total");
+    assert_eq!(
+        totals,
+        [total.as_bytes()],
+        "the lines not ending in the root's bytes"
+    );
+    assert!(
+        roots.len() > 40 && roots.len() % 40 == 0,
+        "no running block before the final one"
+    );
+}
