@@ -5,9 +5,10 @@
 /// parser accepts.
 pub const MAX: u64 = 1 << 40;
 
-/// The units, as powers of 1024. The single letters are kept because they were accepted first.
+/// The units, as powers of 1024. The single letters are kept because they were accepted first;
+/// `bytes` because messages say sizes so (`body cut at 1000 bytes`).
 const UNITS: [(&[&str], u32); 5] = [
-    (&["", "B"], 0),
+    (&["", "B", "bytes", "byte"], 0),
     (&["KiB", "K", "k"], 10),
     (&["MiB", "M"], 20),
     (&["GiB", "G"], 30),
@@ -59,6 +60,7 @@ mod tests {
     fn every_unit_reads_as_a_power_of_1024() {
         assert_eq!(size("4096"), Ok(4096));
         assert_eq!(size("7B"), Ok(7));
+        assert_eq!(size("1000 bytes"), Ok(1000));
         assert_eq!(size("64KiB"), Ok(64 << 10));
         assert_eq!(size("64K"), Ok(64 << 10));
         assert_eq!(size("64k"), Ok(64 << 10));
