@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -65,6 +66,24 @@ fn start_reverb(args: &[&str]) -> (Proc, String) {
 /// What reverb sends back for `line`: its three echoes in the book's format.
 fn echoes_of(line: &str) -> [String; 3] {
     [line.to_uppercase(), line.to_string(), line.to_lowercase()].map(|text| format!("\t {text}"))
+}
+
+/// `clients` clients connect one after the other, each sends one line and ends its input; then
+/// each must get that line's three echoes, and the close.
+fn each_client_gets_its_echoes(addr: &str, clients: usize) {
+    let streams: Vec<TcpStream> = (0..clients)
+        .map(|i| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            testkit::net::patient(&stream, TIMEOUT);
+            writeln!(stream, "client {i}").unwrap();
+            stream.shutdown(Shutdown::Write).unwrap();
+            stream
+        })
+        .collect();
+    for (i, stream) in streams.into_iter().enumerate() {
+        let lines: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
+        assert_eq!(lines, echoes_of(&format!("client {i}")));
+    }
 }
 
 /// Stops reverb with Ctrl-C; it must exit 0 promptly and say so.
@@ -178,7 +197,9 @@ fn a_flood_of_lines_is_echoed_whole_by_a_bounded_number_of_threads() {
     // Far more lines than echoes may run at once (64 per connection, the example's MAX_ECHOES):
     // the rest wait in the socket, nothing is lost, the thread count stays bounded.
     const LINES: usize = 1_000;
-    const MAX_THREADS: usize = 64 + 8;
+    // 64 echoes, and as many again that have given their slot back and are still exiting (the
+    // kernel lists a thread until it is gone); far below the thousand a thread per line makes.
+    const MAX_THREADS: usize = 2 * 64 + 8;
     let (server, addr) = start_reverb(&["--delay", "10ms"]);
     let stream = TcpStream::connect(&addr).unwrap();
     testkit::net::patient(&stream, TIMEOUT);
@@ -231,19 +252,46 @@ fn a_flood_of_lines_is_echoed_whole_by_a_bounded_number_of_threads() {
 fn many_clients_at_once_each_get_their_own_echoes() {
     const CLIENTS: usize = 50;
     let (server, addr) = start_reverb(&["--delay", "100ms"]);
-    let streams: Vec<TcpStream> = (0..CLIENTS)
-        .map(|i| {
-            let mut stream = TcpStream::connect(&addr).unwrap();
-            testkit::net::patient(&stream, TIMEOUT);
-            writeln!(stream, "client {i}").unwrap();
-            stream.shutdown(Shutdown::Write).unwrap();
-            stream
-        })
-        .collect();
-    for (i, stream) in streams.into_iter().enumerate() {
-        let lines: Vec<String> = BufReader::new(stream).lines().map(Result::unwrap).collect();
-        assert_eq!(lines, echoes_of(&format!("client {i}")));
+    each_client_gets_its_echoes(&addr, CLIENTS);
+    stop(server);
+}
+
+#[test]
+fn under_an_address_space_limit_the_threads_are_budgeted_and_every_client_served() {
+    // Under `ulimit -v` a server with a thread per client would abort once a failed allocation
+    // met the limit; reverb budgets its threads and lets the rest wait in the accept queue.
+    const CLIENTS: usize = 150;
+    const LIMIT: libc::rlim_t = 64 << 20;
+    let mut command = Command::new(reverb_bin());
+    command.args(["--addr", "127.0.0.1:0", "--delay", "50ms"]);
+    // SAFETY: the closure runs in the forked child before exec and calls only setrlimit, which
+    // is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: LIMIT,
+                rlim_max: LIMIT,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
     }
+    let server = Proc::start(&mut command, Stdio::null(), Some("reverb")).unwrap();
+    server.stderr.expect("reverb: at most ", TIMEOUT).unwrap();
+    server
+        .stderr
+        .expect("reverb: listening on ", TIMEOUT)
+        .unwrap();
+    let addr = server
+        .stderr
+        .expect("\n", TIMEOUT)
+        .unwrap()
+        .trim()
+        .to_string();
+    each_client_gets_its_echoes(&addr, CLIENTS);
     stop(server);
 }
 

@@ -129,7 +129,10 @@ impl Conn {
                 "a line over {} KiB: stopped reading",
                 MAX_LINE >> 10
             )),
-            Ok(Err(err)) if !self.done.cancelled() => self.log(format_args!("read: {err}")),
+            // After a failed write the read's error is the same event seen again.
+            Ok(Err(err)) if !self.done.cancelled() && !self.failed.load(Ordering::SeqCst) => {
+                self.log(format_args!("read: {err}"));
+            }
             _ => {}
         }
     }

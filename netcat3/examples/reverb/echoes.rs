@@ -1,12 +1,14 @@
 //! The book's `go echo(...)`, counted (exercise 8.4: the connection closes once they are all
-//! written) and bounded (a client that floods lines gets at most `max` threads).
+//! written) and bounded: at most `max` threads for one connection (a client that floods lines
+//! is read more slowly), and none beyond the server's thread budget (`budget`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use common::done::Done;
 use common::wait_group::{Member, WaitGroup};
-use crossbeam_channel::{Receiver, Sender, select};
+
+use crate::slots::{Slot, Slots};
 
 /// An echo's stack: it formats a line and sleeps.
 const ECHO_STACK: usize = 128 << 10;
@@ -14,45 +16,48 @@ const ECHO_STACK: usize = 128 << 10;
 /// The echoes of one connection.
 pub struct Echoes {
     group: WaitGroup,
-    /// One message per running echo; full at `max`, so a send waits for an echo to end.
-    slots: Sender<()>,
-    free: Receiver<()>,
+    /// This connection's echoes running.
+    running: Slots,
+    /// The server's thread budget, if it has one.
+    threads: Option<Arc<Slots>>,
 }
 
-/// A running echo: counted in the group, holding a slot, both given back when it ends.
+/// What a running echo holds, given back when it ends: its place in the group and its slots.
 struct Running {
     _member: Member,
-    free: Receiver<()>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.free.try_recv();
-    }
+    _slots: (Slot, Option<Slot>),
 }
 
 impl Echoes {
-    pub fn new(max: usize) -> Echoes {
-        let (slots, free) = crossbeam_channel::bounded(max);
+    pub fn new(max: usize, threads: Option<Arc<Slots>>) -> Echoes {
         Echoes {
             group: WaitGroup::new(),
-            slots,
-            free,
+            running: Slots::new(max),
+            threads,
         }
     }
 
     /// The book's `go echo(...)`: runs `echo` on a thread of its own. With `max` echoes running
     /// it first waits for one to end (the client's next lines wait in its socket meanwhile);
-    /// `false` if the done signal fired instead. When no thread can be started, `echo` runs on
-    /// this one.
+    /// `false` if the done signal fired instead. When the thread budget is spent, or no thread
+    /// can be started, `echo` runs on this one (the book's first reverb, one at a time).
     pub fn go(&self, echo: impl FnOnce() + Send + 'static, done: &Done) -> bool {
-        select! {
-            send(self.slots, ()) -> _ => {}
-            recv(done.channel()) -> _ => return false,
-        }
+        let Some(slot) = self.running.acquire(done) else {
+            return false;
+        };
+        let budget = match &self.threads {
+            None => None,
+            Some(threads) => match threads.try_acquire() {
+                Some(thread) => Some(thread),
+                None => {
+                    echo();
+                    return true;
+                }
+            },
+        };
         let running = Running {
             _member: self.group.add(),
-            free: self.free.clone(),
+            _slots: (slot, budget),
         };
         // Shared, so that it is still here to run if the thread cannot be started.
         let job = Arc::new(Mutex::new(Some(echo)));

@@ -32,13 +32,19 @@
 //! - Out of descriptors, `accept` is retried every 20 ms and the waiting client is served when
 //!   one frees (`serve::serve`); Ctrl-C cuts the echoes due, closes every connection, waits for
 //!   every thread and exits 0.
+//! - Under an address-space limit (`ulimit -v`) the threads are budgeted (`budget`, counted with
+//!   the book's semaphore, `slots::Slots`): a connection is accepted once two threads are free
+//!   for it, and an echo beyond the budget runs on its connection's thread. Without the budget
+//!   a failed allocation would abort the server once threads had used the address space.
 //! - It says `reverb: listening on ADDR` on stderr (so `--addr 127.0.0.1:0` is usable), and
 //!   each disconnection it decides (idle, a failed write, a line too long); errors are one line,
 //!   `reverb: what: why`; an address that cannot be bound exits 1, a bad command line 2.
 
+mod budget;
 mod conn;
 mod echoes;
 mod serve;
+mod slots;
 
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
@@ -52,6 +58,7 @@ use crossbeam_channel::{after, select};
 
 use crate::conn::Conn;
 use crate::echoes::Echoes;
+use crate::slots::Slots;
 
 /// The most echoes one connection has running at once.
 pub const MAX_ECHOES: usize = 64;
@@ -60,11 +67,12 @@ pub const MAX_LINE: usize = 64 << 10;
 
 /// The book's `handleConn`: every line starts an echo of its own; at the end of input (ex. 8.4:
 /// once the echoes are written) or after `idle` without a line (ex. 8.8) the connection closes.
-fn handle_conn(c: TcpStream, delay: Duration, idle: Duration, done: &Done) {
+fn handle_conn(c: TcpStream, opts: &Options, done: &Done) {
+    let (delay, idle) = (opts.delay, opts.idle_timeout);
     let Some((c, input)) = Conn::open(c, idle, done) else {
         return;
     };
-    let echoes = Echoes::new(MAX_ECHOES);
+    let echoes = Echoes::new(MAX_ECHOES, opts.threads.clone());
     loop {
         select! {
             recv(input.lines) -> line => match line {
@@ -128,8 +136,24 @@ struct Args {
     idle_timeout: Duration,
 }
 
+/// How each connection is served.
+struct Options {
+    delay: Duration,
+    idle_timeout: Duration,
+    /// The server's thread budget under an address-space limit (`budget`).
+    threads: Option<Arc<Slots>>,
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    // First, before any thread is started.
+    let threads = budget::thread_budget().map(|most| {
+        exit::error(
+            "reverb",
+            format_args!("at most {most} threads (the address-space limit)"),
+        );
+        Arc::new(Slots::new(most))
+    });
     let done = common::cancel::main_done("reverb", false);
     let listener = match TcpListener::bind(&args.addr).and_then(|l| Ok((l.local_addr()?, l))) {
         Ok((addr, listener)) => {
@@ -138,10 +162,14 @@ fn main() -> ExitCode {
         }
         Err(err) => return exit::status("reverb", Err(exit::context(&args.addr, err))),
     };
-    let (delay, idle) = (args.delay, args.idle_timeout);
+    let opts = Options {
+        delay: args.delay,
+        idle_timeout: args.idle_timeout,
+        threads: threads.clone(),
+    };
     let handler_done = done.clone();
-    serve::serve(listener, &done, move |c| {
-        handle_conn(c, delay, idle, &handler_done);
+    serve::serve(listener, threads.as_deref(), &done, move |c| {
+        handle_conn(c, &opts, &handler_done);
     });
     exit::error("reverb", "shut down");
     exit::status("reverb", Ok(Ending::Success))

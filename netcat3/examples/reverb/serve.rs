@@ -10,6 +10,8 @@ use std::time::Duration;
 use common::done::Done;
 use common::wait_group::WaitGroup;
 
+use crate::slots::Slots;
+
 /// The pause before `accept` is tried again after it failed (out of descriptors, say).
 const RETRY: Duration = Duration::from_millis(20);
 /// How long the connections may take to close once the done signal has fired.
@@ -19,9 +21,11 @@ const CONN_STACK: usize = 128 << 10;
 
 /// Accepts connections on `listener` until `done` fires, each served by `handle` on a thread of
 /// its own; then waits for those threads (each ends promptly: the signal reaches everything it
-/// waits on).
+/// waits on). With a thread budget, a connection is accepted only once two threads of it are
+/// free (its own and its reader's); until then it waits in the accept queue.
 pub fn serve(
     listener: TcpListener,
+    threads: Option<&Slots>,
     done: &Done,
     handle: impl Fn(TcpStream) + Send + Sync + 'static,
 ) {
@@ -36,6 +40,13 @@ pub fn serve(
     // The last `accept` error, logged once while it repeats.
     let mut failing: Option<Option<i32>> = None;
     while !done.cancelled() {
+        let budget = match threads {
+            None => None,
+            Some(threads) => match (threads.acquire(done), threads.acquire(done)) {
+                (Some(own), Some(reader)) => Some((own, reader)),
+                _ => break,
+            },
+        };
         match listener.accept() {
             Ok((c, peer)) => {
                 failing = None;
@@ -44,7 +55,7 @@ pub fn serve(
                     .name("reverb-conn".into())
                     .stack_size(CONN_STACK)
                     .spawn(move || {
-                        let _member = member;
+                        let _counted = (member, budget);
                         handle(c);
                     });
                 if let Err(err) = spawned {
