@@ -4,5 +4,6 @@
 mod binary;
 mod lifecycle;
 mod limits;
+mod names;
 mod protocol;
 mod util;
