@@ -16,7 +16,7 @@ use crate::limits::{self, Reserve};
 use crate::log::Log;
 
 /// What a newcomer is told when no descriptor is left for it.
-const FULL: &str = "Server full; try again later\n";
+pub const FULL: &str = "Server full; try again later\n";
 
 /// Accepts connections until `done` fires, handing each to `start` with a fresh id while fewer
 /// than `max_clients` are `live` (the engine counts them down as they end). Returns the number

@@ -39,7 +39,8 @@ struct Args {
     /// are dropped for that client only, and it is told how many once it reads again.
     #[arg(long, default_value = "1MiB", value_parser = parse_size, value_name = "BYTES")]
     max_backlog: usize,
-    /// Bytes held for all clients together; past it, the largest backlogs drop first.
+    /// Bytes held for all clients together; past it, the largest backlogs drop first. Lowered
+    /// to fit a memory limit (ulimit -v, ulimit -d, the cgroup's memory.max), said in the log.
     #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
     max_backlog_total: usize,
     /// Longest line broadcast, in bytes; longer lines are dropped and the sender told.
