@@ -109,8 +109,9 @@ fn fills_up_then_refuses_and_keeps_chatting(engine: &str, bytes: u64) {
         started.elapsed()
     );
     // 16 MB through the room from one sender, while nobody else but alice and bob reads.
-    let line = format!("{}\n", "x".repeat(999));
-    let burst = line.repeat(1000);
+    // In lines of 8,000 bytes (as long as --max-line allows), each one message to fan out.
+    let line = format!("{}\n", "x".repeat(7999));
+    let burst = line.repeat(125);
     let mut writer = sender.stream.try_clone().expect("clone");
     // The room moves at the pace of the broadcaster's fan-out to thousands of clients.
     writer
