@@ -43,7 +43,10 @@ pub fn accept_loop(
         connections += 1;
         if live.load(Ordering::SeqCst) >= max_clients {
             log.line(format_args!("{peer} refused: server full"));
-            let why = format!("Server full ({max_clients} clients); try again later\n");
+            let why = format!(
+                "Server full ({}); try again later\n",
+                limits::clients(max_clients)
+            );
             limits::refuse(&conn, &why);
             continue;
         }

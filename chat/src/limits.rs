@@ -174,7 +174,7 @@ pub fn fit(config: &mut Config, log: &Log) -> usize {
 }
 
 /// "1 client", "2 clients".
-fn clients(count: usize) -> String {
+pub fn clients(count: usize) -> String {
     if count == 1 {
         "1 client".to_string()
     } else {

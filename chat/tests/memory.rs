@@ -19,18 +19,9 @@ const MOST_CLIENTS: usize = 6000;
 /// client limit its start-up log promised.
 fn start(engine: &str, bytes: u64) -> (Proc, SocketAddr, usize) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_chat"));
-    command.args(["--engine", engine, "--addr", "127.0.0.1:0"]);
+    command.args(["--engine", engine]);
     limit(&mut command, libc::RLIMIT_AS, bytes);
-    let proc = Proc::start(&mut command, Stdio::null(), None).unwrap_or_else(|err| panic!("{err}"));
-    let line = proc
-        .stderr
-        .expect("\n", PATIENCE)
-        .expect("a first log line");
-    let addr = line
-        .trim()
-        .strip_prefix("chat: listening on ")
-        .and_then(|addr| addr.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first log line {line:?}"));
+    let (proc, addr) = listening(&mut command);
     proc.stderr
         .expect("serving at most ", PATIENCE)
         .expect("a log line with the client limit");
@@ -45,6 +36,22 @@ fn start(engine: &str, bytes: u64) -> (Proc, SocketAddr, usize) {
         .and_then(|count| count.parse().ok())
         .unwrap_or_else(|| panic!("no client limit in {log:?}"));
     (proc, addr, promised)
+}
+
+/// The binary started from `command` on a free port, and its address from its first log line.
+fn listening(command: &mut Command) -> (Proc, SocketAddr) {
+    command.args(["--addr", "127.0.0.1:0"]);
+    let proc = Proc::start(command, Stdio::null(), None).unwrap_or_else(|err| panic!("{err}"));
+    let line = proc
+        .stderr
+        .expect("\n", PATIENCE)
+        .expect("a first log line");
+    let addr = line
+        .trim()
+        .strip_prefix("chat: listening on ")
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first log line {line:?}"));
+    (proc, addr)
 }
 
 /// A client with a 4 KiB receive buffer.
@@ -159,4 +166,23 @@ fn threads_under_one_gibibyte_of_address_space() {
 #[test]
 fn events_under_sixty_four_mebibytes_of_address_space() {
     fills_up_then_refuses_and_keeps_chatting("events", 64 << 20);
+}
+
+#[test]
+fn one_client_is_one_client_in_the_log_and_the_refusal() {
+    let _lock = crate::util::shared();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chat"));
+    let (mut proc, addr) = listening(command.args(["--max-clients", "1"]));
+    proc.stderr
+        .expect("chat: serving at most 1 client (--max-clients)\n", PATIENCE)
+        .unwrap_or_else(|err| panic!("{err}"));
+    let mut alice = Client::connect(addr);
+    alice.expect("Enter your name:");
+    assert_eq!(
+        small_client(addr).expect_closed(),
+        ["Server full (1 client); try again later"]
+    );
+    drop(alice);
+    proc.interrupt().unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(proc.wait(PATIENCE).ok().and_then(|s| s.code()), Some(0));
 }

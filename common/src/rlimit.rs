@@ -32,8 +32,8 @@ pub enum Memory {
     AddressSpace,
     /// RLIMIT_DATA (`ulimit -d`), against the private writable size (`VmData`).
     Data,
-    /// The `memory.max` of the process's cgroup (v2) or an ancestor's, against its
-    /// `memory.current`.
+    /// The `memory.max` of the process's cgroup (v2; v1's `memory.limit_in_bytes`) or an
+    /// ancestor's, against its `memory.current` (`memory.usage_in_bytes`).
     Cgroup,
 }
 
@@ -85,12 +85,41 @@ pub fn memory_rooms() -> Vec<MemoryRoom> {
     rlimits.chain(cgroup_room()).collect()
 }
 
-/// The least room under `memory.max` of this process's cgroup v2 and its ancestors.
+/// The least room under the memory limit of this process's cgroup and its ancestors: v2's
+/// `memory.max` against `memory.current`, or v1's `memory.limit_in_bytes` against
+/// `memory.usage_in_bytes` (a hybrid system mounts the memory controller as v1).
 fn cgroup_room() -> Option<MemoryRoom> {
     let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let path = cgroups.lines().find_map(|line| line.strip_prefix("0::"))?;
-    let mut dir = std::path::PathBuf::from("/sys/fs/cgroup");
-    dir.push(path.trim_start_matches('/'));
+    let v2 = cgroups.lines().find_map(|line| line.strip_prefix("0::"));
+    let v1 = cgroups.lines().find_map(|line| {
+        let (_, rest) = line.split_once(':')?;
+        let (controllers, path) = rest.split_once(':')?;
+        controllers
+            .split(',')
+            .any(|c| c == "memory")
+            .then_some(path)
+    });
+    let rooms = [
+        v2.map(|path| ("/sys/fs/cgroup", path, "memory.max", "memory.current")),
+        v1.map(|path| {
+            let files = ("memory.limit_in_bytes", "memory.usage_in_bytes");
+            ("/sys/fs/cgroup/memory", path, files.0, files.1)
+        }),
+    ];
+    rooms
+        .into_iter()
+        .flatten()
+        .filter_map(|(root, path, max, current)| room_under(root, path, max, current))
+        .min()
+        .map(|bytes| MemoryRoom {
+            resource: Memory::Cgroup,
+            bytes,
+        })
+}
+
+/// The least `max - current` over the cgroup at `path` below `root` and its ancestors; a
+/// limit of `max` (v2) or near `i64::MAX` (v1) is none.
+fn room_under(root: &str, path: &str, max: &str, current: &str) -> Option<u64> {
     let read = |dir: &std::path::Path, file: &str| -> Option<u64> {
         std::fs::read_to_string(dir.join(file))
             .ok()?
@@ -98,18 +127,14 @@ fn cgroup_room() -> Option<MemoryRoom> {
             .parse()
             .ok()
     };
+    let dir = std::path::Path::new(root).join(path.trim_start_matches('/'));
     dir.ancestors()
-        .take_while(|dir| dir.starts_with("/sys/fs/cgroup"))
+        .take_while(|dir| dir.starts_with(root))
         .filter_map(|dir| {
-            let max = read(dir, "memory.max")?;
-            let current = read(dir, "memory.current").unwrap_or(0);
-            Some(max.saturating_sub(current))
+            let limit = read(dir, max).filter(|&limit| limit < 1 << 62)?;
+            Some(limit.saturating_sub(read(dir, current).unwrap_or(0)))
         })
         .min()
-        .map(|bytes| MemoryRoom {
-            resource: Memory::Cgroup,
-            bytes,
-        })
 }
 
 #[cfg(test)]
@@ -144,5 +169,31 @@ mod tests {
             .expect("the address space is limited");
         assert!(room.bytes < limit, "{room:?}");
         assert!(room.bytes > 0, "{room:?}");
+    }
+
+    #[test]
+    fn a_cgroups_room_is_the_least_over_it_and_its_ancestors() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let write = |dir: &str, file: &str, text: &str| {
+            let dir = root.path().join(dir);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join(file), text).expect("write");
+        };
+        write("a", "memory.max", "1000\n");
+        write("a", "memory.current", "100\n");
+        write("a/b", "memory.max", "max\n");
+        write("a/b", "memory.current", "50\n");
+        write("c", "memory.limit_in_bytes", "9223372036854771712\n");
+        let root_text = root.path().to_str().expect("UTF-8 temp path");
+        let room = |path| super::room_under(root_text, path, "memory.max", "memory.current");
+        assert_eq!(room("/a/b"), Some(900));
+        assert_eq!(room("/a"), Some(900));
+        let v1 = super::room_under(
+            root_text,
+            "/c",
+            "memory.limit_in_bytes",
+            "memory.usage_in_bytes",
+        );
+        assert_eq!(v1, None, "v1's 'no limit' is a huge number");
     }
 }
