@@ -36,7 +36,7 @@ const MAPS_PER_THREAD: usize = 4;
 /// Threads kept for the server's own (broadcaster, loops, log) and the test harness's.
 const SPARE_THREADS: usize = 64;
 /// The stack of every thread-engine connection thread: they hold little (their buffers are on
-/// the heap but for one 4 KiB read buffer), and a small stack halves spawn time and keeps
+/// the heap but for one 1 KiB read buffer), and a small stack halves spawn time and keeps
 /// clients cheap.
 pub const THREAD_STACK: usize = 64 << 10;
 /// The stack of a thread started without a size (std's default): the event loops, the
@@ -55,9 +55,16 @@ const BACKLOG_OVERHEAD: usize = 16;
 /// Bytes a client's connection holds on the heap beyond its line buffer: session, queues,
 /// socket registration, a writer's kept batch.
 const CLIENT_HEAP: usize = 8 << 10;
-/// The largest read each engine pushes into a client's line buffer at once (the events
-/// engine's scratch buffer, the thread engine's stack buffer).
-const READ_SIZE: (usize, usize) = (16 << 10, 4 << 10);
+/// The largest read each engine pushes into a client's session at once (the events engine's
+/// scratch buffer, the thread engine's stack buffer).
+const READ_SIZE: (usize, usize) = (16 << 10, THREAD_READ);
+/// A thread-engine connection's read buffer. Small, because every line of one read waits as a
+/// message until the room takes it: 1 KiB of empty lines is 1,024 messages (about 190 KiB).
+pub const THREAD_READ: usize = 1 << 10;
+/// What one line of a read costs until the room takes it, at worst (an empty line): the
+/// session's output and the message, `NAME: \n` with a 32-character name of 4-byte characters,
+/// in a 160-byte allocation.
+const LINE_COST: usize = std::mem::size_of::<crate::session::Output>() + 160;
 /// The event queue of the thread engine's broadcaster, in messages: bytes in flight.
 const THREADS_EVENT_QUEUE: usize = 1024;
 
@@ -118,7 +125,8 @@ impl Costs {
             Engine::Threads => Costs {
                 threads_per_client: 2,
                 thread_stack: THREAD_STACK,
-                heap_per_client: CLIENT_HEAP + line_buffer(READ_SIZE.1),
+                // Each client's thread holds one read's messages while the room is behind.
+                heap_per_client: CLIENT_HEAP + line_buffer(READ_SIZE.1) + READ_SIZE.1 * LINE_COST,
                 engine_descriptors: 0,
                 // The broadcaster and the log, the broadcaster's queue full of long lines.
                 engine_memory: 2 * thread_cost(DEFAULT_STACK)
@@ -132,7 +140,9 @@ impl Costs {
                     heap_per_client: CLIENT_HEAP + line_buffer(READ_SIZE.0),
                     // Each event loop costs a poll and a waker.
                     engine_descriptors: 2 * loops,
-                    engine_memory: (loops + 2) * thread_cost(DEFAULT_STACK),
+                    // Each loop holds one read's messages while the room is behind.
+                    engine_memory: (loops + 2) * thread_cost(DEFAULT_STACK)
+                        + loops * READ_SIZE.0 * LINE_COST,
                 }
             }
         }
