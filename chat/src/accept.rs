@@ -16,7 +16,7 @@ use crate::limits::{self, Reserve};
 use crate::log::Log;
 
 /// What a newcomer is told when no descriptor is left for it.
-const FULL: &str = "Server full; try again later\n";
+pub const FULL: &str = "Server full; try again later\n";
 
 /// Accepts connections until `done` fires, handing each to `start` with a fresh id while fewer
 /// than `max_clients` are `live` (the engine counts them down as they end). Returns the number
@@ -43,7 +43,10 @@ pub fn accept_loop(
         connections += 1;
         if live.load(Ordering::SeqCst) >= max_clients {
             log.line(format_args!("{peer} refused: server full"));
-            let why = format!("Server full ({max_clients} clients); try again later\n");
+            let why = format!(
+                "Server full ({}); try again later\n",
+                limits::clients(max_clients)
+            );
             limits::refuse(&conn, &why);
             continue;
         }

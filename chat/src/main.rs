@@ -9,10 +9,18 @@ use std::time::Duration;
 use clap::Parser;
 use common::exit::Ending;
 
+/// What `--help` says about names (SPEC.md, chat, item 2).
+const NAME_RULES: &str = "\
+Names: a client's first line is its name, at most 32 characters. A name is one word with a visible
+character (not only blanks such as U+2800), without ',' or ':', not starting with '*', with at most 4
+combining marks on a letter, and not mixing scripts whose letters look alike (Cyrillic 'а' in 'аlice').
+Names that look alike are one name: compared after NFKC, lower case and removing combining marks, by
+their Unicode TR39 skeleton, so ALICE, alıce, a̸lice and Alicé are all alice; a name in use is refused.";
+
 /// A chat server: every line a client sends reaches every client (The Go Programming Language,
 /// section 8.10, exercises 8.12-8.15). Talk to it with `netcat3`.
 #[derive(Parser)]
-#[command(name = "chat", version)]
+#[command(name = "chat", version, after_help = NAME_RULES)]
 struct Args {
     /// How connections are served: `events` (a few event-loop threads, for many clients) or
     /// `threads` (the book's design: two threads per client).
@@ -31,7 +39,8 @@ struct Args {
     /// are dropped for that client only, and it is told how many once it reads again.
     #[arg(long, default_value = "1MiB", allow_hyphen_values = true, value_parser = common::size::parse::<usize>, value_name = "BYTES")]
     max_backlog: usize,
-    /// Bytes held for all clients together; past it, the largest backlogs drop first.
+    /// Bytes held for all clients together; past it, the largest backlogs drop first. Lowered
+    /// to fit a memory limit (ulimit -v, ulimit -d, the cgroup's memory.max), said in the log.
     #[arg(long, default_value = "256MiB", allow_hyphen_values = true, value_parser = common::size::parse::<usize>, value_name = "BYTES")]
     max_backlog_total: usize,
     /// Longest line broadcast (e.g. 8192, 64KiB); longer lines are dropped and the sender told.

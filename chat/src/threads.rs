@@ -85,7 +85,7 @@ pub fn handle_conn(
     let mut client = Client::new(conn, id, events, config, done, log);
     let mut out = Vec::new();
     let mut session = Session::new(peer, config.limits(), Instant::now(), &mut out);
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; crate::limits::THREAD_READ];
     let end = loop {
         if let Some(end) = client.act(&mut session, &mut out) {
             break end;

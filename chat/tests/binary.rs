@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,21 +27,7 @@ impl Chat {
     fn start_with_descriptors(nofile: u64, args: &[&str]) -> Chat {
         let mut command = Command::new(BIN);
         command.args(args);
-        // SAFETY: the closure runs in the child between fork and exec and only calls
-        // setrlimit(2), which is async-signal-safe, on a struct on its own stack.
-        unsafe {
-            command.pre_exec(move || {
-                let limit = libc::rlimit {
-                    rlim_cur: nofile,
-                    rlim_max: nofile,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
+        crate::util::limit(&mut command, libc::RLIMIT_NOFILE, nofile);
         Chat::spawn(&mut command)
     }
 

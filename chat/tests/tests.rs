@@ -4,5 +4,7 @@
 mod binary;
 mod lifecycle;
 mod limits;
+mod memory;
+mod names;
 mod protocol;
 mod util;

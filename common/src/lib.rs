@@ -22,8 +22,9 @@
 //! Test and tool support (a generated web site, bounded child processes) is in the `testkit`
 //! crate, which no program links.
 //!
-//! Library code never installs a signal handler; it takes a [`done::Done`] as a parameter, so
-//! tests inject their own.
+//! A program's library code never installs a signal handler; it takes a [`done::Done`] as a
+//! parameter, so tests inject their own. [`cancel`] alone installs one (Ctrl-C) and reads
+//! stdin, and only a binary's `main` calls it.
 //!
 //! # Threads that may outlive `run`
 //!
@@ -38,7 +39,8 @@
 //! - chat's logger, when stderr is a pipe nobody reads: left blocked in its write after the
 //!   shutdown grace; it ends with that write or with the process (chat's crate docs).
 //!
-//! Nothing in this crate starts a thread except [`cancel::on_stdin_byte`].
+//! Nothing in this crate starts a thread except [`cancel::on_stdin_byte`] (and the `ctrlc`
+//! crate's handler thread behind [`cancel::on_ctrlc`]).
 
 pub mod addr;
 pub mod cancel;

@@ -15,10 +15,6 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use crate::limits;
 
-/// The stack of every connection thread: they hold little (their buffers are on the heap but
-/// for one 4 KiB read buffer), and a small stack halves spawn time and keeps clients cheap.
-const STACK_SIZE: usize = 64 << 10;
-
 /// Starts a named thread with the connection threads' stack size.
 pub fn spawn<T: Send + 'static>(
     name: &str,
@@ -26,7 +22,7 @@ pub fn spawn<T: Send + 'static>(
 ) -> io::Result<JoinHandle<T>> {
     thread::Builder::new()
         .name(name.into())
-        .stack_size(STACK_SIZE)
+        .stack_size(limits::THREAD_STACK)
         .spawn(body)
 }
 
@@ -81,7 +77,7 @@ impl Conns {
                 Ok(())
             }
             Err(err) => {
-                limits::refuse(&conn, "Server busy; try again later\n");
+                limits::refuse(&conn, crate::accept::FULL);
                 Err(common::exit::context("spawn", err))
             }
         }

@@ -163,7 +163,7 @@ impl<'a> Client<'a> {
             Err(err) => {
                 self.log.line(format_args!("spawn writer: {err}"));
                 let _ = self.events.send(Event::Leave { id: self.id });
-                self.reply(&"Server busy; try again later\n".into());
+                self.reply(&crate::accept::FULL.into());
                 Err(End::Closed)
             }
         }
