@@ -32,12 +32,11 @@ use std::time::Duration;
 
 use std::path::Path;
 
-use scenario::{burst, room, throughput};
+use scenario::{burst, throughput};
 use server::Setup;
 
-pub use scenario::window;
+pub use scenario::{room, window};
 pub use server::Setup as ChatSetup;
-pub use swarm::Protocol;
 
 use super::{Section, median, release_binary};
 
@@ -74,7 +73,10 @@ enum Kind {
     /// Clients that stop reading, under the server's descriptor limit (`None`: the hard limit).
     Silent(Option<u64>),
     /// Readers, the first `senders` of which queue `lines` lines between them at once.
-    Burst { senders: usize, lines: usize },
+    Burst {
+        senders: usize,
+        lines: usize,
+    },
 }
 
 /// The scenarios: kind, clients, and what each row measures.

@@ -183,7 +183,7 @@ pub fn ms(duration: Duration) -> f64 {
 
 /// The 1-minute load average when a benchmark starts, for the note that compares it with the
 /// one at its end: other work on the machine moves every figure.
-pub struct Load(String);
+pub struct Load(pub String);
 
 impl Load {
     pub fn now() -> Load {

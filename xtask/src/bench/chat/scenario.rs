@@ -209,7 +209,12 @@ pub fn burst(setup: &Setup, readers: usize, senders: usize, lines: usize) -> cra
 /// more that never reads, when `stalled`), after a second of warm-up, and the p99 latency in
 /// ms of the messages sent in the window. For `cargo xtask compare`: a fixed time, so a slow
 /// server is measured, not capped.
-pub fn window(setup: &Setup, n: usize, stalled: bool, window: Duration) -> crate::Result<(f64, f64)> {
+pub fn window(
+    setup: &Setup,
+    n: usize,
+    stalled: bool,
+    window: Duration,
+) -> crate::Result<(f64, f64)> {
     eprintln!("xtask compare chat: {n} clients, stalled: {stalled}, for {window:?}");
     let _server = Server::start(setup, n + 16)?;
     let mut swarm = Swarm::new(_server.addr, setup.protocol())?;

@@ -125,7 +125,9 @@ impl Server {
 /// The book's chat logs nothing when it listens: its address, once a connection is taken (the
 /// probe is greeted and leaves before any client of the bench arrives).
 fn listening(child: &mut Child) -> crate::Result<SocketAddr> {
-    let addr: SocketAddr = BOOK_ADDR.parse().map_err(|err| format!("{BOOK_ADDR}: {err}"))?;
+    let addr: SocketAddr = BOOK_ADDR
+        .parse()
+        .map_err(|err| format!("{BOOK_ADDR}: {err}"))?;
     let deadline = Instant::now() + PATIENCE;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
@@ -136,7 +138,9 @@ fn listening(child: &mut Child) -> crate::Result<SocketAddr> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    Err(format!("the book's chat took no connection on {addr} within {PATIENCE:?}"))
+    Err(format!(
+        "the book's chat took no connection on {addr} within {PATIENCE:?}"
+    ))
 }
 
 /// The command line, and the descriptor limit set in the child before it runs.

@@ -329,7 +329,8 @@ impl Swarm {
                 let head = format!("#{id} ");
                 let fill = BURST_LINE.saturating_sub(head.len() + 1);
                 conn.out.extend_from_slice(head.as_bytes());
-                conn.out.extend_from_slice(&PADDING.as_bytes()[..fill.min(PADDING.len())]);
+                conn.out
+                    .extend_from_slice(&PADDING.as_bytes()[..fill.min(PADDING.len())]);
                 conn.out.push(b'\n');
                 id += 1;
             }
@@ -422,7 +423,10 @@ fn take_line(
         tally.last_greeting = Some(Instant::now());
         tally.expected_arrivals += tally.readers_greeted;
         tally.readers_greeted += u64::from(conn.reads);
-    } else if !conn.greeted && protocol == Protocol::Named && (has(b"full") || has(b"try again") || has(b"busy")) {
+    } else if !conn.greeted
+        && protocol == Protocol::Named
+        && (has(b"full") || has(b"try again") || has(b"busy"))
+    {
         tally.refused += 1;
         conn.live = false;
     }
