@@ -19,6 +19,10 @@ pub fn build(
     gopl: &Path,
     out: &Path,
 ) -> crate::Result<Vec<(&'static str, crate::Result<PathBuf>)>> {
+    if let Err(err) = Command::new(go).arg("version").output() {
+        let hint = "install Go: apt-get install golang-go golang-golang-x-net-dev";
+        return Err(format!("{}: {err} ({hint})", go.display()));
+    }
     let gopl = gopl
         .canonicalize()
         .map_err(|err| format!("{}: {err}", gopl.display()))?;
@@ -47,22 +51,14 @@ pub fn build(
             .env_remove("GOFLAGS")
             .current_dir(out)
             .output();
-        let output = match output {
-            Ok(output) => output,
-            Err(err) => {
-                let _ = std::fs::remove_dir_all(&gopath);
-                return Err(format!(
-                    "{}: {err} (install Go: apt-get install golang-go)",
-                    go.display()
-                ));
+        let result = match output {
+            Err(err) => Err(format!("{}: {err}", go.display())),
+            Ok(output) if output.status.success() && binary.is_file() => Ok(binary),
+            Ok(output) => {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let why = stderr.lines().map(str::trim).find(|line| !line.is_empty());
+                Err(why.unwrap_or("no output").chars().take(200).collect())
             }
-        };
-        let result = if output.status.success() && binary.is_file() {
-            Ok(binary)
-        } else {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            let why = stderr.lines().map(str::trim).find(|line| !line.is_empty());
-            Err(why.unwrap_or("no output").chars().take(200).collect())
         };
         built.push((name, result));
     }
