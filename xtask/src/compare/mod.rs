@@ -40,6 +40,9 @@ pub struct CompareArgs {
 /// The address the book's servers listen on and its clients dial.
 pub const BOOK_PORT: &str = "127.0.0.1:8000";
 
+/// A piece of work run on both: its rows.
+type Work = fn(&Programs) -> crate::Result<Vec<Row>>;
+
 /// One line of the table: the work, and what the Go original and this project did.
 pub struct Row {
     pub work: String,
@@ -125,7 +128,7 @@ pub fn run(args: CompareArgs) -> crate::Result {
             .map(|()| target_dir().join("release/examples/reverb"))
             .map_err(|err| format!("the reverb example did not build: {err}"));
         let programs = Programs { go, rust, reverb };
-        let works: [(&str, fn(&Programs) -> crate::Result<Vec<Row>>); 4] = [
+        let works: [(&str, Work); 4] = [
             ("du4", du4::run),
             ("netcat3", netcat3::run),
             ("crawler", crawl::run),
