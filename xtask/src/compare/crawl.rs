@@ -5,13 +5,12 @@
 //! [`IDLE`].
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use testkit::child::wait_deadline;
+use testkit::child::{lines, wait_deadline};
 use testkit::site::{Site, SiteOptions};
 
 use super::du4::status;
@@ -82,22 +81,14 @@ fn crawl(bin: &Path, url: &str) -> crate::Result<Crawl> {
     let mut child = spawn(&mut command)?;
     let stdin = child.stdin.take();
     let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (sender, lines) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if sender.send((line, Instant::now())).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = lines(stdout);
     let (mut printed, mut seen, mut last) = (0, HashSet::new(), start);
     let mut ended = false;
     while start.elapsed() < CAP {
         match lines.recv_timeout(IDLE) {
-            Ok((line, at)) => {
+            Ok(line) => {
                 printed += 1;
-                last = at;
+                last = Instant::now();
                 seen.insert(line.split('#').next().unwrap_or("").to_string());
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -123,7 +114,6 @@ fn crawl(bin: &Path, url: &str) -> crate::Result<Crawl> {
     };
     let _ = child.wait();
     drop(stdin);
-    let _ = reader.join();
     Ok(Crawl {
         printed,
         distinct: seen.len(),

@@ -2,12 +2,13 @@
 //! (runs alternated, medians); the latency of a cancel by one byte; and what each does when
 //! stdin is /dev/null (the book's du4 reads EOF there and cancels at once).
 
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Programs, Row};
+use testkit::child::read_all;
+
+use super::{Programs, Row, collect};
 use crate::bench::du4::{FILES, cancel_latencies, generate_tree};
 use crate::bench::{Measured, alternate, median, spawn, wait_limited};
 
@@ -106,16 +107,9 @@ fn dev_null(bin: &Path, tree: &Path) -> crate::Result<String> {
         .stderr(Stdio::null());
     let start = Instant::now();
     let mut child = spawn(&mut command)?;
-    let stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut stdout) = stdout {
-            let _ = stdout.read_to_string(&mut text);
-        }
-        text
-    });
+    let stdout = child.stdout.take().map(read_all);
     let measured = wait_limited(child, start, CAP)?;
-    let text = reader.join().unwrap_or_default();
+    let text = collect(stdout);
     let printed = match text.lines().last() {
         Some(line) => format!("prints `{}`", line.trim()),
         None => "prints nothing".into(),

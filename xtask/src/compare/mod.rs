@@ -169,6 +169,12 @@ fn port_free() -> crate::Result {
     }
 }
 
+/// What a child wrote to a pipe read by [`testkit::child::read_all`], once it has exited.
+fn collect(pipe: Option<std::sync::mpsc::Receiver<Vec<u8>>>) -> String {
+    let bytes = pipe.and_then(|pipe| pipe.recv_timeout(std::time::Duration::from_secs(1)).ok());
+    String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned()
+}
+
 /// The report: one Markdown table, a line for the setting and the notes.
 fn table(gopl: &Path, rows: &[Row], notes: &[String]) -> String {
     let mut out = String::from("# The Go originals beside this project\n\n");

@@ -2,14 +2,16 @@
 //! example): `printf 'Hello?\n' | netcat3`, whose stdin closes at once. Exercise 8.3: what
 //! echoes still arrive after stdin closed.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::du4::status;
-use super::{BOOK_PORT, Programs, Row};
+use testkit::child::read_all;
+
+use super::{BOOK_PORT, Programs, Row, collect};
 use crate::bench::{spawn, wait_limited};
 
 /// No netcat3 may run longer (three echoes a second apart take about three seconds).
@@ -62,16 +64,9 @@ fn pair(argv: &[PathBuf], netcat3: &Path, args: &[&str]) -> crate::Result<String
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(b"Hello?\n");
     }
-    let stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut stdout) = stdout {
-            let _ = stdout.read_to_string(&mut text);
-        }
-        text
-    });
+    let stdout = child.stdout.take().map(read_all);
     let measured = wait_limited(child, start, CAP)?;
-    let text = reader.join().unwrap_or_default();
+    let text = collect(stdout);
     drop(reverb);
     let lines: Vec<&str> = text
         .lines()
