@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use testkit::child::read_all;
 
-use super::{Programs, Row, collect};
+use super::{Programs, Row, collect, thousands};
 use crate::bench::du4::{FILES, cancel_latencies, generate_tree};
 use crate::bench::{Measured, alternate, median, spawn, wait_limited};
 
@@ -36,7 +36,10 @@ pub fn run(programs: &Programs) -> crate::Result<Vec<Row>> {
         })
         .collect();
     let mut rows = vec![Row::new(
-        format!("du4 on {FILES} files, warm cache, stdin held open: median wall, CPU, peak RSS"),
+        format!(
+            "du4 on {} files, warm cache, stdin held open: median wall, CPU, peak RSS",
+            thousands(FILES)
+        ),
         &cells[0],
         &cells[1],
     )];

@@ -169,6 +169,19 @@ fn port_free() -> crate::Result {
     }
 }
 
+/// `n` with a comma every three digits, as the table's prose writes counts.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// What a child wrote to a pipe read by [`testkit::child::read_all`], once it has exited.
 fn collect(pipe: Option<std::sync::mpsc::Receiver<Vec<u8>>>) -> String {
     let bytes = pipe.and_then(|pipe| pipe.recv_timeout(std::time::Duration::from_secs(1)).ok());
@@ -196,4 +209,25 @@ fn table(gopl: &Path, rows: &[Row], notes: &[String]) -> String {
         let _ = writeln!(out, "- {note}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_written_with_commas() {
+        assert_eq!(thousands(7), "7");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(200_000), "200,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn a_cell_cannot_break_the_table() {
+        let rows = [Row::new("a|b", "line\nbreak", "-")];
+        let table = table(Path::new("/g"), &rows, &["note".into()]);
+        assert!(table.contains("| a\\|b | line break | - |\n"), "{table}");
+        assert!(table.ends_with("- note\n"));
+    }
 }
