@@ -35,6 +35,9 @@ pub struct CompareArgs {
     /// Build the Go programs, print their rows and stop (no port needed, nothing run).
     #[arg(long)]
     build_only: bool,
+    /// Run one piece of work only.
+    #[arg(long, value_name = "WORK", value_parser = clap::builder::PossibleValuesParser::new(WORKS))]
+    only: Option<String>,
 }
 
 /// The address the book's servers listen on and its clients dial.
@@ -42,6 +45,9 @@ pub const BOOK_PORT: &str = "127.0.0.1:8000";
 
 /// A piece of work run on both: its rows.
 type Work = fn(&Programs) -> crate::Result<Vec<Row>>;
+
+/// The pieces of work, in the order they run.
+const WORKS: [&str; 4] = ["du4", "netcat3", "crawler", "chat"];
 
 /// One line of the table: the work, and what the Go original and this project did.
 pub struct Row {
@@ -128,13 +134,11 @@ pub fn run(args: CompareArgs) -> crate::Result {
             .map(|()| target_dir().join("release/examples/reverb"))
             .map_err(|err| format!("the reverb example did not build: {err}"));
         let programs = Programs { go, rust, reverb };
-        let works: [(&str, Work); 4] = [
-            ("du4", du4::run),
-            ("netcat3", netcat3::run),
-            ("crawler", crawl::run),
-            ("chat", chat::run),
-        ];
-        for (name, work) in works {
+        let works: [Work; 4] = [du4::run, netcat3::run, crawl::run, chat::run];
+        for (name, work) in WORKS.into_iter().zip(works) {
+            if args.only.as_ref().is_some_and(|only| only != name) {
+                continue;
+            }
             eprintln!("xtask compare: {name}");
             match work(&programs) {
                 Ok(mut more) => rows.append(&mut more),

@@ -22,6 +22,10 @@ const PADDING: &str = "the quick brown fox jumps over the lazy dog, 0123456789 a
 /// Burst lines are this long as sent, newline included (issue 16: 50,000 lines of 50 bytes).
 pub const BURST_LINE: usize = 50;
 
+/// Filler lines are this long as sent: under chat's default `--max-line` (8 KiB), and under the
+/// 64 KiB that the book's `bufio.Scanner` takes.
+const FILL_LINE: usize = 8000;
+
 /// How the server greets: this project's chat asks for a name and greets with the list of
 /// clients; the book's names a client by its address and greets with `You are ADDR`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -49,6 +53,8 @@ pub struct Tally {
     /// Messages (`NAME: #ID ...`) received by all clients, and when the last came.
     pub messages: u64,
     pub last_message: Option<Instant>,
+    /// Filler lines (`NAME: fill ...`) received by all clients.
+    pub filler: u64,
     pub last_greeting: Option<Instant>,
     pub last_arrival: Option<Instant>,
 }
@@ -338,6 +344,22 @@ impl Swarm {
         }
     }
 
+    /// Queues filler lines (not messages of the closed loop) for about `bytes` on client
+    /// `index`, and starts writing them; returns how many lines.
+    pub fn fill(&mut self, index: usize, bytes: usize) -> usize {
+        let lines = bytes.div_ceil(FILL_LINE);
+        let mut line = b"fill ".to_vec();
+        line.resize(FILL_LINE - 1, b'x');
+        line.push(b'\n');
+        if let Some(conn) = self.conns.get_mut(index) {
+            for _ in 0..lines {
+                conn.out.extend_from_slice(&line);
+            }
+            let _ = flush(conn);
+        }
+        lines
+    }
+
     /// Messages each live reading client has received, in connection order.
     pub fn received(&self) -> Vec<usize> {
         let readers = self.conns.iter().filter(|c| c.live && c.reads);
@@ -413,6 +435,8 @@ fn take_line(
         conn.seen += 1;
         tally.messages += 1;
         tally.last_message = Some(Instant::now());
+    } else if line.len() >= FILL_LINE / 2 && has(b": fill ") {
+        tally.filler += 1;
     } else if line.ends_with(b" has arrived") {
         tally.arrivals += 1;
     } else if let Some(rest) = line.strip_prefix(b"*** ") {
