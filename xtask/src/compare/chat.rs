@@ -104,7 +104,8 @@ fn row(work: String, cells: [crate::Result<String>; 3]) -> Row {
 fn rate_text(rate: f64) -> String {
     match rate {
         r if r >= 1e6 => format!("{:.2} M", r / 1e6),
-        r => format!("{:.1} k", r / 1e3),
+        r if r >= 1e3 => format!("{:.1} k", r / 1e3),
+        r => format!("{r:.0}"),
     }
 }
 
