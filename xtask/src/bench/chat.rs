@@ -38,7 +38,7 @@ use server::Setup;
 pub use scenario::{room, window};
 pub use server::Setup as ChatSetup;
 
-use super::{Section, median, release_binary};
+use super::{Section, median, release_binary, thousands};
 
 const ENGINES: [&str; 2] = ["events", "threads"];
 /// Runs of each throughput scenario, healthy and stalled alternated (AB BA).
@@ -152,11 +152,11 @@ impl Kind {
             Kind::Silent(None) => format!("{n} clients stop reading"),
             Kind::Silent(Some(fds)) => format!("{n} clients stop reading, {fds} descriptors"),
             Kind::Burst { senders: 1, lines } => {
-                format!("1 sender, {lines} lines at once, {n} readers")
+                format!("1 sender, {} lines at once, {n} readers", thousands(lines))
             }
             Kind::Burst { senders, lines } => format!(
                 "{senders} senders x {} lines at once, {n} readers",
-                lines / senders
+                thousands(lines / senders)
             ),
         }
     }

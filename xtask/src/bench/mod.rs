@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 pub use harness::{
     Load, Measured, alternate, find_tool, max, measure_quiet, median, min, ms, ratio, spawn,
-    verdict, wait_limited, wait_measured, which,
+    thousands, verdict, wait_limited, wait_measured, which,
 };
 
 use crate::workspace_root;

@@ -22,6 +22,7 @@ use std::fmt::Write as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
+pub use crate::bench::thousands;
 use crate::bench::{Load, bench_dir, machine_description, target_dir};
 
 #[derive(clap::Args)]
@@ -173,19 +174,6 @@ fn port_free() -> crate::Result {
     }
 }
 
-/// `n` with a comma every three digits, as the table's prose writes counts.
-pub fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
 /// What a child wrote to a pipe read by [`testkit::child::read_all`], once it has exited.
 fn collect(pipe: Option<std::sync::mpsc::Receiver<Vec<u8>>>) -> String {
     let bytes = pipe.and_then(|pipe| pipe.recv_timeout(std::time::Duration::from_secs(1)).ok());
@@ -218,14 +206,6 @@ fn table(gopl: &Path, rows: &[Row], notes: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_are_written_with_commas() {
-        assert_eq!(thousands(7), "7");
-        assert_eq!(thousands(1_000), "1,000");
-        assert_eq!(thousands(200_000), "200,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 
     #[test]
     fn a_cell_cannot_break_the_table() {
