@@ -75,6 +75,7 @@ fn pair(argv: &[PathBuf], netcat3: &Path, args: &[&str]) -> crate::Result<String
         .collect();
     let printed = match lines.len() {
         0 => "nothing".to_string(),
+        1 => format!("1 echo: `{}`", lines[0]),
         n => format!("{n} echoes: `{}`", lines.join("`, `")),
     };
     Ok(format!(
