@@ -1,7 +1,7 @@
 //! `cargo xtask compare`'s plumbing, without Go (CI has none) and without the book's code: a
 //! stand-in `go` (a shell script given with `--go`) records how it was run and writes stand-in
-//! binaries, or fails for crawl3 as a missing golang.org/x/net would; a stand-in checkout is a
-//! directory with an empty `ch8/`. Checked: the build step (GOPATH mode, the checkout linked,
+//! binaries, or fails for chat as a syntax error would and for crawl3 as a missing
+//! golang.org/x/net would; a stand-in checkout is a directory with an empty `ch8/`. Checked: the build step (GOPATH mode, the checkout linked,
 //! nothing written into it), the row of a program that does not build, the table on stdout and
 //! in COMPARE.md, the one-line refusal when localhost:8000 is taken.
 
@@ -34,6 +34,7 @@ echo "GOPATH=$GOPATH" >> "$LOG"
 echo "link=$(readlink "$first/src/gopl.io")" >> "$LOG"
 echo "pwd=$(pwd)" >> "$LOG"
 case "$4" in
+*chat) echo '# gopl.io/ch8/chat' >&2; echo 'chat.go:9:1: syntax error: non-declaration statement outside function body' >&2; exit 1;;
 *crawl3) echo 'ch5/links/links.go:14:2: cannot find package "golang.org/x/net/html" in any of:' >&2
          echo '	/usr/lib/go/src/golang.org/x/net/html (from $GOROOT)' >&2; exit 1;;
 esac
@@ -89,13 +90,15 @@ fn the_build_runs_go_in_gopath_mode_and_a_failed_build_gets_its_row() {
     assert!(out.status.success(), "{out}");
 
     let built = fixture.path("target/gopl");
-    for name in ["du4", "chat", "netcat3", "reverb2"] {
+    for name in ["du4", "netcat3", "reverb2"] {
         let binary = built.join(name);
         assert!(binary.is_file(), "{} missing", binary.display());
         let row = format!("| build ch8/{name} | built: {} | - |", binary.display());
         assert!(stdout.contains(&row), "no row {row:?} in\n{stdout}");
     }
-    assert!(!built.join("crawl3").exists());
+    assert!(!built.join("crawl3").exists() && !built.join("chat").exists());
+    let row = "| build ch8/chat | did not build: chat.go:9:1: syntax error: non-declaration statement outside function body | - |";
+    assert!(stdout.contains(row), "no row {row:?} in\n{stdout}");
     let row = "| build ch8/crawl3 | did not build: ch5/links/links.go:14:2: cannot find package \"golang.org/x/net/html\" in any of: | - |";
     assert!(stdout.contains(row), "no row {row:?} in\n{stdout}");
     assert!(stdout.contains("| work | Go original (gopl.io) | this project |\n|---|---|---|\n"));

@@ -56,7 +56,9 @@ pub fn build(
             Ok(output) if output.status.success() && binary.is_file() => Ok(binary),
             Ok(output) => {
                 let stderr = String::from_utf8_lossy(&output.stderr);
-                let why = stderr.lines().map(str::trim).find(|line| !line.is_empty());
+                // go prints `# PACKAGE` above a compile error: the error is the news.
+                let mut lines = stderr.lines().map(str::trim);
+                let why = lines.find(|line| !line.is_empty() && !line.starts_with("# "));
                 Err(why.unwrap_or("no output").chars().take(200).collect())
             }
         };
