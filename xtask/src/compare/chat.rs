@@ -31,6 +31,7 @@ pub fn run(programs: &Programs) -> crate::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for (n, stalled) in [(100, false), (1_000, false), (100, true)] {
         let cells = SERVERS.map(|engine| {
+            enough(hard, n + 1)?;
             let path = path(engine)?;
             let setup = ChatSetup {
                 path: &path,
@@ -65,12 +66,7 @@ pub fn run(programs: &Programs) -> crate::Result<Vec<Row>> {
         if engine == Some("threads") {
             return Err("not run (two threads a client)".to_string());
         }
-        if hard < SILENT as u64 + 64 {
-            return Err(format!(
-                "not run: raise the hard descriptor limit to {}",
-                SILENT + 64
-            ));
-        }
+        enough(hard, SILENT)?;
         let path = path(engine)?;
         let setup = ChatSetup {
             path: &path,
@@ -93,6 +89,18 @@ pub fn run(programs: &Programs) -> crate::Result<Vec<Row>> {
         cells,
     ));
     Ok(rows)
+}
+
+/// Whether `hard` descriptors hold `clients` (the load client's end in this process, the
+/// server's in its own, and some to spare).
+fn enough(hard: u64, clients: usize) -> crate::Result {
+    let need = clients as u64 + 64;
+    match hard >= need {
+        true => Ok(()),
+        false => Err(format!(
+            "not run: raise the hard descriptor limit to {need}"
+        )),
+    }
 }
 
 /// The row: the book's chat in one column, the two engines in the other.
