@@ -111,7 +111,13 @@ pub fn run(args: CompareArgs) -> crate::Result {
         .iter()
         .map(|(name, built)| {
             let go = match built {
-                Ok(path) => format!("built: {}", path.display()),
+                Ok(path) => {
+                    let root = crate::workspace_root();
+                    format!(
+                        "built: {}",
+                        path.strip_prefix(&root).unwrap_or(path).display()
+                    )
+                }
                 Err(why) => format!("did not build: {why}"),
             };
             Row::new(format!("build ch8/{name}"), go, "-")
