@@ -5,11 +5,11 @@
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::du4::status;
-use testkit::child::read_all;
+use testkit::child::{Proc, read_all};
 
 use super::{BOOK_PORT, Programs, Row, collect};
 use crate::bench::{spawn, wait_limited};
@@ -42,12 +42,9 @@ pub fn run(programs: &Programs) -> crate::Result<Vec<Row>> {
 /// a stdin that then closes: what it printed, how it ended, when.
 fn pair(argv: &[PathBuf], netcat3: &Path, args: &[&str]) -> crate::Result<String> {
     let mut command = Command::new(&argv[0]);
-    command
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let reverb = Reaped(spawn(&mut command)?);
+    command.args(&argv[1..]);
+    // Killed when dropped.
+    let reverb = Proc::start(&mut command, Stdio::null(), Some("reverb"))?;
     listening(
         BOOK_PORT
             .parse()
@@ -95,14 +92,4 @@ pub fn listening(addr: SocketAddr) -> crate::Result {
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(format!("nothing listened on {addr} within 10 s"))
-}
-
-/// A child killed and reaped when dropped.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
