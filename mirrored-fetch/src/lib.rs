@@ -61,7 +61,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Each connection's buffers: small, as hundreds of mirrors may be read at once and each buffer
 /// is filled whole (ureq's default is 128 KiB).
-const IO_BUFFER: usize = 16 << 10;
+const IO_BUFFER: usize = 8 << 10;
 
 /// What to fetch, how long each mirror may take, and the bounds on what they send.
 #[derive(Debug, Clone)]

@@ -34,7 +34,7 @@ use crate::report::Loss;
 /// Bytes of bodies kept in memory across all mirrors at once; beyond it, bodies wait in files.
 pub const MEMORY: usize = 8 << 20;
 /// Bytes read from a mirror at a time.
-const READ: usize = 16 << 10;
+const READ: usize = 8 << 10;
 /// The least memory a body in memory reserves at a time.
 const FIRST: usize = 64 << 10;
 /// How much a spool file grows between two looks at the free space of its file system; each
