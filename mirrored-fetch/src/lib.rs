@@ -123,6 +123,8 @@ struct Race {
     start: Instant,
     /// When every request is due (`--timeout` from the start).
     deadline: Option<Instant>,
+    /// Requests in flight at most (`limits::at_once`).
+    at_once: usize,
 }
 
 /// Fetches `config.urls` at once; the first complete 200 body goes to `out`, the rest are
@@ -174,20 +176,21 @@ fn mirrored_query(
 ) -> Result<(usize, Answer), Vec<Loss>> {
     // Fires with the caller's done (Ctrl-C) or at the win: every loser's connection closes.
     let (cancel_losers, local) = done.child();
+    let mirrors = config.urls.len();
     let race = Race {
         client: Client::new(local, options(config.timeout)),
-        spools: Spools::new(config.urls.len(), config.max_size, config.keep_free),
+        spools: Spools::new(mirrors, config.max_size, config.keep_free),
         start,
         deadline: start.checked_add(config.timeout),
+        at_once: limits::at_once(mirrors),
     };
-    let mirrors = config.urls.len();
     let next = AtomicUsize::new(0);
     // A slot per mirror, so no request blocks sending after the win (the book's leak fix).
     let (sender, responses) = crossbeam_channel::bounded::<Response>(mirrors);
     thread::scope(|scope| {
         let mut failures = vec![Loss::from(String::from("no answer")); mirrors];
         let mut requests = Vec::new();
-        for thread in 0..limits::at_once(mirrors) {
+        for thread in 0..race.at_once {
             let (race, next, sender) = (&race, &next, sender.clone());
             let spawned = thread::Builder::new()
                 .name(format!("mirror-{thread}"))
@@ -230,6 +233,7 @@ fn take(next: &AtomicUsize, mirrors: usize) -> Option<usize> {
 /// The book's `request`: mirror `index`'s whole answer. Only `200 OK` whose body arrived
 /// complete and within the bounds (`spool::whole_body` says what that means) is an answer.
 fn request(race: &Race, index: usize, url: &Url) -> Result<Answer, Loss> {
+    limits::in_time(race.deadline, race.at_once)?;
     let response = redirect::follow(&race.client, url, race.deadline)?;
     whole_file(response.status)?;
     let body = spool::whole_body(response, &race.spools, index)?;
