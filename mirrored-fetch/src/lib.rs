@@ -16,9 +16,10 @@
 //!   in at most [`spool::MEMORY`] bytes of memory together, the rest in unnamed temporary files,
 //!   and bounds those too: a body longer than the other mirrors declared, past `--max-size`, or
 //!   that would leave `TMPDIR` nearly full, loses (the last two said on stderr at once).
-//! - A thousand mirrors would be a thousand descriptors at once: `limits::at_once` raises the
-//!   soft descriptor limit to the hard one and asks no more mirrors at once than it allows (a
-//!   mirror waits for an earlier request to end rather than fail with EMFILE).
+//! - A thousand mirrors would be a thousand descriptors and threads at once: `limits::at_once`
+//!   raises the soft descriptor limit to the hard one and asks no more mirrors at once than it,
+//!   and a limit on address space, allow (a mirror waits for an earlier request to end rather
+//!   than fail with EMFILE or abort the process).
 //!
 //! Where it deliberately differs from Go:
 //! - The bytes written are the bytes the mirror sent: no `Accept-Encoding` is asked and no
@@ -123,8 +124,8 @@ struct Race {
     start: Instant,
     /// When every request is due (`--timeout` from the start).
     deadline: Option<Instant>,
-    /// Requests in flight at most (`limits::at_once`).
-    at_once: usize,
+    /// Requests in flight at most, and what bounds them (`limits::at_once`).
+    at_once: (usize, &'static str),
 }
 
 /// Fetches `config.urls` at once; the first complete 200 body goes to `out`, the rest are
@@ -190,7 +191,7 @@ fn mirrored_query(
     thread::scope(|scope| {
         let mut failures = vec![Loss::from(String::from("no answer")); mirrors];
         let mut requests = Vec::new();
-        for thread in 0..race.at_once {
+        for thread in 0..race.at_once.0 {
             let (race, next, sender) = (&race, &next, sender.clone());
             let spawned = thread::Builder::new()
                 .name(format!("mirror-{thread}"))

@@ -292,3 +292,18 @@ fn a_hard_descriptor_limit_of_64_makes_mirrors_wait_their_turn_not_fail() {
     assert_eq!(run.stdout, body, "{run}");
     assert!(!run.stderr.contains("Too many open files"), "{run}");
 }
+
+#[test]
+fn a_limit_on_address_space_bounds_the_requests_at_once_instead_of_aborting() {
+    let refused = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind");
+    let body = binary_body(1000);
+    let good = mirror(&body, Duration::from_millis(100));
+    let mut args: Vec<String> = std::iter::repeat_n(format!("http://{refused}/f"), 500).collect();
+    args.push(good.url("/f"));
+    // A thread per mirror here would have glibc's arenas and 500 stacks pass it: an abort.
+    let run = under_limit("ulimit -v 800000", &args);
+    run.expect_code(0);
+    assert_eq!(run.stdout, body, "{run}");
+}
