@@ -277,16 +277,22 @@ fn a_soft_descriptor_limit_of_128_does_not_fail_the_good_mirror_behind_1000_stal
     assert!(won_after(&run.stderr, &good.url("/f")).is_some(), "{run}");
 }
 
-#[test]
-fn a_hard_descriptor_limit_of_64_makes_mirrors_wait_their_turn_not_fail() {
-    // A port just freed: nothing listens there, every request to it fails at once.
+/// `count` mirrors that refuse at once (a port just freed: nothing listens there), then a good
+/// one answering after 100 ms: the arguments, the body and the good mirror.
+fn refused_then_good(count: usize) -> (Vec<String>, Vec<u8>, testkit::site::SiteHandle) {
     let refused = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("bind");
     let body = binary_body(1000);
     let good = mirror(&body, Duration::from_millis(100));
-    let mut args: Vec<String> = std::iter::repeat_n(format!("http://{refused}/f"), 300).collect();
+    let mut args: Vec<String> = std::iter::repeat_n(format!("http://{refused}/f"), count).collect();
     args.push(good.url("/f"));
+    (args, body, good)
+}
+
+#[test]
+fn a_hard_descriptor_limit_of_64_makes_mirrors_wait_their_turn_not_fail() {
+    let (args, body, _good) = refused_then_good(300);
     let run = under_limit("ulimit -n 64", &args);
     run.expect_code(0);
     assert_eq!(run.stdout, body, "{run}");
@@ -295,13 +301,7 @@ fn a_hard_descriptor_limit_of_64_makes_mirrors_wait_their_turn_not_fail() {
 
 #[test]
 fn a_limit_on_address_space_bounds_the_requests_at_once_instead_of_aborting() {
-    let refused = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind");
-    let body = binary_body(1000);
-    let good = mirror(&body, Duration::from_millis(100));
-    let mut args: Vec<String> = std::iter::repeat_n(format!("http://{refused}/f"), 500).collect();
-    args.push(good.url("/f"));
+    let (args, body, _good) = refused_then_good(500);
     // A thread per mirror here would have glibc's arenas and 500 stacks pass it: an abort.
     let run = under_limit("ulimit -v 800000", &args);
     run.expect_code(0);
