@@ -283,6 +283,7 @@ impl Config {
             max_body: self.max_body,
             // Redirects go through `seen`: the client follows none.
             max_redirects: 0,
+            ..Options::default()
         }
     }
 }

@@ -18,6 +18,9 @@ fn usage_errors_exit_2() {
         &["--timeout", "soon", "http://127.0.0.1:1/"][..],
         // No time at all: every request would fail before it starts.
         &["--timeout", "0s", "http://127.0.0.1:1/"][..],
+        &["--max-size", "-1", "http://127.0.0.1:1/"][..],
+        &["--max-size", "0", "http://127.0.0.1:1/"][..],
+        &["--max-size", "12PiB", "http://127.0.0.1:1/"][..],
     ] {
         let run = run(args);
         run.expect_code(2);

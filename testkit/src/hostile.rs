@@ -2,13 +2,20 @@
 //! a small gzip body that unpacks to 20 MiB of NULs, and 10 MiB pages of 200,000 nested
 //! `<div>`s, of a million attributes, and of one comment. A crawler that extracts links should
 //! get through each in bounded memory and time; `cargo xtask bench crawler` measures it.
+//!
+//! And mirrors an adversary runs for mirrored-fetch ([`Mirror`]): a `.tar.gz` served with
+//! `Content-Encoding: gzip`, a `206 Partial Content`, redirects to `file:` and `javascript:`,
+//! and ([`endless`]) a body that never ends, with no length or a declared TiB.
 
 use std::fmt::Write as _;
-use std::io::Write;
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
+use crate::net::{ServeOne, read_head};
 use crate::site::{Resource, Site};
 
 /// The size of each uncompressed hostile page.
@@ -103,6 +110,86 @@ fn gzip_zeros(count: usize) -> Vec<u8> {
         encoder.write_all(&block).expect("writing to a Vec");
     }
     encoder.finish().expect("writing to a Vec")
+}
+
+/// The bytes of a small `.tar.gz` (one gzip member): what a mirror serving one with
+/// `Content-Encoding: gzip` must have written as it is, not unpacked.
+pub fn tarball() -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    let mut tar = b"hello.txt".to_vec();
+    tar.resize(512, 0);
+    tar.extend_from_slice(b"hello, mirrors\n");
+    tar.resize(2048, 0);
+    encoder.write_all(&tar).expect("writing to a Vec");
+    encoder.finish().expect("writing to a Vec")
+}
+
+/// A mirror an adversary (or a careless server) runs for mirrored-fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mirror {
+    /// [`tarball`], `application/gzip` with `Content-Encoding: gzip`.
+    GzipTarball,
+    /// [`GZIP_UNPACKED`] NUL bytes gzipped, with `Content-Encoding: gzip`: a bomb if decoded.
+    GzipBomb,
+    /// `206 Partial Content`, `Content-Range: bytes 0-1/100`, body `PA`.
+    Partial,
+    /// A `302` to `file:///etc/passwd`.
+    RedirectToFile,
+    /// A `302` to `javascript:alert(1)`.
+    RedirectToJavascript,
+}
+
+impl Mirror {
+    /// The answer to every path.
+    pub fn resource(self) -> Resource {
+        match self {
+            Mirror::GzipTarball => {
+                Resource::ok("application/gzip", tarball()).header("Content-Encoding", "gzip")
+            }
+            Mirror::GzipBomb => Hostile::GzipNuls.resource(),
+            Mirror::Partial => Resource::new(206, "application/octet-stream", b"PA".to_vec())
+                .header("Content-Range", "bytes 0-1/100"),
+            Mirror::RedirectToFile => Resource::redirect("file:///etc/passwd"),
+            Mirror::RedirectToJavascript => Resource::redirect("javascript:alert(1)"),
+        }
+    }
+
+    /// A site serving [`Mirror::resource`] on every path.
+    pub fn site(self) -> Site {
+        Site::new().with_fallback(self.resource())
+    }
+}
+
+/// The bytes of an endless body written at a time.
+const ENDLESS_CHUNK: usize = 64 << 10;
+
+/// A mirror on 127.0.0.1:0 for one connection that answers `200 OK` (declaring `length`, if
+/// given, else delimited by the close) and writes body bytes until the client goes away, or
+/// `patience` has passed (since the request). Its report: the body bytes it managed to write.
+pub fn endless(length: Option<u64>, patience: Duration) -> io::Result<ServeOne<u64>> {
+    ServeOne::start(Some(patience), move |mut stream: TcpStream| {
+        if read_head(&mut stream, 64 << 10).is_none() {
+            return 0;
+        }
+        let head = match length {
+            Some(length) => format!("HTTP/1.1 200 OK\r\nContent-Length: {length}\r\n\r\n"),
+            None => "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".into(),
+        };
+        if stream.write_all(head.as_bytes()).is_err() {
+            return 0;
+        }
+        let chunk = [b'e'; ENDLESS_CHUNK];
+        let mut sent = 0;
+        let until = Instant::now() + patience;
+        // Each write is bounded by the socket's timeout (`patience`), the loop by `until`.
+        while Instant::now() < until {
+            match stream.write(&chunk) {
+                Ok(n) if n > 0 => sent += n as u64,
+                _ => break,
+            }
+        }
+        sent
+    })
 }
 
 #[cfg(test)]
