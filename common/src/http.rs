@@ -18,6 +18,9 @@
 //!   does not cut it short either (its time counts against the timeout, but the lookup runs to
 //!   the system resolver's own limits, by default 5 s per try, 2 tries per server in
 //!   `/etc/resolv.conf`). Tests use IP literals.
+//! - A response head goes through `framing` before ureq parses it: 1xx heads before the final
+//!   one are dropped, and a transfer or content coding ureq would not decode fails the request
+//!   with an error that names it (ureq 3.5.2 would hand over still-encoded bytes).
 //! - Proxies from the environment are not used (our connector speaks to the origin directly).
 //! - No connection is reused: ureq's pool is off, so every request, and every redirect hop
 //!   ureq follows, opens its own connection and closes it when its response is done with. A
@@ -47,6 +50,7 @@ use ureq::unversioned::transport::{
 
 use crate::done::{Done, OnCancel};
 
+mod framing;
 #[cfg(test)]
 mod tests;
 
@@ -100,8 +104,12 @@ impl Client {
             .max_idle_connections(0)
             .max_idle_connections_per_host(0)
             .build();
-        let connector =
-            CancellableConnector { done: done.clone() }.chain(RustlsConnector::default());
+        // Framing last, so that it reads the head as sent, after TLS.
+        let connector = CancellableConnector { done: done.clone() }
+            .chain(RustlsConnector::default())
+            .chain(framing::Framing {
+                content_codings: true,
+            });
         let resolver = StdResolver { done: done.clone() };
         Client {
             agent: ureq::Agent::with_parts(config, connector, resolver),

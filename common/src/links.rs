@@ -9,7 +9,9 @@
 //! `<script>`, `<style>`, `<textarea>` and the like is not taken for markup. Each `<a href>` is
 //! resolved against the page's final URL (after redirects) or, if the page has one, its first
 //! `<base href>` (itself resolved against the page URL, as browsers do). Fragments are removed,
-//! only `http` and `https` links are kept, and each link is returned once, in document order.
+//! only `http` and `https` links are kept. [`extract_from`] returns each link once, in document
+//! order; [`for_each_link`] hands them over one at a time, duplicates included, to a caller that
+//! bounds its own memory (the crawler keeps a fingerprint per link, not the link).
 //!
 //! Differences from the book's version: the book returns duplicates and only skips hrefs that do
 //! not parse; it ignores `<base href>` and the page's character set. Fetching is not done here:
@@ -18,6 +20,7 @@
 
 use std::collections::HashSet;
 use std::io::{self, Read};
+use std::ops::ControlFlow;
 
 use html5gum::{IoReader, Tokenizer};
 use url::Url;
@@ -35,19 +38,70 @@ pub fn extract_from(
     body: impl Read,
     content_type: Option<&str>,
 ) -> io::Result<Vec<Url>> {
+    let mut seen = HashSet::new();
+    let mut links = Vec::new();
+    let _ = for_each_link(page, body, content_type, |link| {
+        if seen.insert(link.clone()) {
+            links.push(link);
+        }
+        ControlFlow::Continue(())
+    })?;
+    Ok(links)
+}
+
+/// Calls `each` with every `http`/`https` link of the HTML page read from `body` (see
+/// [`extract_from`]), in document order, duplicates included, until it returns
+/// `ControlFlow::Break`, which is returned. One link is resolved at a time, so memory holds the
+/// page's hrefs as written (no more than the page itself) and one resolved URL, however long the
+/// URLs they resolve to: the caller decides what to keep. The hrefs wait until the page's end
+/// because a `<base href>` anywhere in it applies to every link.
+pub fn for_each_link(
+    page: &Url,
+    body: impl Read,
+    content_type: Option<&str>,
+    mut each: impl FnMut(Url) -> ControlFlow<()>,
+) -> io::Result<ControlFlow<()>> {
     let html = charset::utf8_reader(body, content_type)?;
     let mut base = None;
-    let mut hrefs = Vec::new();
+    let mut hrefs = Hrefs::default();
     for found in Tokenizer::new_with_emitter(IoReader::new(html), Sink::links()) {
         match found? {
-            Found::Anchor(href) => hrefs.push(href),
+            Found::Anchor(href) => hrefs.push(&href),
             // Only the first `<base href>` counts; one that does not resolve leaves the page's.
             Found::Base(href) if base.is_none() => base = Some(page.join(&href).ok()),
             Found::Base(_) | Found::Charset(_) => {}
         }
     }
     let base = base.flatten().unwrap_or_else(|| page.clone());
-    Ok(resolve(&base, hrefs))
+    for href in hrefs.iter() {
+        if let Some(link) = resolve(&base, href)
+            && each(link).is_break()
+        {
+            return Ok(ControlFlow::Break(()));
+        }
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+/// A page's hrefs as written, end to end in one string (one allocation, not one per href).
+#[derive(Default)]
+struct Hrefs {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Hrefs {
+    fn push(&mut self, href: &str) {
+        self.text.push_str(href);
+        self.ends.push(self.text.len());
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.text[start..end])
+    }
 }
 
 /// The links of `html`, a page already decoded, whose final URL is `page` (see [`extract_from`]).
@@ -55,23 +109,14 @@ pub fn extract(page: &Url, html: &str) -> Vec<Url> {
     extract_from(page, html.as_bytes(), Some("text/html; charset=utf-8")).unwrap_or_default()
 }
 
-/// `hrefs` resolved against `base`: `http`/`https` only, without fragments, each once.
-fn resolve(base: &Url, hrefs: Vec<String>) -> Vec<Url> {
-    let mut seen = HashSet::new();
-    let mut links = Vec::new();
-    for href in hrefs {
-        let Ok(mut link) = base.join(&href) else {
-            continue;
-        };
-        if !matches!(link.scheme(), "http" | "https") {
-            continue;
-        }
-        link.set_fragment(None);
-        if seen.insert(link.clone()) {
-            links.push(link);
-        }
+/// `href` resolved against `base`, without its fragment, if that is an `http`/`https` URL.
+fn resolve(base: &Url, href: &str) -> Option<Url> {
+    let mut link = base.join(href).ok()?;
+    if !matches!(link.scheme(), "http" | "https") {
+        return None;
     }
-    links
+    link.set_fragment(None);
+    Some(link)
 }
 
 #[cfg(test)]
