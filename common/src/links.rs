@@ -8,7 +8,9 @@
 //! (deep nesting, a million attributes, a giant comment), apart from the links themselves. Text of
 //! `<script>`, `<style>`, `<textarea>` and the like is not taken for markup. Each `<a href>` is
 //! resolved against the page's final URL (after redirects) or, if the page has one, its first
-//! `<base href>` (itself resolved against the page URL, as browsers do). Fragments are removed,
+//! `<base href>` (itself resolved against the page URL, as browsers do; hrefs wait for it up to
+//! 64 KiB of them, and a `<base>` after that is ignored, so memory stays bounded whatever the
+//! page: the standard wants `<base>` before any link). Fragments are removed,
 //! only `http` and `https` links are kept. [`extract_from`] returns each link once, in document
 //! order; [`for_each_link`] hands them over one at a time, duplicates included, to a caller that
 //! bounds its own memory (the crawler keeps a fingerprint per link, not the link).
@@ -49,12 +51,17 @@ pub fn extract_from(
     Ok(links)
 }
 
+/// Hrefs held back, waiting for a `<base href>`, before the page URL is taken as the base.
+const HELD_BACK: usize = 64 << 10;
+
 /// Calls `each` with every `http`/`https` link of the HTML page read from `body` (see
-/// [`extract_from`]), in document order, duplicates included, until it returns
-/// `ControlFlow::Break`, which is returned. One link is resolved at a time, so memory holds the
-/// page's hrefs as written (no more than the page itself) and one resolved URL, however long the
-/// URLs they resolve to: the caller decides what to keep. The hrefs wait until the page's end
-/// because a `<base href>` anywhere in it applies to every link.
+/// [`extract_from`]), in document order, duplicates included, as the page is read, until it
+/// returns `ControlFlow::Break`, which is returned. One link is resolved at a time, so memory
+/// holds one resolved URL, however long the URLs are: the caller decides what to keep.
+///
+/// A `<base href>` applies to the links before it too, so hrefs wait, as written, until one
+/// comes; but no more than [`HELD_BACK`] bytes of them: past that the page URL is the base, and a
+/// `<base>` later still is ignored (the HTML standard wants it before any link).
 pub fn for_each_link(
     page: &Url,
     body: impl Read,
@@ -62,28 +69,46 @@ pub fn for_each_link(
     mut each: impl FnMut(Url) -> ControlFlow<()>,
 ) -> io::Result<ControlFlow<()>> {
     let html = charset::utf8_reader(body, content_type)?;
-    let mut base = None;
-    let mut hrefs = Hrefs::default();
+    // The base, once settled: by the first `<base href>`, or by too many hrefs before one.
+    let mut base: Option<Url> = None;
+    let mut held = Hrefs::default();
     for found in Tokenizer::new_with_emitter(IoReader::new(html), Sink::links()) {
-        match found? {
-            Found::Anchor(href) => hrefs.push(&href),
+        let settled = match (found?, &base) {
+            (Found::Anchor(href), Some(base)) => {
+                if emit(base, &href, &mut each).is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+                continue;
+            }
+            (Found::Anchor(href), None) => {
+                held.push(&href);
+                if held.text.len() + held.ends.len() * 8 <= HELD_BACK {
+                    continue;
+                }
+                page.clone()
+            }
             // Only the first `<base href>` counts; one that does not resolve leaves the page's.
-            Found::Base(href) if base.is_none() => base = Some(page.join(&href).ok()),
-            Found::Base(_) | Found::Charset(_) => {}
-        }
-    }
-    let base = base.flatten().unwrap_or_else(|| page.clone());
-    for href in hrefs.iter() {
-        if let Some(link) = resolve(&base, href)
-            && each(link).is_break()
-        {
+            (Found::Base(href), None) => page.join(&href).unwrap_or_else(|_| page.clone()),
+            _ => continue,
+        };
+        if held.drain(&settled, &mut each).is_break() {
             return Ok(ControlFlow::Break(()));
         }
+        base = Some(settled);
     }
-    Ok(ControlFlow::Continue(()))
+    let base = base.unwrap_or_else(|| page.clone());
+    Ok(held.drain(&base, &mut each))
 }
 
-/// A page's hrefs as written, end to end in one string (one allocation, not one per href).
+/// Resolves `href` against `base` and calls `each` with it, if it is a link to follow.
+fn emit(base: &Url, href: &str, each: &mut impl FnMut(Url) -> ControlFlow<()>) -> ControlFlow<()> {
+    match resolve(base, href) {
+        Some(link) => each(link),
+        None => ControlFlow::Continue(()),
+    }
+}
+
+/// Hrefs as written, end to end in one string (one allocation, not one per href).
 #[derive(Default)]
 struct Hrefs {
     text: String,
@@ -94,6 +119,16 @@ impl Hrefs {
     fn push(&mut self, href: &str) {
         self.text.push_str(href);
         self.ends.push(self.text.len());
+    }
+
+    /// Emits every href held, resolved against `base`, and forgets them.
+    fn drain(
+        &mut self,
+        base: &Url,
+        each: &mut impl FnMut(Url) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let held = std::mem::take(self);
+        held.iter().try_for_each(|href| emit(base, href, each))
     }
 
     fn iter(&self) -> impl Iterator<Item = &str> {
@@ -280,6 +315,16 @@ mod tests {
             extract_strings("http://h.test/", html),
             ["http://h.test/yes"]
         );
+    }
+
+    #[test]
+    fn a_base_after_64_kib_of_hrefs_is_ignored() {
+        let many: String = (0..10_000).map(|i| format!("<a href=\"p{i}\">")).collect();
+        let html = format!("{many}<base href=\"/b/\"><a href=\"last\">");
+        let links = extract_strings("http://h.test/d/", &html);
+        assert_eq!(links.len(), 10_001);
+        assert_eq!(links[0], "http://h.test/d/p0");
+        assert_eq!(links[10_000], "http://h.test/d/last");
     }
 
     #[test]

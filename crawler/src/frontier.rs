@@ -15,9 +15,9 @@ use crate::Task;
 use crate::seen::Fingerprinter;
 
 /// Bytes of tasks kept in memory before the rest waits on disk.
-pub(crate) const MEMORY: usize = 1 << 20;
+pub(crate) const MEMORY: usize = 256 << 10;
 /// Bytes written to the file at once, and read back at once.
-const SLICE: usize = 256 << 10;
+const SLICE: usize = 64 << 10;
 
 /// See the module docs.
 pub(crate) struct Frontier {

@@ -21,7 +21,7 @@
 //!   in memory at once; the worklist is unbounded): `Seen` keeps a 16-byte keyed
 //!   [`Fingerprint`] per URL, `page::Batches` sends a page's links in small batches through a
 //!   bounded worklist and drops URLs over [`MAX_URL`] (said once per page), and the `Frontier`
-//!   keeps 1 MiB of tasks in memory and the rest in an unnamed temporary file, in order.
+//!   keeps 256 KiB of tasks in memory and the rest in an unnamed temporary file, in order.
 //! - Go's `http.Get` follows redirects out of sight of `seen`, so a page can be fetched twice:
 //!   `crawl` follows none, and `Seen::take` queues a redirect's target through `seen`.
 //! - A parse tree costs about 100 bytes per page byte and time quadratic in its nesting:

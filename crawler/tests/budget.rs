@@ -56,7 +56,7 @@ fn urls_over_8_kib_are_dropped_and_said_once_per_page() {
 
 #[test]
 fn a_frontier_past_its_memory_budget_comes_back_from_disk_in_order() {
-    // 2,000 links of 4,000 characters each: 8 MB of URLs, past the frontier's 1 MiB.
+    // 2,000 links of 4,000 characters each: 8 MB of URLs, past the frontier's 256 KiB.
     let links = 2000;
     let site = Site::new()
         .with_fallback(query_links(links))
