@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
+use common::exit::context;
 use url::Url;
 
 use crate::Task;
@@ -65,7 +66,10 @@ impl Frontier {
         let spill = match &mut self.spill {
             Some(spill) => spill,
             None => self.spill.insert(Spill {
-                file: tempfile::tempfile()?,
+                file: tempfile::tempfile().map_err(|err| {
+                    let dir = std::env::temp_dir();
+                    context(format!("a file for the frontier in {}", dir.display()), err)
+                })?,
                 unwritten: Vec::new(),
                 read: 0,
                 written: 0,
@@ -73,7 +77,9 @@ impl Frontier {
         };
         encode(&task, &mut spill.unwritten);
         if spill.unwritten.len() >= SLICE {
-            spill.write()?;
+            spill
+                .write()
+                .map_err(|err| context("the frontier's file", err))?;
         }
         Ok(())
     }
@@ -84,7 +90,8 @@ impl Frontier {
             && let Some(spill) = &mut self.spill
             && !spill.is_empty()
         {
-            for task in spill.read_slice(&self.keys)? {
+            let tasks = spill.read_slice(&self.keys);
+            for task in tasks.map_err(|err| context("the frontier's file", err))? {
                 self.bytes += cost(&task);
                 self.memory.push_back(task);
             }

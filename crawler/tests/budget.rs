@@ -3,12 +3,13 @@
 //! depth as its shortest path (ex. 8.6). Memory itself is measured by `cargo xtask bench
 //! crawler`.
 
+use std::process::Stdio;
 use std::time::Duration;
 
 use testkit::hostile::{long_path, query_links};
 use testkit::site::{Resource, Site};
 
-use crate::util::{Fetched, crawl, set};
+use crate::util::{DEADLINE, Fetched, Run, crawl, crawler, set};
 
 #[test]
 fn urls_over_8_kib_are_dropped_and_said_once_per_page() {
@@ -101,4 +102,26 @@ fn a_page_reached_again_by_a_shorter_path_has_its_links_read_then() {
     // Twice: first by the fast path at depth 2 (the test's premise), then for its links.
     assert_eq!(stats.by_path.get("/x"), Some(&2), "{stats:?}\n{run}");
     assert_eq!(stats.by_path.get("/y"), Some(&1), "{stats:?}\n{run}");
+}
+
+#[test]
+fn a_frontier_that_cannot_spill_ends_the_crawl_saying_where() {
+    let site = Site::new()
+        .with_fallback(query_links(2000))
+        .serve(Duration::ZERO)
+        .unwrap();
+    let missing = std::env::temp_dir().join("crawler-test-no-such-dir");
+    let run = Run::of(
+        crawler()
+            .args(["--depth", "1", &site.url(&long_path(1))])
+            .env("TMPDIR", &missing)
+            .stdin(Stdio::null()),
+        DEADLINE,
+    );
+    run.expect_code(1);
+    let said = format!(
+        "crawler: a file for the frontier in {}: No such file or directory (os error 2)",
+        missing.display()
+    );
+    assert_eq!(run.stderr_lines().last(), Some(&said.as_str()), "{run}");
 }
