@@ -219,13 +219,7 @@ fn cancel_latency(crawler: &Path) -> crate::Result<(f64, f64)> {
             "{IN_FLIGHT} requests never were in flight: {stats:?}"
         ));
     }
-    let mut stdin = child.stdin.take().ok_or("no stdin")?;
-    let start = Instant::now();
-    // Reaped on its own thread, so the exit is timed when it happens, not after the closes.
-    let reaper = std::thread::spawn(move || wait_measured(child, start));
-    stdin
-        .write_all(b"x")
-        .map_err(|err| format!("writing the cancel byte: {err}"))?;
+    let (start, reaper, stdin) = cancel_byte(child)?;
     let (stats, closed) =
         site.wait_stats(Duration::from_secs(10), |s| s.aborted == IN_FLIGHT as u64);
     let close = start.elapsed();
@@ -239,6 +233,25 @@ fn cancel_latency(crawler: &Path) -> crate::Result<(f64, f64)> {
         ));
     }
     Ok((measured.wall_ms(), ms(close)))
+}
+
+/// Writes the cancel byte to `child`'s stdin (kept open, returned: end of file is no cancel)
+/// and reaps it on a thread of its own, so its exit is timed when it happens; returns when the
+/// byte was written, and the reaper.
+fn cancel_byte(
+    mut child: std::process::Child,
+) -> crate::Result<(
+    Instant,
+    std::thread::JoinHandle<crate::Result<super::Measured>>,
+    std::process::ChildStdin,
+)> {
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let start = Instant::now();
+    let reaper = std::thread::spawn(move || wait_measured(child, start));
+    stdin
+        .write_all(b"x")
+        .map_err(|err| format!("writing the cancel byte: {err}"))?;
+    Ok((start, reaper, stdin))
 }
 
 /// The hostile pages, one crawl each: peak memory, CPU time, and whether the targets are met.
@@ -444,12 +457,7 @@ fn cancel_in_links(crawler: &Path) -> crate::Result<f64> {
         let _ = child.wait();
         return Err(format!("no link of the big page was requested: {stats:?}"));
     }
-    let mut stdin = child.stdin.take().ok_or("no stdin")?;
-    let start = Instant::now();
-    let reaper = std::thread::spawn(move || wait_measured(child, start));
-    stdin
-        .write_all(b"x")
-        .map_err(|err| format!("writing the cancel byte: {err}"))?;
+    let (_, reaper, stdin) = cancel_byte(child)?;
     let measured = reaper.join().map_err(|_| "the reaper panicked")??;
     drop(stdin);
     site.stop();
