@@ -21,6 +21,9 @@
 //!   does not cut it short either (its time counts against the timeout, but the lookup runs to
 //!   the system resolver's own limits, by default 5 s per try, 2 tries per server in
 //!   `/etc/resolv.conf`). Tests use IP literals.
+//! - A response head goes through `framing` before ureq parses it: 1xx heads before the final
+//!   one are dropped, and a transfer or content coding ureq would not decode fails the request
+//!   with an error that names it (ureq 3.5.2 would hand over still-encoded bytes).
 //! - Proxies from the environment are not used (our connector speaks to the origin directly).
 //! - No connection is reused: ureq's pool is off, so every request, and every redirect hop
 //!   ureq follows, opens its own connection and closes it when its response is done with. A
@@ -50,6 +53,7 @@ use ureq::unversioned::transport::{
 
 use crate::done::{Done, OnCancel};
 
+mod framing;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -116,8 +120,12 @@ impl Client {
             .input_buffer_size(options.io_buffer)
             .output_buffer_size(options.io_buffer)
             .build();
-        let connector =
-            CancellableConnector { done: done.clone() }.chain(RustlsConnector::default());
+        // Framing last, so that it reads the head as sent, after TLS.
+        let connector = CancellableConnector { done: done.clone() }
+            .chain(RustlsConnector::default())
+            .chain(framing::Framing {
+                content_codings: !options.raw,
+            });
         let resolver = StdResolver { done: done.clone() };
         Client {
             agent: ureq::Agent::with_parts(config, connector, resolver),

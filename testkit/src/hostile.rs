@@ -3,6 +3,12 @@
 //! `<div>`s, of a million attributes, and of one comment. A crawler that extracts links should
 //! get through each in bounded memory and time; `cargo xtask bench crawler` measures it.
 //!
+//! Then pages that make a crawler keep what they say (issue 17): [`query_links`], a small
+//! gzipped page of tens of thousands of `<a href=?N>`, served at URLs of [`LONG_URL`]
+//! characters ([`long_url_site`]), so each link resolves to a URL as long; [`many_links`], a
+//! plain page of hundreds of thousands of short links; and [`Framing`], answers whose framing a
+//! client can get wrong (a `1xx` first, codings it would not decode), sent raw.
+//!
 //! And mirrors an adversary runs for mirrored-fetch ([`Mirror`]): a `.tar.gz` served with
 //! `Content-Encoding: gzip`, a `206 Partial Content`, redirects to `file:` and `javascript:`,
 //! and ([`endless`]) a body that never ends, with no length or a declared TiB.
@@ -13,7 +19,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use flate2::Compression;
-use flate2::write::GzEncoder;
+use flate2::write::{GzEncoder, ZlibEncoder};
 
 use crate::net::{ServeOne, read_head};
 use crate::site::{Resource, Site};
@@ -83,6 +89,154 @@ impl Hostile {
         Site::new()
             .with_fallback(self.resource())
             .page("/", &format!("<html><body>\n{links}</body></html>\n"))
+    }
+}
+
+/// Links on each page of [`long_url_site`], and the length of its page URLs.
+pub const LONG_LINKS: usize = 60_000;
+pub const LONG_URL: usize = 4_000;
+
+/// A gzipped HTML page of `links` links `<a href=?0>` .. : each resolves to the page's own URL
+/// with that query, which this page is served at too (by [`long_url_site`]).
+pub fn query_links(links: usize) -> Resource {
+    let mut page = String::from("<html><body>\n");
+    for i in 0..links {
+        let _ = writeln!(page, "<a href=?{i}>{i}</a>");
+    }
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    encoder
+        .write_all(page.as_bytes())
+        .expect("writing to a Vec");
+    Resource::ok("text/html", encoder.finish().expect("writing to a Vec"))
+        .header("Content-Encoding", "gzip")
+}
+
+/// The path of long page `i` of [`long_url_site`]: [`LONG_URL`] characters.
+pub fn long_path(i: usize) -> String {
+    let head = format!("/long/{i}/");
+    format!("{head}{}", "x".repeat(LONG_URL.saturating_sub(head.len())))
+}
+
+/// A site whose index `/` links to [`LINKS`] pages at [`long_path`]s, each (and each of its
+/// `?N` links, and every other path) the [`query_links`] page of `links` links.
+pub fn long_url_site(links: usize) -> Site {
+    let index: String = (1..=LINKS)
+        .map(|i| format!("<a href=\"{}\">{i}</a>\n", long_path(i)))
+        .collect();
+    Site::new()
+        .with_fallback(query_links(links))
+        .page("/", &format!("<html><body>\n{index}</body></html>\n"))
+}
+
+/// A plain HTML page of `links` short links `<a href=0>` .. (15 bytes each on average for
+/// 700,000 of them: 10 MiB), relative, so served at a directory such as `/big/` they resolve to
+/// `/big/0` ..
+pub fn many_links(links: usize) -> Resource {
+    let mut page = String::with_capacity(links * 16);
+    for i in 0..links {
+        let _ = write!(page, "<a href={i}>");
+    }
+    Resource::ok("text/html", page)
+}
+
+/// An answer whose framing a client can get wrong, sent raw ([`Resource::raw`]); each carries
+/// the page `<a href="/next">`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// An unsolicited `100 Continue`, alone in its packet, then the page.
+    Continue,
+    /// A `100 Continue` with a header field (RFC 9110 allows them), then the page.
+    ContinueWithHeaders,
+    /// `103 Early Hints` with a `Link`, a `100 Continue`, then the page.
+    EarlyHints,
+    /// `Transfer-Encoding: gzip, chunked`: the page gzipped, then chunked.
+    TransferGzip,
+    /// `Content-Encoding: deflate` (zlib, as RFC 9110 says).
+    Deflate,
+    /// `Content-Encoding: gzip, gzip`: gzipped twice.
+    GzipGzip,
+    /// Two `Content-Encoding: gzip` lines: gzipped twice.
+    GzipTwice,
+}
+
+impl Framing {
+    pub const ALL: [Framing; 7] = [
+        Framing::Continue,
+        Framing::ContinueWithHeaders,
+        Framing::EarlyHints,
+        Framing::TransferGzip,
+        Framing::Deflate,
+        Framing::GzipGzip,
+        Framing::GzipTwice,
+    ];
+
+    /// The page every answer carries.
+    pub const PAGE: &'static str = "<html><body><a href=\"/next\">next</a></body></html>";
+
+    /// What a client must say when it fails this answer (`None`: it must find the link).
+    pub fn error(self) -> Option<&'static str> {
+        match self {
+            Framing::Continue | Framing::ContinueWithHeaders | Framing::EarlyHints => None,
+            Framing::TransferGzip => {
+                Some("transfer coding not supported: Transfer-Encoding: gzip, chunked")
+            }
+            Framing::Deflate => Some("content coding not supported: Content-Encoding: deflate"),
+            Framing::GzipGzip | Framing::GzipTwice => {
+                Some("content coding not supported: Content-Encoding: gzip, gzip")
+            }
+        }
+    }
+
+    /// The whole answer, raw.
+    pub fn resource(self) -> Resource {
+        let page = Framing::PAGE.as_bytes();
+        let ok = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n";
+        let sized = |headers: &str, body: &[u8]| {
+            let head = format!("{ok}{headers}Content-Length: {}\r\n\r\n", body.len());
+            [head.as_bytes(), body].concat()
+        };
+        let gzip = |bytes: &[u8]| {
+            let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+            encoder.write_all(bytes).expect("writing to a Vec");
+            encoder.finish().expect("writing to a Vec")
+        };
+        let answer = match self {
+            Framing::Continue => {
+                let continued = b"HTTP/1.1 100 Continue\r\n\r\n";
+                let answer = [&continued[..], &sized("", page)].concat();
+                // Alone in its packet: the client reads it before the page is sent.
+                return Resource::raw(answer)
+                    .paused(continued.len(), std::time::Duration::from_millis(50));
+            }
+            Framing::ContinueWithHeaders => {
+                let head = b"HTTP/1.1 100 Continue\r\nServer: hostile\r\n\r\n";
+                [&head[..], &sized("", page)].concat()
+            }
+            Framing::EarlyHints => {
+                let heads = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n";
+                [&heads[..], &sized("", page)].concat()
+            }
+            Framing::TransferGzip => {
+                let body = gzip(page);
+                let head = format!(
+                    "{ok}Transfer-Encoding: gzip, chunked\r\n\r\n{:x}\r\n",
+                    body.len()
+                );
+                [head.as_bytes(), &body, b"\r\n0\r\n\r\n"].concat()
+            }
+            Framing::Deflate => {
+                let mut encoder = ZlibEncoder::new(Vec::new(), Compression::default());
+                encoder.write_all(page).expect("writing to a Vec");
+                let body = encoder.finish().expect("writing to a Vec");
+                sized("Content-Encoding: deflate\r\n", &body)
+            }
+            Framing::GzipGzip => sized("Content-Encoding: gzip, gzip\r\n", &gzip(&gzip(page))),
+            Framing::GzipTwice => sized(
+                "Content-Encoding: gzip\r\nContent-Encoding: gzip\r\n",
+                &gzip(&gzip(page)),
+            ),
+        };
+        Resource::raw(answer)
     }
 }
 
