@@ -34,7 +34,8 @@
 //! - Names: none unique, look-alikes and protocol-breaking ones: `text::name_key`,
 //!   `text::name_problem`, `room::Room::join` (ex. 8.14).
 //! - An unbounded client list: `text::client_list` ends a crowded one with `... and N more`.
-//! - Limits end the process or wedge it: `limits::capacity` (the default `--max-clients`),
+//! - Limits end the process or wedge it: `limits::fit` (the default `--max-clients` and
+//!   `--max-backlog-total`),
 //!   [`listen`] (SOMAXCONN), `accept::accept_loop` (refusal with one line, a reserve descriptor
 //!   for EMFILE); the thread engine closes a finished connection's socket at once
 //!   (`threads/conns.rs`).
@@ -47,8 +48,9 @@
 //! stack, its kernel objects, a process ceiling near 15,000 threads), so the default engine
 //! multiplexes connections itself. A thread that cannot map its signal stack at start-up
 //! aborts the process whatever the panic strategy (the panic is inside std's `extern "C"`
-//! thread entry), so the thread engine never gets near that limit: its client limit counts
-//! threads and memory maps.
+//! thread entry), and so does a failed allocation, so the server never gets near either: its
+//! client limit counts threads, memory maps and memory (`ulimit -v`, `ulimit -d`, the cgroup's
+//! `memory.max`), each client at what it can make the server hold at worst.
 
 mod accept;
 mod config;
@@ -77,7 +79,7 @@ use crate::log::Log;
 /// shutting down, closes every connection, and returns once every thread it started has ended.
 /// An error means the server could not start (its first threads could not be spawned).
 pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summary> {
-    let config = Arc::new(config.clamped());
+    let mut config = config.clamped();
     let (log, logger) = if config.log {
         let (log, logger) = Log::start()?;
         (log, Some(logger))
@@ -89,7 +91,8 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
     let _wake_accept = done.on_cancel(move || {
         let _ = socket2::SockRef::from(&wake).shutdown(Shutdown::Both);
     });
-    let max_clients = client_limit(&config, &log);
+    let max_clients = limits::fit(&mut config, &log);
+    let config = Arc::new(config);
     let summary = match config.engine {
         Engine::Threads => threads::serve(&listener, &config, &done, &log, max_clients),
         Engine::Events => events::serve(&listener, &config, &done, &log, max_clients),
@@ -105,31 +108,4 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
         logger.finish(config.shutdown_grace);
     }
     summary
-}
-
-/// The most clients served at once: `--max-clients`, but never more than the process's limits
-/// allow (a thread that cannot start must never take the server down). Logged at start-up.
-fn client_limit(config: &Config, log: &Log) -> usize {
-    // A thread engine's client costs two threads; each event loop costs a poll and a waker.
-    let capacity = match config.engine {
-        Engine::Threads => limits::capacity(2, 0),
-        Engine::Events => limits::capacity(0, 2 * events::loop_count(config)),
-    };
-    if config.max_clients <= capacity.clients {
-        log.line(format_args!(
-            "serving at most {} clients (--max-clients)",
-            config.max_clients
-        ));
-        config.max_clients
-    } else {
-        let asked = match config.max_clients {
-            usize::MAX => String::new(),
-            asked => format!("; --max-clients {asked} is more"),
-        };
-        log.line(format_args!(
-            "serving at most {} clients (the limit of this process's {}{asked})",
-            capacity.clients, capacity.bound_by
-        ));
-        capacity.clients
-    }
 }

@@ -3,12 +3,16 @@
 //! - [`listen`]: binds with the kernel's largest accept queue (SOMAXCONN, as Go does); std's
 //!   `TcpListener::bind` asks for 128, which a burst of connects overflows (each dropped SYN
 //!   costs its client a one-second retransmit).
-//! - `common::rlimit::raise_descriptor_limit` (called by [`capacity`]): the soft descriptor
-//!   limit up to the hard one, as Go's runtime does at start-up.
-//! - [`capacity`]: how many clients this process can hold, from descriptors and, for a thread
-//!   per connection, threads and memory maps. A thread whose start-up cannot map its signal
-//!   stack panics inside std's `extern "C"` thread entry, which aborts whatever the panic
-//!   strategy: the only safe course is never to get near that limit.
+//! - `common::rlimit::raise_descriptor_limit` (called by [`fit`]): the soft descriptor limit up
+//!   to the hard one, as Go's runtime does at start-up.
+//! - [`fit`]: how many clients this process can hold, and how many bytes of backlog, from every
+//!   limit that binds: descriptors; for a thread per connection, threads and memory maps; and
+//!   memory (`ulimit -v`, `ulimit -d`, the cgroup's `memory.max`), counting what a client can
+//!   make the server hold at worst. A thread whose start-up cannot map its signal stack panics
+//!   inside std's `extern "C"` thread entry, which aborts whatever the panic strategy, and
+//!   `malloc` failing aborts too: the only safe course is never to get near either, so each
+//!   thread is counted with all it maps (stack, guard page, signal stack and its guard), and
+//!   glibc's per-thread malloc arenas (64 MiB of address space each) are capped.
 //! - [`Reserve`]: a descriptor held back, so that a connection arriving when every descriptor is
 //!   taken can still be accepted, told the server is full and closed (instead of `accept`
 //!   failing with EMFILE forever while the connection waits in the queue).
@@ -19,6 +23,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 
 use socket2::{Domain, Socket, Type};
 
+use crate::log::Log;
+use crate::{Config, Engine};
+
 /// Descriptors kept for the server itself (poll, wakers, reserve, ...) beyond those open at
 /// start-up: an eighth of the limit, within these bounds.
 const SPARE_DESCRIPTORS: (usize, usize) = (8, 64);
@@ -28,6 +35,42 @@ const SPARE_MAPS: usize = 2048;
 const MAPS_PER_THREAD: usize = 4;
 /// Threads kept for the server's own (broadcaster, loops, log) and the test harness's.
 const SPARE_THREADS: usize = 64;
+/// The stack of every thread-engine connection thread: they hold little (their buffers are on
+/// the heap but for one 1 KiB read buffer), and a small stack halves spawn time and keeps
+/// clients cheap.
+pub const THREAD_STACK: usize = 64 << 10;
+/// The stack of a thread started without a size (std's default): the event loops, the
+/// broadcaster.
+const DEFAULT_STACK: usize = 2 << 20;
+/// Memory kept for the server itself under a memory limit: libraries' later allocations, the
+/// log's queue, the event loops' read and write buffers.
+const SPARE_MEMORY: usize = 8 << 20;
+/// What one glibc malloc arena reserves of the address space (`HEAP_MAX_SIZE` on 64 bits).
+const ARENA: usize = 64 << 20;
+/// glibc keeps up to this much of ended threads' stacks mapped, for reuse (`stack_cache_maxsize`).
+const STACK_CACHE: usize = 40 << 20;
+/// What a byte of backlog may cost at worst: a message of a few bytes takes a 32-byte shared
+/// allocation and a 16-24-byte queue slot per queue it is in, and a writer's batch doubles.
+const BACKLOG_OVERHEAD: usize = 16;
+/// Bytes a client's connection holds on the heap beyond its line buffer: session, queues,
+/// socket registration, a writer's kept batch.
+const CLIENT_HEAP: usize = 8 << 10;
+/// The largest read each engine pushes into a client's session at once (the events engine's
+/// scratch buffer, the thread engine's stack buffer).
+const READ_SIZE: (usize, usize) = (16 << 10, THREAD_READ);
+/// A thread-engine connection's read buffer. Small, because every line of one read waits as a
+/// message until the room takes it: 1 KiB of empty lines is 1,024 messages (about 190 KiB).
+pub const THREAD_READ: usize = 1 << 10;
+/// A thread-engine writer's batch stops growing at about this much, so that thousands of
+/// writers blocked on full sockets hold little each (counted per client, doubled as a vector
+/// grows).
+pub const THREAD_BATCH: usize = 16 << 10;
+/// What one line of a read costs until the room takes it, at worst (an empty line): the
+/// session's output and the message, `NAME: \n` with a 32-character name of 4-byte characters,
+/// in a 160-byte allocation.
+const LINE_COST: usize = std::mem::size_of::<crate::session::Output>() + 160;
+/// The event queue of the thread engine's broadcaster, in messages: bytes in flight.
+const THREADS_EVENT_QUEUE: usize = 1024;
 
 /// Binds `addr` (the first of its resolved addresses that binds) and listens with the kernel's
 /// maximum accept queue.
@@ -64,39 +107,202 @@ fn somaxconn() -> i32 {
 pub struct Capacity {
     pub clients: usize,
     pub bound_by: &'static str,
+    /// Backlog bytes (all clients together) that memory allows, and the limit, if one binds.
+    pub backlog: Option<(usize, &'static str)>,
 }
 
-/// The clients this process can serve: one descriptor each (beyond `engine_descriptors` the
-/// engine is yet to open), and with `threads_per_client` > 0 that many threads (and their
-/// memory maps) each too.
-pub fn capacity(threads_per_client: usize, engine_descriptors: usize) -> Capacity {
+/// What the engine of `config` costs: per client (threads, heap at worst) and for itself.
+struct Costs {
+    threads_per_client: usize,
+    thread_stack: usize,
+    heap_per_client: usize,
+    engine_descriptors: usize,
+    engine_memory: usize,
+}
+
+impl Costs {
+    fn of(config: &Config) -> Costs {
+        // A line buffer holds a partial line of up to `max_line` plus one read, in a vector
+        // that may have doubled.
+        let line_buffer = |read: usize| 2 * (config.max_line + read);
+        match config.engine {
+            Engine::Threads => Costs {
+                threads_per_client: 2,
+                thread_stack: THREAD_STACK,
+                // Each client's thread holds one read's messages while the room is behind.
+                heap_per_client: CLIENT_HEAP
+                    + 2 * THREAD_BATCH
+                    + line_buffer(READ_SIZE.1)
+                    + READ_SIZE.1 * LINE_COST,
+                engine_descriptors: 0,
+                // The broadcaster and the log, the broadcaster's queue full of long lines.
+                engine_memory: 2 * thread_cost(DEFAULT_STACK)
+                    + THREADS_EVENT_QUEUE * (config.max_line + 64),
+            },
+            Engine::Events => {
+                let loops = crate::events::loop_count(config);
+                Costs {
+                    threads_per_client: 0,
+                    thread_stack: 0,
+                    heap_per_client: CLIENT_HEAP + line_buffer(READ_SIZE.0),
+                    // Each event loop costs a poll and a waker.
+                    engine_descriptors: 2 * loops,
+                    // Each loop holds one read's messages while the room is behind.
+                    engine_memory: (loops + 2) * thread_cost(DEFAULT_STACK)
+                        + loops * READ_SIZE.0 * LINE_COST,
+                }
+            }
+        }
+    }
+}
+
+/// The most clients served at once (`--max-clients`, but never more than the process's limits
+/// allow), with `config.max_backlog_total` lowered to what memory allows; both logged.
+pub fn fit(config: &mut Config, log: &Log) -> usize {
+    let capacity = capacity(config);
+    if let Some((backlog, bound_by)) = capacity.backlog
+        && backlog < config.max_backlog_total
+    {
+        log.line(format_args!(
+            "holding at most {} of backlog for all clients together (the limit of this \
+             process's {bound_by})",
+            bytes(backlog)
+        ));
+        config.max_backlog_total = backlog;
+    }
+    if config.max_clients <= capacity.clients {
+        log.line(format_args!(
+            "serving at most {} (--max-clients)",
+            clients(config.max_clients)
+        ));
+        config.max_clients
+    } else {
+        let asked = match config.max_clients {
+            usize::MAX => String::new(),
+            asked => format!("; --max-clients {asked} is more"),
+        };
+        log.line(format_args!(
+            "serving at most {} (the limit of this process's {}{asked})",
+            clients(capacity.clients),
+            capacity.bound_by
+        ));
+        capacity.clients
+    }
+}
+
+/// "1 client", "2 clients".
+pub fn clients(count: usize) -> String {
+    if count == 1 {
+        "1 client".to_string()
+    } else {
+        format!("{count} clients")
+    }
+}
+
+/// A size as the command line reads it: `512KiB`, `3MiB`, or bytes.
+fn bytes(count: usize) -> String {
+    match count {
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{}MiB", n >> 20),
+        n if n >= 1 << 20 => format!("{:.1}MiB", n as f64 / f64::from(1 << 20)),
+        n if n >= 1 << 10 => format!("{}KiB", n >> 10),
+        1 => "1 byte".to_string(),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// The clients this process can serve with `config`'s engine: one descriptor each (beyond
+/// those the engine is yet to open), the engine's threads and their memory maps, and what the
+/// memory limits leave once the engine and the backlog have their share.
+fn capacity(config: &Config) -> Capacity {
+    let costs = Costs::of(config);
     let limit = usize::try_from(common::rlimit::raise_descriptor_limit()).unwrap_or(usize::MAX);
-    let spare = (limit / 8).clamp(SPARE_DESCRIPTORS.0, SPARE_DESCRIPTORS.1) + engine_descriptors;
+    let spare =
+        (limit / 8).clamp(SPARE_DESCRIPTORS.0, SPARE_DESCRIPTORS.1) + costs.engine_descriptors;
     let descriptors = limit
         .saturating_sub(count_entries("/proc/self/fd"))
         .saturating_sub(spare);
     let mut capacity = Capacity {
         clients: descriptors.max(1),
         bound_by: "descriptors",
+        backlog: None,
     };
-    for (threads, bound_by) in [
-        (thread_limit(), "threads"),
-        (map_limit() / MAPS_PER_THREAD, "memory maps"),
-    ] {
-        let Some(clients) = threads
-            .saturating_sub(SPARE_THREADS)
-            .checked_div(threads_per_client)
-        else {
-            break;
-        };
+    let mut bind = |clients: usize, bound_by| {
         if clients.max(1) < capacity.clients {
-            capacity = Capacity {
-                clients: clients.max(1),
-                bound_by,
-            };
+            capacity.clients = clients.max(1);
+            capacity.bound_by = bound_by;
         }
+    };
+    let threads = thread_limit().saturating_sub(SPARE_THREADS);
+    if let Some(clients) = threads.checked_div(costs.threads_per_client) {
+        bind(clients, "threads");
+    }
+    if let Some(clients) = (map_limit() / MAPS_PER_THREAD).checked_div(costs.threads_per_client) {
+        bind(clients, "memory maps");
+    }
+    let rooms = common::rlimit::memory_rooms();
+    let arenas = rooms
+        .iter()
+        .find(|room| room.resource == common::rlimit::Memory::AddressSpace)
+        .map_or(1, |room| cap_malloc_arenas(room.bytes));
+    if let Some(room) = rooms.iter().min_by_key(|room| room.bytes) {
+        let room_bytes = usize::try_from(room.bytes).unwrap_or(usize::MAX);
+        let room_bytes = room_bytes
+            .saturating_sub(SPARE_MEMORY + costs.engine_memory + arenas.saturating_sub(1) * ARENA);
+        // A quarter for the backlogs (through their overhead), the rest for the clients.
+        let backlog = (room_bytes / 4 / BACKLOG_OVERHEAD).max(1);
+        capacity.backlog = Some((backlog, room.resource.name()));
+        let held = backlog.min(config.max_backlog_total) * BACKLOG_OVERHEAD;
+        let stacks = costs.threads_per_client * thread_cost(costs.thread_stack);
+        let room_bytes = room_bytes.saturating_sub(held);
+        // glibc keeps ended threads' stacks for reuse, up to its cache's size: at most as many
+        // as have run.
+        let clients = (room_bytes / (2 * stacks + costs.heap_per_client))
+            .max(room_bytes.saturating_sub(STACK_CACHE) / (stacks + costs.heap_per_client));
+        bind(clients, room.resource.name());
     }
     capacity
+}
+
+/// Everything a thread started with a `stack`-byte stack maps: the stack and its guard page
+/// (glibc puts its thread descriptor and TLS at the stack's top, a page more), and the signal
+/// stack std maps for each thread (to report stack overflows) with its own guard page.
+fn thread_cost(stack: usize) -> usize {
+    let page = page_size();
+    // SAFETY: getauxval reads the auxiliary vector and has no preconditions.
+    let min_signal_stack = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
+    let signal_stack = libc::SIGSTKSZ.max(min_signal_stack);
+    stack.next_multiple_of(page) + 2 * page + signal_stack.next_multiple_of(page) + page
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf with a valid name has no preconditions.
+    usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+        .ok()
+        .filter(|&page| page > 0)
+        .unwrap_or(4096)
+}
+
+/// Under an address-space limit, caps glibc's malloc arenas so that they take at most an eighth of the
+/// room (each reserves 64 MiB of address space; by default a process makes up to eight per
+/// core, which alone is a gigabyte on two cores). Under `ulimit -v` an arena that cannot be
+/// mapped is not an error (glibc shares an old one), but a thread left without one was seen
+/// to take 14 times the memory per client. Returns the arenas there may be.
+/// (Only the address space counts an arena's reservation; RSS and the data size count what is
+/// used, which the rest of the budget covers.)
+fn cap_malloc_arenas(room: u64) -> usize {
+    let room = usize::try_from(room).unwrap_or(usize::MAX);
+    let arenas = (room / 8 / ARENA + 1).min(8 * cores());
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's tuning; glibc reads M_ARENA_MAX when it next
+    // needs an arena, so arenas already made stay and fewer new ones are made.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, i32::try_from(arenas).unwrap_or(i32::MAX));
+    }
+    arenas
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Threads this process may still start: RLIMIT_NPROC (per user), threads-max, pid_max.
@@ -183,4 +389,43 @@ pub fn refuse(conn: &TcpStream, why: &str) {
     let _ = conn.set_nonblocking(true);
     let _ = (&*conn).write(why.as_bytes());
     let _ = conn.shutdown(std::net::Shutdown::Both);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_read_in_correct_english() {
+        assert_eq!(clients(1), "1 client");
+        assert_eq!(clients(2), "2 clients");
+        assert_eq!(bytes(1), "1 byte");
+        assert_eq!(bytes(700), "700 bytes");
+        assert_eq!(bytes(664 << 10), "664KiB");
+        assert_eq!(bytes(3 << 20), "3MiB");
+        assert_eq!(bytes((13 << 20) + (600 << 10)), "13.6MiB");
+    }
+
+    #[test]
+    fn a_thread_costs_its_stack_its_signal_stack_and_their_guard_pages() {
+        let page = page_size();
+        let cost = thread_cost(THREAD_STACK);
+        assert!(cost >= THREAD_STACK + 3 * page + libc::SIGSTKSZ, "{cost}");
+        assert_eq!(cost % page, 0);
+        // Measured here: 1,000 connection threads added 80.75 KiB of address space each.
+        assert!(cost >= 80 << 10, "{cost}");
+    }
+
+    #[test]
+    fn a_clients_worst_case_heap_covers_a_partial_line_and_a_read() {
+        for engine in [Engine::Events, Engine::Threads] {
+            let config = Config {
+                engine,
+                loops: 2,
+                ..Config::default()
+            };
+            let costs = Costs::of(&config);
+            assert!(costs.heap_per_client > 2 * config.max_line, "{engine:?}");
+        }
+    }
 }

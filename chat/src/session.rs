@@ -222,7 +222,10 @@ const FAREWELL: &str = "Server shutting down\n";
 /// of descriptors or threads (`None`).
 pub fn full(max_clients: Option<usize>) -> String {
     match max_clients {
-        Some(max) => format!("Server full ({max} clients); try again later\n"),
+        Some(max) => format!(
+            "Server full ({}); try again later\n",
+            crate::limits::clients(max)
+        ),
         None => "Server full; try again later\n".into(),
     }
 }

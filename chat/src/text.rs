@@ -1,28 +1,38 @@
 //! Hostile text stays text (SPEC.md, chat, items 2 and 5).
 //!
 //! - [`clean_message`]: a message's text with every control character shown visibly (`^[` for
-//!   ESC, `^M` for CR, as `cat -v` does; C1 controls as U+FFFD) and bidi embeddings, overrides
-//!   and isolates removed. The book relays bytes as they come, so `ESC[2J` clears every screen,
-//!   an OSC sequence retitles every terminal, and a bare CR lets `bob: \ralice: hi` pass for
-//!   alice. A tab stays.
-//! - [`clean_name`]: the name a client asks for, trimmed, without control or format characters,
-//!   at most 32 characters (ex. 8.14).
-//! - [`name_problem`]: a name that would make the protocol's lines ambiguous is refused: a name
-//!   is one word, without `,` (the client list's separator) or `:` (a message's), and does not
-//!   start with `*` (the server's notices). So `bob has left`, `a, b` and `alice: hi` are not
-//!   names.
+//!   ESC, `^M` for CR, as `cat -v` does; C1 controls as U+FFFD), and the line and paragraph
+//!   separators and every bidi control (marks, embeddings, overrides, isolates) removed. The
+//!   book relays bytes as they come, so `ESC[2J` clears every screen, an OSC sequence retitles
+//!   every terminal, a bare CR lets `bob: \ralice: hi` pass for alice, and a right-to-left mark
+//!   reorders the rest of the line. A tab stays.
+//! - [`clean_name`]: the name a client asks for, trimmed, without control or invisible format
+//!   characters, at most 32 characters (ex. 8.14).
+//! - [`name_problem`]: a name that would make the protocol's lines ambiguous or that could pass
+//!   for another is refused: a name is one word with at least one visible character (not only
+//!   blank fillers such as U+2800 or U+3164), without `,` (the client list's separator) or `:`
+//!   (a message's), not starting with `*` (the server's notices), without a pile of combining
+//!   marks on one letter, and not a mix of scripts with letters that look alike (`аlice` with a
+//!   Cyrillic `а`).
 //! - [`client_list`]: a newcomer's `Current clients:` list, cut with `... and N more` in a
 //!   crowded room, so that one line stays bounded.
 //! - [`name_key`]: what two names are compared by, so that look-alikes of a name in use are
-//!   refused too: NFKC (fullwidth and other compatibility forms), invisible format characters
-//!   removed (soft hyphen, zero-width spaces and joiners, bidi marks), then lower case.
+//!   refused too: NFKC (fullwidth and other compatibility forms), lower case, combining marks and
+//!   invisible format characters removed, then the Unicode TR39 skeleton (confusables, the
+//!   `unicode-security` crate, as rustc's `confusable_idents` lint): `ALICE`, `аlice`, `alıce`,
+//!   `a̸lice` and `Alicé` are all `alice`.
 
 use std::net::SocketAddr;
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+use unicode_security::{MixedScript, is_potential_mixed_script_confusable_char, skeleton};
 
 /// Longest name kept, in characters (exercise 8.14).
 pub const MAX_NAME_CHARS: usize = 32;
+/// Most combining marks on one base character: enough for any script's diacritics (Vietnamese
+/// stacks two, pointed Hebrew three), too few to paint over neighbouring lines ("Zalgo").
+const MAX_MARKS: usize = 4;
 
 /// A message's text, safe to print on any terminal; see the module's docs.
 pub fn clean_message(line: &[u8]) -> String {
@@ -37,6 +47,7 @@ pub fn clean_message(line: &[u8]) -> String {
             }
             '\x7f' => clean.push_str("^?"),
             '\u{80}'..='\u{9f}' => clean.push(char::REPLACEMENT_CHARACTER),
+            '\u{2028}' | '\u{2029}' => {}
             c if is_bidi_control(c) => {}
             c => clean.push(c),
         }
@@ -46,14 +57,21 @@ pub fn clean_message(line: &[u8]) -> String {
 
 /// A client's name from its first line (ex. 8.14): lossy UTF-8, control and invisible format
 /// characters removed, trimmed, at most 32 characters; empty falls back to the remote address,
-/// as in the book.
+/// as in the book. A line of nothing but invisible characters is kept as it is, for
+/// [`name_problem`] to refuse.
 pub fn clean_name(line: &[u8], peer: SocketAddr) -> String {
     let text = String::from_utf8_lossy(line);
-    let cleaned: String = text
+    let text = text.trim_matches(|c: char| c.is_control() || c.is_whitespace());
+    let visible: String = text
         .chars()
         .filter(|&c| !c.is_control() && !is_invisible(c))
         .collect();
-    let name: String = cleaned.trim().chars().take(MAX_NAME_CHARS).collect();
+    let name = if visible.trim().is_empty() {
+        text.chars().filter(|c| !c.is_control()).collect()
+    } else {
+        visible
+    };
+    let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
     let name = name.trim_end();
     if name.is_empty() {
         peer.to_string()
@@ -62,19 +80,29 @@ pub fn clean_name(line: &[u8], peer: SocketAddr) -> String {
     }
 }
 
-/// Why `name` cannot be a name (it would make a protocol line ambiguous), or `None`. The
-/// address a nameless client is given is always accepted.
+/// Why `name` cannot be a name (it would make a protocol line ambiguous, or pass for another
+/// name), or `None`. The address a nameless client is given is always accepted.
 pub fn name_problem(name: &str, peer: SocketAddr) -> Option<&'static str> {
     if name == peer.to_string() {
         return None;
     }
     let folded: String = name.nfkc().collect();
-    if folded.chars().any(char::is_whitespace) {
+    if !folded.chars().any(is_visible) {
+        Some("a name needs a visible character")
+    } else if folded.chars().any(|c| c.is_whitespace() || is_blank(c)) {
         Some("a name is one word")
     } else if folded.contains([',', ':']) {
         Some("a name has no ',' or ':'")
     } else if folded.starts_with('*') {
         Some("a name does not start with '*'")
+    } else if most_marks_on_one_base(&folded) > MAX_MARKS {
+        Some("too many accents on one letter")
+    } else if !folded.as_str().is_single_script()
+        && folded
+            .chars()
+            .any(is_potential_mixed_script_confusable_char)
+    {
+        Some("a name mixes scripts whose letters look alike")
     } else {
         None
     }
@@ -82,8 +110,25 @@ pub fn name_problem(name: &str, peer: SocketAddr) -> Option<&'static str> {
 
 /// The form names are compared in: equal keys are names too alike to tell apart.
 pub fn name_key(name: &str) -> String {
-    let visible: String = name.nfkc().filter(|&c| !is_invisible(c)).collect();
-    visible.to_lowercase().nfkc().collect()
+    let bare: String = name
+        .nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .nfd()
+        .filter(|&c| !is_combining_mark(c) && !is_invisible(c))
+        .collect();
+    skeleton(&bare).collect::<String>().to_lowercase()
+}
+
+/// The longest run of combining marks after one base character (decomposed first, so `é`
+/// counts its accent).
+fn most_marks_on_one_base(name: &str) -> usize {
+    let (mut run, mut most) = (0, 0);
+    for c in name.nfd() {
+        run = if is_combining_mark(c) { run + 1 } else { 0 };
+        most = most.max(run);
+    }
+    most
 }
 
 /// The longest `Current clients:` list, in bytes; a longer one ends with `... and N more`.
@@ -110,32 +155,53 @@ pub fn client_list<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String 
     list
 }
 
-/// Bidi embeddings, overrides and isolates: they reorder the rest of a terminal's line.
+/// Bidi controls: the marks (LRM, RLM, ALM), embeddings, overrides and isolates. They reorder
+/// the rest of a terminal's line.
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
-/// Characters that print as nothing: format characters a name could hide behind.
+/// Characters that print as nothing: Unicode's default-ignorable code points (format
+/// characters, fillers, variation selectors, tags) a name could hide behind.
 fn is_invisible(c: char) -> bool {
     is_bidi_control(c)
         || matches!(
             c,
             '\u{ad}'
                 | '\u{34f}'
-                | '\u{61c}'
                 | '\u{115f}'
                 | '\u{1160}'
                 | '\u{17b4}'
                 | '\u{17b5}'
                 | '\u{180b}'..='\u{180f}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{2060}'..='\u{2064}'
+                | '\u{200b}'..='\u{200d}'
+                | '\u{2060}'..='\u{2065}'
+                | '\u{206a}'..='\u{206f}'
                 | '\u{3164}'
                 | '\u{fe00}'..='\u{fe0f}'
                 | '\u{feff}'
                 | '\u{ffa0}'
+                | '\u{fff0}'..='\u{fff8}'
+                | '\u{1bca0}'..='\u{1bca3}'
+                | '\u{1d173}'..='\u{1d17a}'
                 | '\u{e0000}'..='\u{e0fff}'
         )
+}
+
+/// Characters that draw an empty cell: the Braille blank and the Hangul fillers.
+fn is_blank(c: char) -> bool {
+    matches!(
+        c,
+        '\u{2800}' | '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}'
+    )
+}
+
+/// A character that leaves ink: not a space, a blank, an invisible or a lone combining mark.
+fn is_visible(c: char) -> bool {
+    !(c.is_whitespace() || c.is_control() || is_blank(c) || is_invisible(c) || is_combining_mark(c))
 }
 
 #[cfg(test)]
@@ -154,6 +220,10 @@ mod tests {
         assert_eq!(clean_message(b"a\0b\x7fc\td"), "a^@b^?c\td");
         assert_eq!(clean_message("\u{9b}2J".as_bytes()), "\u{fffd}2J");
         assert_eq!(clean_message("\u{202e}olleh".as_bytes()), "olleh");
+        assert_eq!(
+            clean_message("a\u{2028}b\u{2029}c\u{200e}d\u{200f}e\u{61c}f\u{2067}g".as_bytes()),
+            "abcdefg"
+        );
         assert_eq!(
             clean_message("caf\u{e9} \u{1f600}".as_bytes()),
             "caf\u{e9} \u{1f600}"
@@ -178,6 +248,12 @@ mod tests {
             "al\u{200b}ice",
             "\u{ff41}lice",
             "\u{202e}alice",
+            "\u{430}lice",
+            "al\u{131}ce",
+            "a\u{338}lice",
+            "Alice\u{301}",
+            "Alic\u{e9}",
+            "a1ice",
         ] {
             assert_eq!(name_key(alike), name_key("alice"), "{alike:?}");
         }
@@ -212,10 +288,39 @@ mod tests {
             "***",
             "*bold",
             "fullwidth\u{ff1a}colon",
+            "\u{2800}",
+            "\u{3164}",
+            "\u{ffa0}",
+            "\u{200b}\u{200b}",
+            "\u{2800}\u{2800}x",
+            "\u{430}lice",
+            "b\u{43e}b",
         ] {
             assert!(name_problem(bad, peer()).is_some(), "{bad:?} accepted");
         }
-        for good in ["alice", "bob-2", "\u{e9}lodie", "O'Brien", "127.0.0.1:4000"] {
+        let zalgo = format!("x{}", "\u{301}".repeat(31));
+        assert_eq!(
+            name_problem(&clean_name(zalgo.as_bytes(), peer()), peer()),
+            Some("too many accents on one letter")
+        );
+        for blank in ["\u{2800}", "\u{3164}", "\u{ffa0}", "\u{200b}"] {
+            let name = clean_name(blank.as_bytes(), peer());
+            assert_eq!(
+                name_problem(&name, peer()),
+                Some("a name needs a visible character"),
+                "{blank:?}"
+            );
+        }
+        for good in [
+            "alice",
+            "bob-2",
+            "\u{e9}lodie",
+            "O'Brien",
+            "127.0.0.1:4000",
+            "\u{431}\u{43e}\u{440}\u{438}\u{441}",
+            "Vi\u{1ec7}t",
+            "\u{6771}\u{4eac}\u{30bf}\u{30ef}\u{30fc}",
+        ] {
             assert_eq!(name_problem(good, peer()), None, "{good:?} refused");
         }
     }

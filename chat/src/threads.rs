@@ -33,8 +33,6 @@ use self::outbox::Outbox;
 /// Capacity of the broadcaster's event channel: readers wait when it is full (backpressure on
 /// senders), the broadcaster never does.
 const EVENT_QUEUE: usize = 1024;
-/// A writer's batch stops growing here, so one wake writes at most about this much.
-const MAX_BATCH: usize = 256 << 10;
 /// A writer keeps a batch buffer of up to this capacity between wakes.
 const BATCH_KEPT: usize = 4 << 10;
 
@@ -93,7 +91,7 @@ pub fn handle_conn(conn: &Arc<TcpStream>, peer: SocketAddr, id: u64, shared: &Sh
     let mut client = Client::new(conn, id, shared);
     let mut out = Vec::new();
     let mut session = Session::new(peer, shared.config.limits(), Instant::now(), &mut out);
-    let mut buf = [0u8; 4096];
+    let mut buf = [0u8; crate::limits::THREAD_READ];
     let end = loop {
         if let Some(end) = client.act(&mut session, &mut out) {
             break end;
@@ -119,7 +117,7 @@ pub fn handle_conn(conn: &Arc<TcpStream>, peer: SocketAddr, id: u64, shared: &Sh
 /// that takes nothing for the write timeout fails with `TimedOut`.
 pub fn client_writer(conn: &TcpStream, outbox: &Outbox, id: u64) -> std::io::Result<()> {
     let mut batch: Vec<u8> = Vec::with_capacity(BATCH_KEPT);
-    while outbox.next_batch(id, &mut batch, MAX_BATCH) {
+    while outbox.next_batch(id, &mut batch, crate::limits::THREAD_BATCH) {
         io::write_all(conn, &batch)?;
         if batch.capacity() > BATCH_KEPT {
             // Give back a burst's (or a long welcome's) buffer: idle clients stay cheap.

@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,21 +27,7 @@ impl Chat {
     fn start_with_descriptors(nofile: u64, args: &[&str]) -> Chat {
         let mut command = Command::new(BIN);
         command.args(args);
-        // SAFETY: the closure runs in the child between fork and exec and only calls
-        // setrlimit(2), which is async-signal-safe, on a struct on its own stack.
-        unsafe {
-            command.pre_exec(move || {
-                let limit = libc::rlimit {
-                    rlim_cur: nofile,
-                    rlim_max: nofile,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
+        crate::util::limit(&mut command, libc::RLIMIT_NOFILE, nofile);
         Chat::spawn(&mut command)
     }
 
@@ -398,4 +383,62 @@ fn at_a_low_descriptor_limit(engine: &str) {
         log.contains("chat: serving at most "),
         "no client limit in the log:\n{log}"
     );
+}
+
+/// Runs chat with `args`, which must end in a usage error, within [`PATIENCE`].
+fn usage_error(args: &[&str]) -> testkit::child::Run {
+    let run = testkit::child::Run::of(Command::new(BIN).args(args).stdin(Stdio::null()), PATIENCE);
+    run.expect_code(2);
+    run
+}
+
+#[test]
+fn bad_numbers_and_sizes_say_why() {
+    let _lock = shared();
+    for (args, message) in [
+        (
+            &["--max-clients", "-1"][..],
+            "'--max-clients <N>': must be positive",
+        ),
+        (&["--loops", "-1"], "'--loops <N>': must be positive"),
+        (
+            &["--max-line", "-1"],
+            "'--max-line <BYTES>': must be positive",
+        ),
+        (
+            &["--max-line", "0"],
+            "'--max-line <BYTES>': must be at least 1 byte",
+        ),
+        (
+            &["--max-backlog", "-1KiB"],
+            "'--max-backlog <BYTES>': must be positive",
+        ),
+        (&["--max-backlog-total", "-5"], "must be positive"),
+        (
+            &["--idle-timeout", "-1s"],
+            "'--idle-timeout <DURATION>': must be positive",
+        ),
+        (&["--max-backlog", "2TiB"], "must be at most 1TiB"),
+        (
+            &["--max-backlog", "1MB"],
+            "unknown unit \"MB\" (B, KiB, MiB, GiB, TiB)",
+        ),
+        (&["--addr", "[::1]"], "the port is missing"),
+    ] {
+        let run = usage_error(args);
+        assert!(
+            run.stderr.contains(message),
+            "{args:?}: want {message:?}\n{run}"
+        );
+    }
+    // Every unit the limit is said in is accepted: the error is then about the bad address.
+    for size in ["1TiB", "64KiB", "2GiB", "3MiB", "4096B", "8K"] {
+        for flag in ["--max-backlog", "--max-backlog-total", "--max-line"] {
+            let run = usage_error(&[flag, size, "--addr", "nowhere"]);
+            assert!(
+                run.stderr.contains("'--addr <HOST:PORT>'"),
+                "{flag} {size}\n{run}"
+            );
+        }
+    }
 }

@@ -5,5 +5,7 @@ mod binary;
 mod flow;
 mod lifecycle;
 mod limits;
+mod memory;
+mod names;
 mod protocol;
 mod util;

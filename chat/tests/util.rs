@@ -281,3 +281,24 @@ pub fn netcat3() -> std::path::PathBuf {
         })
         .clone()
 }
+
+/// Sets the child's soft and hard `resource` limit (`libc::RLIMIT_*`) to `value`, between fork
+/// and exec.
+pub fn limit(command: &mut std::process::Command, resource: libc::__rlimit_resource_t, value: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only calls setrlimit(2),
+    // which is async-signal-safe, on a struct on its own stack.
+    unsafe {
+        command.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: value,
+                rlim_max: value,
+            };
+            if libc::setrlimit(resource, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}

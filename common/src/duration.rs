@@ -7,9 +7,14 @@ use std::time::Duration;
 const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Parses a timeout argument: above zero (a zero timeout would make every wait fail at once)
-/// and at most a year. For clap's `value_parser`, so a bad one is a usage error (exit 2).
+/// and at most a year. For clap's `value_parser`, so a bad one is a usage error (exit 2); give
+/// the argument `allow_hyphen_values = true` so that `-1s` reaches here ("must be positive").
 pub fn parse_timeout(arg: &str) -> Result<Duration, String> {
-    let timeout = humantime::parse_duration(arg).map_err(|err| err.to_string())?;
+    if crate::number::is_negative(arg) {
+        return Err("must be positive".into());
+    }
+    let timeout = humantime::parse_duration(arg)
+        .map_err(|err| format!("{arg:?} is not a duration such as 300ms, 10s or 5m: {err}"))?;
     if timeout.is_zero() {
         Err("must be more than zero".into())
     } else if timeout > MAX {
@@ -30,5 +35,13 @@ mod tests {
         assert_eq!(parse_timeout("0s"), Err("must be more than zero".into()));
         assert_eq!(parse_timeout("366d"), Err("must be at most 365d".into()));
         assert!(parse_timeout("soon").is_err());
+        assert_eq!(parse_timeout("-1s"), Err("must be positive".into()));
+        assert_eq!(
+            parse_timeout("--depth"),
+            Err(
+                "\"--depth\" is not a duration such as 300ms, 10s or 5m: expected number at 0"
+                    .into()
+            )
+        );
     }
 }

@@ -7,8 +7,11 @@
 //! `connect` or `read` wakes only when its socket is shut down from another thread. So this module
 //! keeps every socket it opens where the canceller can reach it:
 //!
-//! - The HTTP work (request writing, response parsing, redirects, chunked bodies, gzip, TLS) is
-//!   [`ureq`]'s, pinned at `=3.5.2` because its connector API is outside semver.
+//! - The HTTP work (request writing, response parsing, redirects, chunked bodies, TLS) is
+//!   [`ureq`]'s, pinned at `=3.5.2` because its connector API is outside semver. A gzip body is
+//!   decoded here (flate2), not by ureq, whose decoding cannot be turned off per request:
+//!   [`Options::raw`] asks for no coding and decodes nothing, for a program that writes the
+//!   bytes as the server sent them (mirrored-fetch, as curl without `--compressed`).
 //! - Our connector connects through [`crate::net::connect`], whose socket the done signal shuts
 //!   down from before the first SYN. The hook's guard lives inside the
 //!   transport, so it is unregistered exactly when ureq drops the connection. ureq's rustls
@@ -18,6 +21,9 @@
 //!   does not cut it short either (its time counts against the timeout, but the lookup runs to
 //!   the system resolver's own limits, by default 5 s per try, 2 tries per server in
 //!   `/etc/resolv.conf`). Tests use IP literals.
+//! - A response head goes through `framing` before ureq parses it: 1xx heads before the final
+//!   one are dropped, and a transfer or content coding ureq would not decode fails the request
+//!   with an error that names it (ureq 3.5.2 would hand over still-encoded bytes).
 //! - Proxies from the environment are not used (our connector speaks to the origin directly).
 //! - No connection is reused: ureq's pool is off, so every request, and every redirect hop
 //!   ureq follows, opens its own connection and closes it when its response is done with. A
@@ -47,8 +53,10 @@ use ureq::unversioned::transport::{
 
 use crate::done::{Done, OnCancel};
 
+mod framing;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 /// Limits of every request a [`Client`] makes.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +70,13 @@ pub struct Options {
     /// Redirects followed before the request fails. Default 10. With 0, no redirect is
     /// followed: the 3xx answer itself comes back as the response.
     pub max_redirects: u32,
+    /// Sends no `Accept-Encoding` and decodes no `Content-Encoding`: the body is the bytes the
+    /// server sent. Default false: `gzip` is asked for and decoded.
+    pub raw: bool,
+    /// Bytes of each connection's input and output buffers (ureq's default, 128 KiB; a
+    /// response head longer than the input buffer grows it, up to 64 KiB of head). A program
+    /// holding hundreds of connections at once sets it small: each buffer is filled whole.
+    pub io_buffer: usize,
 }
 
 impl Default for Options {
@@ -70,6 +85,8 @@ impl Default for Options {
             timeout: Duration::from_secs(30),
             max_body: 10 << 20,
             max_redirects: 10,
+            raw: false,
+            io_buffer: 128 << 10,
         }
     }
 }
@@ -99,9 +116,16 @@ impl Client {
             // own, closed when its response is done with (see the module docs).
             .max_idle_connections(0)
             .max_idle_connections_per_host(0)
+            .accept_encoding(if options.raw { "" } else { "gzip" })
+            .input_buffer_size(options.io_buffer)
+            .output_buffer_size(options.io_buffer)
             .build();
-        let connector =
-            CancellableConnector { done: done.clone() }.chain(RustlsConnector::default());
+        // Framing last, so that it reads the head as sent, after TLS.
+        let connector = CancellableConnector { done: done.clone() }
+            .chain(RustlsConnector::default())
+            .chain(framing::Framing {
+                content_codings: !options.raw,
+            });
         let resolver = StdResolver { done: done.clone() };
         Client {
             agent: ureq::Agent::with_parts(config, connector, resolver),
@@ -114,16 +138,31 @@ impl Client {
     /// with that status (with `max_redirects` 0, a 3xx too, its [`Response::location`] set);
     /// connect, I/O, timeout, cancel and too many redirects are errors.
     pub fn get(&self, url: &url::Url) -> Result<Response, Error> {
-        let deadline = Instant::now().checked_add(self.options.timeout);
+        self.get_until(url, Instant::now().checked_add(self.options.timeout))
+    }
+
+    /// [`Client::get`], with the whole request, body included, due by `deadline` (none: no
+    /// limit) instead of within [`Options::timeout`] from now: for requests that share one
+    /// deadline, such as the hops of a redirect a caller follows itself.
+    pub fn get_until(&self, url: &url::Url, deadline: Option<Instant>) -> Result<Response, Error> {
         if self.done.cancelled() {
             return Err(Error::cancelled());
         }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Error::other(format!("unsupported scheme {}", url.scheme())));
         }
+        let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            return Err(Error {
+                kind: Kind::Timeout,
+            });
+        }
         let response = self
             .agent
             .get(url.as_str())
+            .config()
+            .timeout_global(left)
+            .build()
             .call()
             .map_err(|err| self.error(err))?;
         if self.done.cancelled() {
@@ -142,12 +181,16 @@ impl Client {
             .get(ureq::http::header::LOCATION)
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
         let status = response.status().as_u16();
+        let gzip = !self.options.raw && is_gzip(response.headers());
         let (_, body) = response.into_parts();
         Ok(Response {
             url: final_url,
             status,
             content_type,
             location,
+            // A decoded body is longer than the length its server declared.
+            content_length: body.content_length().filter(|_| !gzip),
+            gzip,
             body,
             done: self.done.clone(),
             max_body: self.options.max_body,
@@ -159,6 +202,9 @@ impl Client {
     fn error(&self, err: ureq::Error) -> Error {
         if self.done.cancelled() {
             return Error::cancelled();
+        }
+        if let Some(line) = tls::readable(&err) {
+            return Error::other(line);
         }
         match err {
             ureq::Error::Io(err) => Error::from_io(err),
@@ -182,6 +228,11 @@ pub struct Response {
     /// U+FFFD): where a redirect points, for a caller that follows redirects itself
     /// ([`Options::max_redirects`] 0).
     pub location: Option<String>,
+    /// The `Content-Length` the body is read to (none for a chunked body, one delimited by the
+    /// end of the connection, or one decoded here).
+    pub content_length: Option<u64>,
+    /// The body is gzip and will be decoded (`Content-Encoding: gzip`, not [`Options::raw`]).
+    gzip: bool,
     body: ureq::Body,
     done: Done,
     max_body: u64,
@@ -196,6 +247,7 @@ impl fmt::Debug for Response {
             .field("status", &self.status)
             .field("content_type", &self.content_type)
             .field("location", &self.location)
+            .field("content_length", &self.content_length)
             .finish_non_exhaustive()
     }
 }
@@ -226,8 +278,14 @@ impl Response {
 
     /// The body as a stream that says whether it was cut (see [`Body`]).
     pub fn into_body(self) -> Body {
+        let reader = self.body.into_reader();
+        let inner: Box<dyn Read + Send> = if self.gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(reader))
+        } else {
+            Box::new(reader)
+        };
         Body {
-            inner: self.body.into_reader(),
+            inner,
             done: self.done,
             deadline: self.deadline,
             left: self.max_body,
@@ -242,7 +300,7 @@ impl Response {
 /// [`Options::timeout`] has run out, however quickly the bytes come: so the reader's own work
 /// between reads counts against the timeout too.
 pub struct Body {
-    inner: ureq::BodyReader<'static>,
+    inner: Box<dyn Read + Send>,
     done: Done,
     deadline: Option<Instant>,
     /// Bytes still to be read before the cut.
@@ -309,6 +367,17 @@ impl Read for Body {
     }
 }
 
+/// True when `headers` say the body is gzip (`Content-Encoding: gzip` or `x-gzip`, one coding).
+fn is_gzip(headers: &ureq::http::HeaderMap) -> bool {
+    headers
+        .get(ureq::http::header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|coding| {
+            let coding = coding.trim();
+            coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")
+        })
+}
+
 /// Why a request failed. Displays as one line, e.g. `connection refused (os error 111)`.
 #[derive(Debug)]
 pub struct Error {
@@ -349,6 +418,9 @@ impl Error {
     /// Our error back out of an `io::Error` (as a body reader returns it), or the I/O error
     /// itself. ureq's errors wrapped in I/O errors are unwrapped too.
     pub fn from_io(err: io::Error) -> Error {
+        if let Some(line) = tls::readable(&err) {
+            return Error::other(line);
+        }
         if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
             if let Some(Ok(ours)) = err.into_inner().map(|inner| inner.downcast::<Error>()) {
                 return *ours;

@@ -12,7 +12,8 @@
 //! - [`exit`]: the conventions every binary shares: exit codes, the one-line error format, and
 //!   a closed standard output treated as a normal end.
 //! - [`addr`]: a `HOST:PORT` argument checked while the command line is parsed; [`duration`]:
-//!   a timeout argument, likewise.
+//!   a timeout argument, [`size`]: a size such as `64KiB`, [`number`]: a whole number in a
+//!   range, likewise.
 //! - [`wait_group`]: the book's `sync.WaitGroup`, as a channel that can sit in a `select!`.
 //! - [`net`]: the cancellable connect, a TCP connect the done signal aborts mid-handshake.
 //! - `rlimit`: the soft descriptor limit raised to the hard one, for programs holding thousands
@@ -21,8 +22,9 @@
 //! Test and tool support (a generated web site, bounded child processes) is in the `testkit`
 //! crate, which no program links.
 //!
-//! Library code never installs a signal handler; it takes a [`done::Done`] as a parameter, so
-//! tests inject their own.
+//! A program's library code never installs a signal handler; it takes a [`done::Done`] as a
+//! parameter, so tests inject their own. [`cancel`] alone installs one (Ctrl-C) and reads
+//! stdin, and only a binary's `main` calls it.
 //!
 //! # Threads that may outlive `run`
 //!
@@ -37,7 +39,8 @@
 //! - chat's logger, when stderr is a pipe nobody reads: left blocked in its write after the
 //!   shutdown grace; it ends with that write or with the process (chat's crate docs).
 //!
-//! Nothing in this crate starts a thread except [`cancel::on_stdin_byte`].
+//! Nothing in this crate starts a thread except [`cancel::on_stdin_byte`] (and the `ctrlc`
+//! crate's handler thread behind [`cancel::on_ctrlc`]).
 
 pub mod addr;
 pub mod cancel;
@@ -50,6 +53,8 @@ pub mod http;
 pub mod links;
 #[cfg(feature = "net")]
 pub mod net;
+pub mod number;
 #[cfg(feature = "rlimit")]
 pub mod rlimit;
+pub mod size;
 pub mod wait_group;

@@ -8,8 +8,12 @@
 //! (deep nesting, a million attributes, a giant comment), apart from the links themselves. Text of
 //! `<script>`, `<style>`, `<textarea>` and the like is not taken for markup. Each `<a href>` is
 //! resolved against the page's final URL (after redirects) or, if the page has one, its first
-//! `<base href>` (itself resolved against the page URL, as browsers do). Fragments are removed,
-//! only `http` and `https` links are kept, and each link is returned once, in document order.
+//! `<base href>` (itself resolved against the page URL, as browsers do; hrefs wait for it up to
+//! 64 KiB of them, and a `<base>` after that is ignored, so memory stays bounded whatever the
+//! page: the standard wants `<base>` before any link). Fragments are removed,
+//! only `http` and `https` links are kept. [`extract_from`] returns each link once, in document
+//! order; [`for_each_link`] hands them over one at a time, duplicates included, to a caller that
+//! bounds its own memory (the crawler keeps a fingerprint per link, not the link).
 //!
 //! Differences from the book's version: the book returns duplicates and only skips hrefs that do
 //! not parse; it ignores `<base href>` and the page's character set. Fetching is not done here:
@@ -18,6 +22,7 @@
 
 use std::collections::HashSet;
 use std::io::{self, Read};
+use std::ops::ControlFlow;
 
 use html5gum::{IoReader, Tokenizer};
 use url::Url;
@@ -35,19 +40,103 @@ pub fn extract_from(
     body: impl Read,
     content_type: Option<&str>,
 ) -> io::Result<Vec<Url>> {
-    let html = charset::utf8_reader(body, content_type)?;
-    let mut base = None;
-    let mut hrefs = Vec::new();
-    for found in Tokenizer::new_with_emitter(IoReader::new(html), Sink::links()) {
-        match found? {
-            Found::Anchor(href) => hrefs.push(href),
-            // Only the first `<base href>` counts; one that does not resolve leaves the page's.
-            Found::Base(href) if base.is_none() => base = Some(page.join(&href).ok()),
-            Found::Base(_) | Found::Charset(_) => {}
+    let mut seen = HashSet::new();
+    let mut links = Vec::new();
+    let _ = for_each_link(page, body, content_type, |link| {
+        if seen.insert(link.clone()) {
+            links.push(link);
         }
+        ControlFlow::Continue(())
+    })?;
+    Ok(links)
+}
+
+/// Hrefs held back, waiting for a `<base href>`, before the page URL is taken as the base.
+const HELD_BACK: usize = 64 << 10;
+
+/// Calls `each` with every `http`/`https` link of the HTML page read from `body` (see
+/// [`extract_from`]), in document order, duplicates included, as the page is read, until it
+/// returns `ControlFlow::Break`, which is returned. One link is resolved at a time, so memory
+/// holds one resolved URL, however long the URLs are: the caller decides what to keep.
+///
+/// A `<base href>` applies to the links before it too, so hrefs wait, as written, until one
+/// comes; but no more than [`HELD_BACK`] bytes of them: past that the page URL is the base, and a
+/// `<base>` later still is ignored (the HTML standard wants it before any link).
+pub fn for_each_link(
+    page: &Url,
+    body: impl Read,
+    content_type: Option<&str>,
+    mut each: impl FnMut(Url) -> ControlFlow<()>,
+) -> io::Result<ControlFlow<()>> {
+    let html = charset::utf8_reader(body, content_type)?;
+    // The base, once settled: by the first `<base href>`, or by too many hrefs before one.
+    let mut base: Option<Url> = None;
+    let mut held = Hrefs::default();
+    for found in Tokenizer::new_with_emitter(IoReader::new(html), Sink::links()) {
+        let settled = match (found?, &base) {
+            (Found::Anchor(href), Some(base)) => {
+                if emit(base, &href, &mut each).is_break() {
+                    return Ok(ControlFlow::Break(()));
+                }
+                continue;
+            }
+            (Found::Anchor(href), None) => {
+                held.push(&href);
+                if held.text.len() + held.ends.len() * 8 <= HELD_BACK {
+                    continue;
+                }
+                page.clone()
+            }
+            // Only the first `<base href>` counts; one that does not resolve leaves the page's.
+            (Found::Base(href), None) => page.join(&href).unwrap_or_else(|_| page.clone()),
+            _ => continue,
+        };
+        if held.drain(&settled, &mut each).is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
+        base = Some(settled);
     }
-    let base = base.flatten().unwrap_or_else(|| page.clone());
-    Ok(resolve(&base, hrefs))
+    let base = base.unwrap_or_else(|| page.clone());
+    Ok(held.drain(&base, &mut each))
+}
+
+/// Resolves `href` against `base` and calls `each` with it, if it is a link to follow.
+fn emit(base: &Url, href: &str, each: &mut impl FnMut(Url) -> ControlFlow<()>) -> ControlFlow<()> {
+    match resolve(base, href) {
+        Some(link) => each(link),
+        None => ControlFlow::Continue(()),
+    }
+}
+
+/// Hrefs as written, end to end in one string (one allocation, not one per href).
+#[derive(Default)]
+struct Hrefs {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Hrefs {
+    fn push(&mut self, href: &str) {
+        self.text.push_str(href);
+        self.ends.push(self.text.len());
+    }
+
+    /// Emits every href held, resolved against `base`, and forgets them.
+    fn drain(
+        &mut self,
+        base: &Url,
+        each: &mut impl FnMut(Url) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let held = std::mem::take(self);
+        held.iter().try_for_each(|href| emit(base, href, each))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.text[start..end])
+    }
 }
 
 /// The links of `html`, a page already decoded, whose final URL is `page` (see [`extract_from`]).
@@ -55,23 +144,14 @@ pub fn extract(page: &Url, html: &str) -> Vec<Url> {
     extract_from(page, html.as_bytes(), Some("text/html; charset=utf-8")).unwrap_or_default()
 }
 
-/// `hrefs` resolved against `base`: `http`/`https` only, without fragments, each once.
-fn resolve(base: &Url, hrefs: Vec<String>) -> Vec<Url> {
-    let mut seen = HashSet::new();
-    let mut links = Vec::new();
-    for href in hrefs {
-        let Ok(mut link) = base.join(&href) else {
-            continue;
-        };
-        if !matches!(link.scheme(), "http" | "https") {
-            continue;
-        }
-        link.set_fragment(None);
-        if seen.insert(link.clone()) {
-            links.push(link);
-        }
+/// `href` resolved against `base`, without its fragment, if that is an `http`/`https` URL.
+fn resolve(base: &Url, href: &str) -> Option<Url> {
+    let mut link = base.join(href).ok()?;
+    if !matches!(link.scheme(), "http" | "https") {
+        return None;
     }
-    links
+    link.set_fragment(None);
+    Some(link)
 }
 
 #[cfg(test)]
@@ -235,6 +315,16 @@ mod tests {
             extract_strings("http://h.test/", html),
             ["http://h.test/yes"]
         );
+    }
+
+    #[test]
+    fn a_base_after_64_kib_of_hrefs_is_ignored() {
+        let many: String = (0..10_000).map(|i| format!("<a href=\"p{i}\">")).collect();
+        let html = format!("{many}<base href=\"/b/\"><a href=\"last\">");
+        let links = extract_strings("http://h.test/d/", &html);
+        assert_eq!(links.len(), 10_001);
+        assert_eq!(links[0], "http://h.test/d/p0");
+        assert_eq!(links[10_000], "http://h.test/d/last");
     }
 
     #[test]

@@ -1,5 +1,11 @@
-//! The descriptor limit: a server (chat) and a load client (the chat bench) that hold thousands
-//! of sockets raise their soft limit to the hard one first, as Go's runtime does at start-up.
+//! The process's limits.
+//!
+//! - [`raise_descriptor_limit`]: a server (chat) and a load client (the chat bench) that hold
+//!   thousands of sockets raise their soft limit to the hard one first, as Go's runtime does at
+//!   start-up.
+//! - [`memory_rooms`]: how much more memory the process may take before an allocation fails (the
+//!   address space, the data segment, the cgroup's `memory.max`), so that a server can size
+//!   what it holds to fit instead of aborting when `malloc` fails.
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
@@ -19,6 +25,118 @@ pub fn raise_descriptor_limit() -> u64 {
     now.unwrap_or(u64::MAX)
 }
 
+/// A limit on the process's memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Memory {
+    /// RLIMIT_AS (`ulimit -v`), against the mapped size (`VmSize`).
+    AddressSpace,
+    /// RLIMIT_DATA (`ulimit -d`), against the private writable size (`VmData`).
+    Data,
+    /// The `memory.max` of the process's cgroup (v2; v1's `memory.limit_in_bytes`) or an
+    /// ancestor's, against its `memory.current` (`memory.usage_in_bytes`).
+    Cgroup,
+}
+
+impl Memory {
+    /// The limit's name, for a log line ("the limit of this process's ...").
+    pub fn name(self) -> &'static str {
+        match self {
+            Memory::AddressSpace => "address space (ulimit -v)",
+            Memory::Data => "data size (ulimit -d)",
+            Memory::Cgroup => "cgroup's memory.max",
+        }
+    }
+}
+
+/// The room a memory limit leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryRoom {
+    pub resource: Memory,
+    pub bytes: u64,
+}
+
+/// The room left under each memory limit that is set (none: an empty list).
+pub fn memory_rooms() -> Vec<MemoryRoom> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = |field: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .map_or(0, |kib| kib * 1024)
+    };
+    let limits = [
+        (Resource::As, kib("VmSize"), Memory::AddressSpace),
+        (Resource::Data, kib("VmData"), Memory::Data),
+    ];
+    let rlimits = limits.into_iter().filter_map(|(resource, used, memory)| {
+        let limit = getrlimit(resource).current?;
+        Some(MemoryRoom {
+            resource: memory,
+            bytes: limit.saturating_sub(used),
+        })
+    });
+    rlimits.chain(cgroup_room()).collect()
+}
+
+/// The least room under the memory limit of this process's cgroup and its ancestors: v2's
+/// `memory.max` against `memory.current`, or v1's `memory.limit_in_bytes` against
+/// `memory.usage_in_bytes` (a hybrid system mounts the memory controller as v1).
+fn cgroup_room() -> Option<MemoryRoom> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let v2 = cgroups.lines().find_map(|line| line.strip_prefix("0::"));
+    let v1 = cgroups.lines().find_map(|line| {
+        let (_, rest) = line.split_once(':')?;
+        let (controllers, path) = rest.split_once(':')?;
+        controllers
+            .split(',')
+            .any(|c| c == "memory")
+            .then_some(path)
+    });
+    let rooms = [
+        v2.map(|path| ("/sys/fs/cgroup", path, "memory.max", "memory.current")),
+        v1.map(|path| {
+            let files = ("memory.limit_in_bytes", "memory.usage_in_bytes");
+            ("/sys/fs/cgroup/memory", path, files.0, files.1)
+        }),
+    ];
+    rooms
+        .into_iter()
+        .flatten()
+        .filter_map(|(root, path, max, current)| room_under(root, path, max, current))
+        .min()
+        .map(|bytes| MemoryRoom {
+            resource: Memory::Cgroup,
+            bytes,
+        })
+}
+
+/// The least `max - current` over the cgroup at `path` below `root` and its ancestors; a
+/// limit of `max` (v2) or near `i64::MAX` (v1) is none.
+fn room_under(root: &str, path: &str, max: &str, current: &str) -> Option<u64> {
+    let read = |dir: &std::path::Path, file: &str| -> Option<u64> {
+        std::fs::read_to_string(dir.join(file))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let dir = std::path::Path::new(root).join(path.trim_start_matches('/'));
+    dir.ancestors()
+        .take_while(|dir| dir.starts_with(root))
+        .filter_map(|dir| {
+            let limit = read(dir, max).filter(|&limit| limit < 1 << 62)?;
+            Some(limit.saturating_sub(read(dir, current).unwrap_or(0)))
+        })
+        .min()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -27,5 +145,55 @@ mod tests {
         let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
         assert_eq!(Some(now).filter(|&n| n != u64::MAX), limit.current);
         assert_eq!(limit.current, limit.maximum);
+    }
+
+    #[test]
+    fn the_memory_room_follows_the_address_space_limit() {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        // Only lowered, never raised: this test process keeps the smaller limit, which is far
+        // above what the tests map.
+        let before = getrlimit(Resource::As);
+        let limit = before.current.unwrap_or(u64::MAX).min(64 << 30);
+        setrlimit(
+            Resource::As,
+            Rlimit {
+                current: Some(limit),
+                maximum: before.maximum,
+            },
+        )
+        .expect("lower RLIMIT_AS");
+        let rooms = super::memory_rooms();
+        let room = rooms
+            .iter()
+            .find(|room| room.resource == super::Memory::AddressSpace)
+            .expect("the address space is limited");
+        assert!(room.bytes < limit, "{room:?}");
+        assert!(room.bytes > 0, "{room:?}");
+    }
+
+    #[test]
+    fn a_cgroups_room_is_the_least_over_it_and_its_ancestors() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let write = |dir: &str, file: &str, text: &str| {
+            let dir = root.path().join(dir);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join(file), text).expect("write");
+        };
+        write("a", "memory.max", "1000\n");
+        write("a", "memory.current", "100\n");
+        write("a/b", "memory.max", "max\n");
+        write("a/b", "memory.current", "50\n");
+        write("c", "memory.limit_in_bytes", "9223372036854771712\n");
+        let root_text = root.path().to_str().expect("UTF-8 temp path");
+        let room = |path| super::room_under(root_text, path, "memory.max", "memory.current");
+        assert_eq!(room("/a/b"), Some(900));
+        assert_eq!(room("/a"), Some(900));
+        let v1 = super::room_under(
+            root_text,
+            "/c",
+            "memory.limit_in_bytes",
+            "memory.usage_in_bytes",
+        );
+        assert_eq!(v1, None, "v1's 'no limit' is a huge number");
     }
 }

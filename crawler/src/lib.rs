@@ -11,14 +11,25 @@
 //!
 //! # The book's flaws, and the function that fixes each
 //! - `crawl3` never ends: [`run`] counts the links handed out and not yet reported (`Handout`).
-//! - No depth limit (ex. 8.6): [`worker`] does not read the links of a page at `--depth`.
+//! - No depth limit (ex. 8.6): [`worker`] does not read the links of a page at `--depth`; and a
+//!   page's depth is its shortest path: `Seen::offer` queues a page again, not to be printed
+//!   again, when a shorter path reaches it, so its links are read then.
 //! - No cancellation (ex. 8.10): the workers' [`Client`] shuts every socket down when the done
-//!   signal fires, the body reader checks it between chunks, and [`run`] joins every worker.
+//!   signal fires, the body reader checks it between chunks, `page::Batches` before each link,
+//!   `Handout::next_report` while waiting, and [`run`] joins every worker.
+//! - Memory grows with what pages say (the `seen` map keeps every URL; a page's links are all
+//!   in memory at once; the worklist is unbounded): `Seen` keeps a 16-byte keyed
+//!   [`Fingerprint`] per URL, `page::Batches` sends a page's links in small batches through a
+//!   bounded worklist and drops URLs over [`MAX_URL`] (said once per page), and the `Frontier`
+//!   keeps 256 KiB of tasks in memory and the rest in an unnamed temporary file, in order.
 //! - Go's `http.Get` follows redirects out of sight of `seen`, so a page can be fetched twice:
 //!   `crawl` follows none, and `Seen::take` queues a redirect's target through `seen`.
 //! - A parse tree costs about 100 bytes per page byte and time quadratic in its nesting:
-//!   `crawl` streams the body through `common::links::extract_from`, a tokenizer.
-//! - The page's character set is ignored: `common::links::extract_from` decodes it.
+//!   `crawl` streams the body through `common::links::for_each_link`, a tokenizer.
+//! - The page's character set is ignored: `common::links::for_each_link` decodes it.
+//! - Framing a client gets wrong silently (a `100 Continue` with headers, `Transfer-Encoding:
+//!   gzip, chunked`, `Content-Encoding: deflate` or `gzip, gzip`): `common::http` skips 1xx
+//!   answers and fails a coding it does not decode with an error that names it.
 //! - A page without end holds a worker for ever: `--timeout` bounds each URL's whole turn and
 //!   `--max-body` its body (`common::http::Body`), a cut said on stderr.
 //!
@@ -39,15 +50,19 @@ use std::time::Duration;
 
 use common::done::Done;
 use common::http::{Client, Options};
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use url::Url;
 
+mod frontier;
 mod handout;
 mod page;
 mod seen;
 
+use frontier::Frontier;
 use handout::Handout;
-use page::{Failure, Page};
+pub use page::MAX_URL;
+use page::{Batches, Failure, Page};
+pub use seen::{Fingerprint, Fingerprinter};
 use seen::{Seen, Taken};
 
 /// The book's number of concurrent fetches.
@@ -94,9 +109,14 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Task {
     pub url: Url,
+    /// The URL's fingerprint in the `seen` set.
+    pub fingerprint: Fingerprint,
     /// Links followed from a start URL (start URLs are 0). A redirect does not count: its
     /// target is the same page, at the same depth.
     pub depth: usize,
+    /// False when the page was fetched (and printed) before at a greater depth and is fetched
+    /// again, nearer now, for its links.
+    pub print: bool,
     /// The URLs whose redirects led here, first to last; empty for a start URL or a link.
     pub redirected_from: Vec<Url>,
 }
@@ -104,13 +124,15 @@ pub struct Task {
 /// What a worker sends to the worklist for each task.
 #[derive(Debug)]
 pub enum Report {
-    /// Fetched with a 2xx status; `links` are empty unless the page is HTML below the depth
-    /// limit; `cut` when its body went on past `--max-body`.
-    Fetched {
-        task: Task,
-        links: Vec<Url>,
-        cut: bool,
+    /// Some of a page's links, at `depth` (the page's plus one), with their fingerprints; sent
+    /// as they are found, before the page's `Fetched`.
+    Links {
+        depth: usize,
+        links: Vec<(Url, Fingerprint)>,
     },
+    /// Fetched with a 2xx status, its links (if HTML below the depth limit) sent before;
+    /// `cut` when its body went on past `--max-body`; `long` links dropped for their length.
+    Fetched { task: Task, cut: bool, long: usize },
     /// A redirect ([`REDIRECT_STATUSES`]) to `location`: its `Location` resolved against the
     /// task's URL, fragment removed, `http` or `https`. [`run`] decides whether to follow it.
     Redirected { task: Task, location: Url },
@@ -130,11 +152,19 @@ pub const MAX_REDIRECTS: usize = 10;
 
 /// Parses a start URL from the command line: absolute, `http` or `https`, fragment removed.
 pub fn parse_start_url(text: &str) -> Result<Url, String> {
+    if text.is_empty() {
+        return Err("the URL is empty".into());
+    }
     let mut url = Url::parse(text).map_err(|err| format!("{text}: {err}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{text}: only http and https URLs can be crawled"));
     }
     url.set_fragment(None);
+    if url.as_str().len() > MAX_URL {
+        return Err(format!(
+            "a URL longer than {MAX_URL} bytes cannot be crawled"
+        ));
+    }
     Ok(url)
 }
 
@@ -152,35 +182,41 @@ pub fn run(
     // Our own signal: the caller's, or ours when the crawl stops early (`out` failed).
     let (stop, done) = done.child();
     let client = Client::new(done.clone(), config.http());
-    let (to_worklist, worklist) = unbounded::<Report>();
+    let keys = Fingerprinter::default();
+    // Bounded: a worker with links waits while the worklist is full (it is always read).
+    let (to_worklist, worklist) = bounded::<Report>(WORKLIST);
     let (to_unseen_links, unseen_links) = bounded::<Task>(0);
     // Scoped threads: all joined before `run` returns, whatever the outcome.
     thread::scope(|scope| {
-        let mut handout = Handout::new(to_unseen_links, &done, out);
+        let frontier = Frontier::new(keys.clone());
+        let mut handout = Handout::new(to_unseen_links, frontier, &done, out);
         let mut workers = Vec::new();
         for n in 0..config.concurrency.max(1) {
-            let (client, unseen_links) = (&client, &unseen_links);
+            let (client, unseen_links, keys, done) = (&client, &unseen_links, &keys, &done);
             let to_worklist = to_worklist.clone();
             workers.push(
                 thread::Builder::new()
                     .name(format!("crawler-worker-{n}"))
                     .spawn_scoped(scope, move || {
-                        worker(client, unseen_links, &to_worklist, config.depth)
+                        worker(client, unseen_links, &to_worklist, config.depth, keys, done)
                     })?,
             );
         }
         drop(to_worklist);
-        let mut seen = Seen::new(config.same_host.then_some(start));
-        let outcome = match handout.all(seen.unseen(start.iter().cloned(), 0)) {
-            Ok(true) => deduplicate(&worklist, &mut seen, &mut handout, config, errors),
-            Ok(false) => Ok(Outcome::Cancelled),
-            Err(err) => Err(err),
-        };
+        let mut seen = Seen::new(
+            keys.clone(),
+            config.same_host.then_some(start),
+            config.depth,
+        );
+        let outcome = handout
+            .queue(seen.start(start))
+            .and_then(|()| deduplicate(&worklist, &mut seen, &mut handout, config, errors));
         if !matches!(outcome, Ok(Outcome::Finished { .. })) {
             stop.cancel();
         }
-        // Closing `unseen_links` ends every worker's loop.
+        // Closing `unseen_links` ends every worker's loop, closing the worklist every send.
         drop(handout);
+        drop(worklist);
         for worker in workers {
             let _ = worker.join();
         }
@@ -188,8 +224,11 @@ pub fn run(
     })
 }
 
-/// The book's `for list := range worklist` loop: takes each report, and hands each link not
-/// `seen` before to an idle worker; ends when no link handed out is still to be reported.
+/// Reports the worklist holds (each at most a batch of links) before workers wait.
+const WORKLIST: usize = 64;
+
+/// The book's `for list := range worklist` loop: takes each report, and queues each link not
+/// `seen` before for an idle worker; ends when no task is queued or handed out and unreported.
 fn deduplicate(
     worklist: &Receiver<Report>,
     seen: &mut Seen,
@@ -198,24 +237,18 @@ fn deduplicate(
     errors: &mut dyn Write,
 ) -> io::Result<Outcome> {
     let mut failed = 0;
-    while handout.pending() > 0 {
-        let Ok(report) = worklist.recv() else {
-            return Err(io::Error::other("every worker stopped"));
+    while handout.busy() {
+        let Some(report) = handout.next_report(worklist)? else {
+            return Ok(Outcome::Cancelled);
         };
-        handout.reported();
-        if let Report::Fetched {
-            task, cut: true, ..
-        } = &report
-        {
-            let at = page::size(config.max_body);
-            let _ = writeln!(errors, "crawler: {}: body cut at {at}", task.url);
+        if !matches!(report, Report::Links { .. }) {
+            handout.reported();
+        }
+        if let Report::Fetched { task, cut, long } = &report {
+            page::tell(errors, &task.url, *cut, *long, config.max_body);
         }
         match seen.take(report) {
-            Taken::Unseen(tasks) => {
-                if !handout.all(tasks)? {
-                    return Ok(Outcome::Cancelled);
-                }
-            }
+            Taken::Unseen(tasks) => handout.queue(tasks)?,
             Taken::Failed(url, why) => {
                 failed += 1;
                 let _ = writeln!(errors, "crawler: {url}: {why}");
@@ -225,7 +258,7 @@ fn deduplicate(
     }
     handout.flush()?;
     Ok(Outcome::Finished {
-        fetched: handout.handed_out(),
+        fetched: handout.printed(),
         failed,
     })
 }
@@ -237,25 +270,32 @@ pub fn worker(
     unseen_links: &Receiver<Task>,
     worklist: &Sender<Report>,
     max_depth: Option<usize>,
+    keys: &Fingerprinter,
+    done: &Done,
 ) {
     for task in unseen_links {
         // The depth limit (ex. 8.6): a page at the limit is fetched, its links are not read.
         let follow = max_depth.is_none_or(|max| task.depth < max);
-        let report = match crawl(client, &task.url, follow) {
-            Ok(Page::Links { links, cut }) => Report::Fetched { task, links, cut },
+        let mut links = Batches::new(worklist, keys, done, task.depth + 1);
+        let report = match crawl(client, &task.url, follow, &mut links) {
+            Ok(Page::Links { cut }) => Report::Fetched {
+                task,
+                cut,
+                long: links.long,
+            },
             Ok(Page::Redirect(location)) => Report::Redirected { task, location },
             Err(Failure::Cancelled) => Report::Cancelled,
             Err(Failure::Failed(why)) => Report::Failed { url: task.url, why },
         };
-        if worklist.send(report).is_err() {
+        if links.closed || worklist.send(report).is_err() {
             return;
         }
     }
 }
 
 /// The book's `crawl`: one GET of `url` (no redirect followed), and, if `follow` and it is an
-/// HTML page, its links, resolved against `url`, which is the final URL.
-fn crawl(client: &Client, url: &Url, follow: bool) -> Result<Page, Failure> {
+/// HTML page, its links, resolved against `url`, which is the final URL, sent to `links`.
+fn crawl(client: &Client, url: &Url, follow: bool, links: &mut Batches) -> Result<Page, Failure> {
     let response = client.get(url)?;
     if REDIRECT_STATUSES.contains(&response.status) {
         return page::redirect_target(url, &response).map(Page::Redirect);
@@ -264,12 +304,9 @@ fn crawl(client: &Client, url: &Url, follow: bool) -> Result<Page, Failure> {
         return Err(Failure::Failed(format!("HTTP status {}", response.status)));
     }
     if !follow || !response.is_html() {
-        return Ok(Page::Links {
-            links: Vec::new(),
-            cut: false,
-        });
+        return Ok(Page::Links { cut: false });
     }
-    page::links(url, response)
+    page::links(url, response, links)
 }
 
 impl Config {
@@ -280,6 +317,7 @@ impl Config {
             max_body: self.max_body,
             // Redirects go through `seen`: the client follows none.
             max_redirects: 0,
+            ..Options::default()
         }
     }
 }

@@ -23,21 +23,24 @@ struct Args {
     urls: Vec<Url>,
     /// Do not follow the links of pages this far from a start URL (start URLs are depth 0).
     /// Unlimited by default: the crawl goes on as long as it finds new pages.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = common::number::in_range::<usize>(0..=u64::MAX))]
     depth: Option<usize>,
-    /// Requests in flight at once (worker threads).
+    /// Requests in flight at once (worker threads; 1 to 4096).
     #[arg(short = 'c', long, value_name = "N", default_value_t = crawler::DEFAULT_CONCURRENCY,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
+          allow_negative_numbers = true, value_parser = common::number::in_range::<usize>(1..=4096))]
     concurrency: usize,
     /// Follow only links to the start URLs' hosts (host and port).
     #[arg(long)]
     same_host: bool,
     /// Each URL's whole turn (connect, headers, body, links), e.g. `10s` or `500ms`; above zero.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = common::duration::parse_timeout)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", allow_hyphen_values = true,
+          value_parser = common::duration::parse_timeout)]
     timeout: Duration,
-    /// Bodies are cut after this many bytes: the links after the cut are not followed, and the
-    /// cut is said on stderr (not an error).
-    #[arg(long, value_name = "BYTES", default_value_t = 10 << 20)]
+    /// Bodies are cut after this many bytes (e.g. 512KiB, 10MiB): the links after the cut are
+    /// not followed, and the cut is said on stderr (not an error).
+    #[arg(long, value_name = "BYTES", default_value = "10MiB", allow_hyphen_values = true,
+          value_parser = common::size::parse::<u64>)]
     max_body: u64,
 }
 

@@ -248,3 +248,28 @@ fn a_byte_cancels_while_a_deeply_nested_page_is_parsed() {
     expect_cancelled(child, text, sent);
     assert_eq!(site.stats().requests, 1);
 }
+
+#[test]
+fn a_byte_cancels_while_a_huge_page_s_links_are_read() {
+    // 700,000 links (10 MiB): the byte comes once the first of them is requested, while the
+    // worker is still resolving the rest and the loop queueing them.
+    let links = 700_000;
+    // Every link a page without links, so that nothing but the cancel is said on stderr.
+    let site = Site::new()
+        .with_fallback(testkit::site::Resource::html("leaf"))
+        .with("/big/", testkit::hostile::many_links(links))
+        .serve(Duration::ZERO)
+        .unwrap();
+    let (mut child, text) = start(&["--depth", "1", &site.url("/big/")]);
+    let (stats, ready) = site.wait_stats(Duration::from_secs(30), |s| {
+        s.by_path.contains_key("/big/0")
+    });
+    assert!(ready, "{stats:?}");
+    let sent = send_byte(&mut child);
+    expect_cancelled(child, text, sent);
+    assert!(
+        site.stats().requests < links as u64 / 2,
+        "{:?}",
+        site.stats().requests
+    );
+}

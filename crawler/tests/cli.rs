@@ -115,3 +115,65 @@ fn closed_stdout_ends_the_crawl_quietly() {
     assert!(run.stderr.is_empty(), "{run}");
     assert!(site.stats().requests < 2000, "{:?}", site.stats());
 }
+
+#[test]
+fn bad_numbers_and_sizes_say_why() {
+    let url = "http://127.0.0.1:1/";
+    for (args, message) in [
+        (
+            &["--depth", "-1"][..],
+            "'--depth <N>': must be positive or zero",
+        ),
+        (&["-c", "-1"], "'--concurrency <N>': must be positive"),
+        (
+            &["--concurrency", "0"],
+            "'--concurrency <N>': must be positive",
+        ),
+        (
+            &["--concurrency", "5000"],
+            "'--concurrency <N>': must be at most 4096",
+        ),
+        (
+            &["--timeout", "-1s"],
+            "'--timeout <DURATION>': must be positive",
+        ),
+        (
+            &["--max-body", "-1"],
+            "'--max-body <BYTES>': must be positive",
+        ),
+        (
+            &["--max-body", "0"],
+            "'--max-body <BYTES>': must be at least 1 byte",
+        ),
+        (
+            &["--max-body", "2TiB"],
+            "'--max-body <BYTES>': must be at most 1TiB",
+        ),
+        (
+            &["--timeout", "--depth", "1"],
+            "\"--depth\" is not a duration",
+        ),
+    ] {
+        let run = crawl(&[args, &[url]].concat());
+        run.expect_code(2);
+        assert!(
+            run.stderr.contains(message),
+            "{args:?}: want {message:?}\n{run}"
+        );
+    }
+    let run = crawl(&[""]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("'<URLS>...': the URL is empty"),
+        "{run}"
+    );
+    let run = crawl(&["--max-body", "1.5MiB", url]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("(a whole number)"), "{run}");
+    // `KiB` and `TiB` are sizes: the error is then about the URL.
+    for size in ["64KiB", "1TiB", "10MiB", "4096"] {
+        let run = crawl(&["--max-body", size, "ftp://x/"]);
+        run.expect_code(2);
+        assert!(run.stderr.contains("ftp"), "--max-body {size}\n{run}");
+    }
+}

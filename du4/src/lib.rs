@@ -13,7 +13,8 @@
 //! - A loop through a bind mount is walked forever: `walk::Walk::subdir` refuses an ancestor.
 //! - One message per file: `walk_dir` sends one subtotal per directory.
 //! - Sizes are summed in an `int64` that sparse files can wrap: `report::Totals` sums in 128 bits.
-//! - A name with a newline breaks the one-line error: `report::shown` escapes control characters.
+//! - A name with a newline breaks the one-line error: `report::shown` escapes control characters
+//!   (and prints the other bytes as they are: a name that is not UTF-8 as GNU du prints it).
 //! - A hard-linked file counts once per path: `--dedup-links` counts it once
 //!   (`dedup::Seen::first_sight`); roots that overlap are then walked in order, the first one
 //!   credited, as GNU du does (`walk::Walk::walked_one`).
@@ -51,8 +52,8 @@ use rustix::fs::Stat;
 
 use dedup::Seen;
 use descriptors::Place;
+use report::print_totals;
 pub use report::{Report, Totals};
-use report::{print_totals, shown};
 use walk::{Dir, Walk};
 
 /// Walker threads when `-j` is not given: the fastest measured (`cargo xtask bench du4`).
@@ -90,7 +91,7 @@ pub fn run(
                     Ok(Report::Error(line)) => {
                         failed += 1;
                         // stderr failing is not worth stopping the walk for.
-                        let _ = writeln!(errors, "du4: {line}");
+                        let _ = errors.write_all(&[b"du4: ", &line[..], b"\n"].concat());
                     }
                     Err(_) => break,
                 },
@@ -155,7 +156,7 @@ fn dirents(
     mut each: impl FnMut(&OsStr, &Stat, &Place),
 ) {
     let report = |path: &Path, err: io::Error| {
-        let _ = sizes.send(Report::Error(format!("{}: {err}", shown(path))));
+        let _ = sizes.send(Report::error(path, err));
     };
     let id = dir.lineage.as_ref().map_or((0, 0), |lineage| lineage.id);
     let listed = dir.place.open(&dir.path, id).and_then(|opened| {

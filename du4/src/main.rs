@@ -2,11 +2,13 @@
 //! [`du4::run`] and maps its outcome to the exit status (0, 1 when some entry could not be read,
 //! 2 for usage, 130 when cancelled). See the library docs for the design.
 
+use std::ffi::OsString;
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::builder::TypedValueParser;
 use common::exit::{self, Ending};
 
 /// Disk usage of directory trees, walked in parallel (The Go Programming Language, 8.8-8.9).
@@ -20,7 +22,8 @@ use common::exit::{self, Ending};
 #[command(version)]
 struct Args {
     /// Directories (or files) to measure.
-    #[arg(default_value = ".", value_name = "ROOT")]
+    #[arg(default_value = ".", value_name = "ROOT",
+          value_parser = clap::builder::OsStringValueParser::new().try_map(root))]
     roots: Vec<PathBuf>,
     /// Print exact bytes instead of GB.
     #[arg(short, long)]
@@ -36,10 +39,19 @@ struct Args {
     /// in a later one.
     #[arg(long)]
     dedup_links: bool,
-    /// Walker threads.
+    /// Walker threads (1 to 1024).
     #[arg(short = 'j', long, value_name = "N", default_value_t = du4::DEFAULT_THREADS,
-          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+          allow_negative_numbers = true, value_parser = common::number::in_range::<usize>(1..=1024))]
     threads: usize,
+}
+
+/// A root as given, any bytes, unless empty: clap's own path parser says "none was supplied".
+fn root(arg: OsString) -> Result<PathBuf, &'static str> {
+    if arg.is_empty() {
+        Err("the path is empty")
+    } else {
+        Ok(PathBuf::from(arg))
+    }
 }
 
 fn main() -> ExitCode {

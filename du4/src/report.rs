@@ -1,7 +1,9 @@
 //! What the walkers tell `run`, and how `run` prints it: the book's line, per root under
 //! `--per-root` (exercise 8.9), totals that cannot wrap, paths that stay on one line.
 
+use std::fmt::Display;
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::Stat;
@@ -43,8 +45,18 @@ impl Totals {
 pub enum Report {
     /// One directory's files (not its subdirectories'), attributed to root number `root`.
     Subtotal { root: usize, totals: Totals },
-    /// One entry that could not be read: `PATH: why`, printed as one line.
-    Error(String),
+    /// One entry that could not be read: `PATH: why`, printed as one line (bytes: the path is
+    /// printed as its bytes, see [`shown`]).
+    Error(Vec<u8>),
+}
+
+impl Report {
+    /// The error line `PATH: why` for `path`.
+    pub(crate) fn error(path: &Path, why: impl Display) -> Report {
+        let mut line = shown(path);
+        line.extend_from_slice(format!(": {why}").as_bytes());
+        Report::Error(line)
+    }
 }
 
 /// Prints the totals (see `totals_text`); a failure keeps its kind and says what failed.
@@ -56,47 +68,50 @@ pub(crate) fn print_totals(
     last: bool,
 ) -> io::Result<()> {
     let text = totals_text(roots, per_root, config, last);
-    out.write_all(text.as_bytes())
+    out.write_all(&text)
         .and_then(|()| out.flush())
         .map_err(|err| common::exit::context("writing the totals", err))
 }
 
 /// The totals: one line, or with `--per-root` a line per root (then, when `last`, the `total`
 /// line).
-fn totals_text(roots: &[PathBuf], per_root: &[Totals], config: &Config, last: bool) -> String {
+fn totals_text(roots: &[PathBuf], per_root: &[Totals], config: &Config, last: bool) -> Vec<u8> {
     let mut all = Totals::default();
     for totals in per_root {
         all.add(*totals);
     }
     if !config.per_root {
-        return format!("{}\n", all.line(config.bytes));
+        return format!("{}\n", all.line(config.bytes)).into_bytes();
     }
-    let mut text = String::new();
+    let mut text = Vec::new();
     for (root, totals) in roots.iter().zip(per_root) {
-        text += &format!("{}  {}\n", totals.line(config.bytes), shown(root));
+        text.extend_from_slice(format!("{}  ", totals.line(config.bytes)).as_bytes());
+        text.extend_from_slice(&shown(root));
+        text.push(b'\n');
     }
     if last {
-        text += &format!("{}  total\n", all.line(config.bytes));
+        text.extend_from_slice(format!("{}  total\n", all.line(config.bytes)).as_bytes());
     }
     text
 }
 
-/// A path as error lines print it: `Path::display` (lossy for names that are not UTF-8), with
-/// control characters escaped (`\n`, `\t`, `\u{1b}`) so that every error stays one line.
-pub(crate) fn shown(path: &Path) -> String {
-    let text = path.display().to_string();
-    if !text.chars().any(char::is_control) {
-        return text;
-    }
-    text.chars()
-        .map(|c| {
+/// A path as du4 prints it: its bytes, as GNU du prints a name (a name that is not UTF-8 comes
+/// out as it is on disk, never as U+FFFD), except control characters, escaped (`\n`, `\t`,
+/// `\u{1b}`) so that every line stays one line and no name drives the terminal.
+pub(crate) fn shown(path: &Path) -> Vec<u8> {
+    let bytes = path.as_os_str().as_bytes();
+    let mut text = Vec::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
             if c.is_control() {
-                c.escape_default().to_string()
+                text.extend_from_slice(c.escape_default().to_string().as_bytes());
             } else {
-                c.to_string()
+                text.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
             }
-        })
-        .collect()
+        }
+        text.extend_from_slice(chunk.invalid());
+    }
+    text
 }
 
 #[cfg(test)]
@@ -130,10 +145,11 @@ mod tests {
         };
         assert_eq!(
             totals_text(&roots, &per_root, &config, false),
-            "2 files  30 bytes  b\n1 files  5 bytes  a\n"
+            b"2 files  30 bytes  b\n1 files  5 bytes  a\n"
         );
         assert!(
-            totals_text(&roots, &per_root, &config, true).ends_with("\n3 files  35 bytes  total\n")
+            totals_text(&roots, &per_root, &config, true)
+                .ends_with(b"\n3 files  35 bytes  total\n")
         );
     }
 
@@ -149,7 +165,16 @@ mod tests {
 
     #[test]
     fn shown_paths_stay_on_one_line() {
-        assert_eq!(shown(Path::new("a/b c")), "a/b c");
-        assert_eq!(shown(Path::new("x\ny\tz")), "x\\ny\\tz");
+        assert_eq!(shown(Path::new("a/b c")), b"a/b c");
+        assert_eq!(shown(Path::new("x\ny\tz")), b"x\\ny\\tz");
+        assert_eq!(shown(Path::new("\u{85}\u{1b}")), b"\\u{85}\\u{1b}");
+    }
+
+    #[test]
+    fn shown_paths_keep_bytes_that_are_not_utf8() {
+        use std::ffi::OsStr;
+        let path = Path::new(OsStr::from_bytes(b"bad\xffname/\xe2\x82\n\xfe"));
+        assert_eq!(shown(path), b"bad\xffname/\xe2\x82\\n\xfe");
+        assert_eq!(shown(Path::new("caf\u{e9}")), "caf\u{e9}".as_bytes());
     }
 }

@@ -22,7 +22,7 @@ use rustix::fs::{AtFlags, CWD, Stat, statat};
 
 use crate::dedup::Seen;
 use crate::descriptors::{self, Place};
-use crate::report::{Report, Totals, shown};
+use crate::report::{Report, Totals};
 
 /// Stack size of a walker thread: the walk is iterative, so little is needed.
 const WALKER_STACK: usize = 256 << 10;
@@ -161,7 +161,7 @@ impl Walk {
         let lineage = dir.lineage.as_ref()?;
         if lineage.contains(id) {
             let why = "not entered: the same directory as one of its ancestors (a loop)";
-            let _ = sizes.send(Report::Error(format!("{}: {why}", shown(&path))));
+            let _ = sizes.send(Report::error(&path, why));
             return None;
         }
         if !self.seen.first_directory(stat) {
@@ -251,7 +251,7 @@ fn look_at_root(mut dir: Dir, walk: &Walk, sizes: &Sender<Report>) -> Option<Dir
         Ok(stat) => stat,
         Err(err) => {
             let why = io::Error::from(err);
-            let _ = sizes.send(Report::Error(format!("{}: {why}", shown(&dir.path))));
+            let _ = sizes.send(Report::error(&dir.path, why));
             return None;
         }
     };

@@ -34,3 +34,36 @@ fn usage_errors_exit_two() {
         assert!(!out.stderr.is_empty(), "\n{out}");
     }
 }
+
+#[test]
+fn bad_arguments_say_what_is_wrong() {
+    for (args, message) in [
+        (
+            &["-j", "-1"][..],
+            "invalid value '-1' for '--threads <N>': must be positive",
+        ),
+        (
+            &["--threads=-5"],
+            "invalid value '-5' for '--threads <N>': must be positive",
+        ),
+        (
+            &["-j", "0"],
+            "invalid value '0' for '--threads <N>': must be positive",
+        ),
+        (
+            &["-j", "1025"],
+            "invalid value '1025' for '--threads <N>': must be at most 1024",
+        ),
+        (&["-j", "99999999999999999999999"], "must be at most 1024"),
+        (&[""], "invalid value '' for '[ROOT]...': the path is empty"),
+        (&["a", ""], "the path is empty"),
+    ] {
+        let out = du4_run(args);
+        out.expect_code(2);
+        assert!(out.stdout.is_empty(), "\n{out}");
+        assert!(
+            out.stderr.contains(message),
+            "{args:?}: want {message:?}\n{out}"
+        );
+    }
+}

@@ -5,6 +5,7 @@ mod cancel;
 mod cli;
 mod deep;
 mod errors;
+mod names;
 mod totals;
 mod util;
 mod vanishing;

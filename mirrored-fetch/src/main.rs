@@ -14,29 +14,42 @@ use url::Url;
 /// Fetch one resource from several mirrors at once (The Go Programming Language, 8.4.4 and
 /// exercise 8.11).
 ///
-/// Every request starts at once. The winner is the first mirror whose answer has a 2xx status
-/// and whose whole body has arrived (all of its Content-Length, the end of a chunked body, or the
-/// end of the connection when it gives neither). A mirror that errs, answers non-2xx, stalls, resets or
-/// comes up short loses, and the race goes on among the others. Nothing reaches stdout before
-/// the winner is complete; then its body goes there byte for byte, and every other request is
-/// cancelled that moment.
+/// Every request starts at once. The winner is the first mirror whose answer is 200 OK and
+/// whose whole body has arrived (all of its Content-Length, the end of a chunked body, or the
+/// end of the connection when it gives neither). A mirror that errs, answers anything else (206
+/// Partial Content included), stalls, resets or comes up short loses, and the race goes on among
+/// the others. Nothing reaches stdout before the winner is complete; then its body goes there
+/// byte for byte as the mirror sent it (no Accept-Encoding asked, nothing decoded, as curl
+/// without --compressed), and every other request is cancelled that moment. Redirects to http
+/// or https are followed (up to 10); to any other scheme they are an error.
 ///
-/// Until a body is complete it is kept aside: up to 1 MiB per mirror in memory, the rest in an
-/// unnamed temporary file in TMPDIR (default /tmp), which needs room for a copy per mirror.
-/// Ctrl-C cancels (exit 130); stdin is not read.
+/// Until a body is complete it is kept aside: all mirrors' bodies share 8 MiB of memory, the rest
+/// waits in unnamed temporary files in TMPDIR (default /tmp). A body longer than a length another
+/// mirror declared (Content-Length) loses; so does one past --max-size or one that would leave
+/// TMPDIR's file system nearly full (less than a twentieth of it free, at most 1 GiB kept), said
+/// at once. The soft descriptor limit is raised to the hard one; beyond it, mirrors wait their
+/// turn. Ctrl-C cancels (exit 130); stdin is not read.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
     /// The mirrors: URLs (http or https) of the same resource.
     #[arg(required = true, value_name = "URL", value_parser = parse_url)]
     urls: Vec<Url>,
-    /// The longest each request may take, body included (e.g. 10s, 500ms; more than 0).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = common::duration::parse_timeout)]
+    /// The longest the whole run may take, every body included (e.g. 10s, 500ms; more than 0).
+    #[arg(long, value_name = "DURATION", default_value = "30s", allow_hyphen_values = true,
+          value_parser = common::duration::parse_timeout)]
     timeout: Duration,
+    /// A mirror whose body is longer than this loses, said at once, as curl's --max-filesize
+    /// (e.g. 4096, 700MiB, 4GiB; at most 1TiB) [default: no limit]
+    #[arg(long, value_name = "BYTES", value_parser = common::size::parse::<u64>, allow_hyphen_values = true)]
+    max_size: Option<u64>,
 }
 
 /// An absolute http or https URL.
 fn parse_url(text: &str) -> Result<Url, String> {
+    if text.is_empty() {
+        return Err("the URL is empty".into());
+    }
     let url = Url::parse(text).map_err(|err| err.to_string())?;
     match url.scheme() {
         "http" | "https" => Ok(url),
@@ -47,8 +60,9 @@ fn parse_url(text: &str) -> Result<Url, String> {
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = Config {
-        urls: args.urls,
         timeout: args.timeout,
+        max_size: args.max_size,
+        ..Config::new(args.urls)
     };
     let done = common::cancel::main_done(PROGRAM, false);
     let outcome = mirrored_fetch::run(

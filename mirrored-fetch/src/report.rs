@@ -1,4 +1,5 @@
-//! Lines on the error stream: the win, and each failure when nobody won.
+//! Lines on the error stream: the win, a loss to a limit the moment it happens, and each other
+//! failure when nobody won.
 
 use std::fmt;
 use std::io::Write;
@@ -7,6 +8,31 @@ use url::Url;
 
 use crate::PROGRAM;
 
+/// Why a mirror lost.
+#[derive(Clone, Debug)]
+pub(crate) struct Loss {
+    pub(crate) why: String,
+    /// Said the moment it happens, even if another mirror wins: a limit of the user's
+    /// (`--max-size`) or of the machine's (a nearly full `TMPDIR`) cut this mirror short.
+    pub(crate) say_now: bool,
+}
+
+impl Loss {
+    /// A loss to a limit, said the moment it happens.
+    pub(crate) fn limit(why: String) -> Loss {
+        Loss { why, say_now: true }
+    }
+}
+
+impl From<String> for Loss {
+    fn from(why: String) -> Loss {
+        Loss {
+            why,
+            say_now: false,
+        }
+    }
+}
+
 /// Writes `PROGRAM: message` and a newline in one write (stderr is unbuffered: a line written in
 /// pieces could interleave with other output). A failed write to stderr is ignored: there is
 /// nowhere left to report it.
@@ -14,9 +40,11 @@ pub(crate) fn line(err: &mut dyn Write, message: fmt::Arguments<'_>) {
     let _ = err.write_all(format!("{PROGRAM}: {message}\n").as_bytes());
 }
 
-/// One line per mirror, in argument order: `PROGRAM: URL: why`.
-pub(crate) fn failures(err: &mut dyn Write, urls: &[Url], failures: &[String]) {
-    for (url, why) in urls.iter().zip(failures) {
-        line(err, format_args!("{url}: {why}"));
+/// One line per mirror, in argument order: `PROGRAM: URL: why`, except the losses already said.
+pub(crate) fn failures(err: &mut dyn Write, urls: &[Url], losses: &[Loss]) {
+    for (url, loss) in urls.iter().zip(losses) {
+        if !loss.say_now {
+            line(err, format_args!("{url}: {}", loss.why));
+        }
     }
 }

@@ -18,12 +18,33 @@ fn usage_errors_exit_2() {
         &["--timeout", "soon", "http://127.0.0.1:1/"][..],
         // No time at all: every request would fail before it starts.
         &["--timeout", "0s", "http://127.0.0.1:1/"][..],
+        &["--max-size", "-1", "http://127.0.0.1:1/"][..],
+        &["--max-size", "0", "http://127.0.0.1:1/"][..],
+        &["--max-size", "12PiB", "http://127.0.0.1:1/"][..],
     ] {
         let run = run(args);
         run.expect_code(2);
         assert!(run.stderr.starts_with("error: "), "{run}");
         assert!(run.stdout.is_empty(), "{run}");
     }
+}
+
+#[test]
+fn a_negative_timeout_says_why() {
+    let run = run(&["--timeout", "-1s", "http://127.0.0.1:1/"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("'--timeout <DURATION>': must be positive"),
+        "{run}"
+    );
+}
+
+#[test]
+fn an_empty_url_says_so() {
+    let run = run(&["http://127.0.0.1:1/", ""]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("'<URL>...': the URL is empty"), "{run}");
 }
 
 #[test]

@@ -9,8 +9,9 @@ use crate::util::{PATIENCE, Then, binary_body, canned, mirror, run, won_after};
 #[test]
 fn a_stalled_body_loses_to_a_complete_one_and_is_closed_at_the_win() {
     let body = binary_body(100_000);
+    // A mirror of the same file (its length declared) that stalls after 8 bytes.
     let (stalled, closed) = canned(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npartial-",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial-",
         Then::Stall,
     );
     let healthy = mirror(&body, Duration::from_millis(300));

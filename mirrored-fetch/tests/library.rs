@@ -31,8 +31,8 @@ type Ran = (Result<Outcome, String>, Vec<u8>, Vec<u8>, Instant);
 fn run_on_thread(mirrors: &[&SiteHandle], done: Done) -> Receiver<Ran> {
     let urls = mirrors.iter().map(|mirror| mirror.url("/f"));
     let config = Config {
-        urls: urls.map(|url| Url::parse(&url).expect("url")).collect(),
         timeout: Duration::from_secs(60),
+        ..Config::new(urls.map(|url| Url::parse(&url).expect("url")).collect())
     };
     on_thread(move || {
         let (mut out, mut err) = (Vec::new(), Vec::new());

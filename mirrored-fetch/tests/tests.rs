@@ -5,6 +5,7 @@
 mod cli;
 mod complete;
 mod fail;
+mod hostile;
 mod library;
 mod util;
 mod win;

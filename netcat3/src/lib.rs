@@ -2,10 +2,16 @@
 //! Donovan and Kernighan, section 8.4.1, with exercise 8.3's half-close), in Rust.
 //!
 //! ```sh
-//! cargo run -p chat              # a server in one terminal
-//! cargo run -p netcat3           # a client in another: connects to localhost:8000
-//! netcat3 example.org:7 < file   # any HOST:PORT
+//! cargo run -p netcat3 --example reverb   # the book's partner, the echo server, in one terminal
+//! cargo run -p netcat3                    # a client in another: connects to localhost:8000
+//! cargo run -p chat                       # or the chat server (8.10) instead of reverb
+//! netcat3 example.org:7 < file            # any HOST:PORT
 //! ```
+//!
+//! The book shows netcat3 against reverb (`examples/reverb/`, its own `//!` doc): each line
+//! comes back three times, a second apart, and `printf 'Hello?\n' | netcat3` prints all three
+//! echoes only because netcat3 half-closes at the end of stdin (exercise 8.3) and reverb waits
+//! for its echoes before it closes (exercise 8.4).
 //!
 //! The book's flaws, and the function that fixes each:
 //! - At the end of stdin `conn.Close()` closes both ways, so the server's last answer is lost

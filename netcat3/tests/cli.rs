@@ -213,11 +213,27 @@ fn unresolvable_host_is_one_line_and_exit_1() {
 
 #[test]
 fn malformed_address_is_a_usage_error() {
-    for bad in ["localhost", "localhost:http", "localhost:70000"] {
+    for bad in [
+        "localhost",
+        "localhost:http",
+        "localhost:70000",
+        "local\nhost:1",
+    ] {
         let done = finish(spawn(&[bad], Some(Stdio::null())));
         done.expect_code(2);
         if !done.stderr.contains("HOST:PORT") {
             done.fail("clap's message should name the argument");
+        }
+    }
+}
+
+#[test]
+fn a_missing_port_is_said_so() {
+    for bad in ["[::1]", "[::1]:", "localhost", "127.0.0.1:"] {
+        let done = finish(spawn(&[bad], Some(Stdio::null())));
+        done.expect_code(2);
+        if !done.stderr.contains("the port is missing") {
+            done.fail("should say that the port is missing");
         }
     }
 }

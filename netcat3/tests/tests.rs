@@ -2,5 +2,6 @@
 //! and the library's session with an injected done signal (`session`).
 
 mod cli;
+mod reverb;
 mod session;
 mod util;

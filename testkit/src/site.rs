@@ -58,6 +58,8 @@ pub struct Resource {
     /// A server slow mid-body: after this many body bytes, wait this long before the rest (the
     /// client closing ends the wait, and the request counts as aborted).
     pub pause: Option<(usize, Duration)>,
+    /// The body is the whole answer, head included, sent as it is ([`Resource::raw`]).
+    pub raw: bool,
 }
 
 impl Resource {
@@ -88,6 +90,7 @@ impl Resource {
             headers: Vec::new(),
             body,
             pause: None,
+            raw: false,
         }
     }
 
@@ -95,6 +98,15 @@ impl Resource {
     pub fn header(mut self, name: &str, value: &str) -> Resource {
         self.headers.push((name.into(), value.into()));
         self
+    }
+
+    /// An answer sent byte for byte as given, status line and head included: framing no
+    /// well-behaved server sends (a `100 Continue` first, odd codings).
+    pub fn raw(answer: impl Into<Vec<u8>>) -> Resource {
+        Resource {
+            raw: true,
+            ..Resource::new(200, "", answer.into())
+        }
     }
 
     /// This resource, paused for `wait` after `bytes` of its body ([`Resource::pause`]); a
@@ -668,15 +680,18 @@ fn write_answer(shared: &Shared, stream: &TcpStream, resource: &Resource, body: 
         pause,
         ..
     } = resource;
-    let mut head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        reason(*status),
-        resource.body.len()
-    );
-    for (name, value) in headers {
-        let _ = write!(head, "{name}: {value}\r\n");
+    let mut head = String::new();
+    if !resource.raw {
+        head = format!(
+            "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            reason(*status),
+            resource.body.len()
+        );
+        for (name, value) in headers {
+            let _ = write!(head, "{name}: {value}\r\n");
+        }
+        head.push_str("\r\n");
     }
-    head.push_str("\r\n");
     if !write(head.as_bytes()) {
         return false;
     }

@@ -5,12 +5,15 @@
 //! - `cargo xtask ci`: exactly what `.ci/run` checks ([`ci`]).
 //! - `cargo xtask bench [NAME]`: side-by-side benchmarks against the peers on this machine
 //!   ([`bench`]), written to `target/bench/REPORT.md`.
+//! - `cargo xtask compare --gopl DIR`: the book's Go programs, built from a gopl.io checkout,
+//!   beside this project's on the same work ([`compare`]), written to `target/bench/COMPARE.md`.
 //! - `cargo xtask site`: serves a generated site for the crawler and mirrored-fetch ([`site`]).
 //!
 //! Run bare, it prints these commands.
 
 mod bench;
 mod ci;
+mod compare;
 mod demo;
 mod site;
 
@@ -39,6 +42,8 @@ enum Command {
     Ci,
     /// Side-by-side benchmarks against the peers found on this machine.
     Bench(bench::BenchArgs),
+    /// The book's Go programs (from a gopl.io checkout) beside this project's, same work.
+    Compare(compare::CompareArgs),
     /// Serve a generated site for the crawler and mirrored-fetch.
     Site(site::SiteArgs),
 }
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Ci => ci::run(),
         Command::Bench(args) => bench::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Site(args) => site::run(args),
     };
     match result {

@@ -1,6 +1,7 @@
 //! House rules checked by `cargo test`: every Rust file opens with a `//!` doc, no test is
-//! ignored, the CI script runs what the README tells newcomers to run, and no code or doc cites a
-//! file outside the repository (a fresh clone has only what is in it).
+//! ignored, the CI script runs what the README tells newcomers to run, no code or doc cites a
+//! file outside the repository (a fresh clone has only what is in it), and none carries the
+//! book's copyright line (its code is read beside this project, never copied in).
 
 use std::path::{Path, PathBuf};
 
@@ -82,16 +83,22 @@ fn ci_runs_the_readme_test_command() {
     );
 }
 
-#[test]
-fn nothing_points_outside_the_repository() {
-    // Assembled, so that this file does not name what it looks for.
-    let needles = [["FIELD", "-NOTES"].concat(), ["../", "shared"].concat()];
+/// Every `.rs` file, the README, ARCHITECTURE.md and what `docs/` holds.
+fn rust_files_and_docs() -> Vec<PathBuf> {
     let root = workspace_root();
     let mut files = rust_files();
     files.extend(["README.md", "ARCHITECTURE.md"].map(|name| root.join(name)));
     for entry in std::fs::read_dir(root.join("docs")).unwrap() {
         files.push(entry.unwrap().path());
     }
+    files
+}
+
+#[test]
+fn nothing_points_outside_the_repository() {
+    // Assembled, so that this file does not name what it looks for.
+    let needles = [["FIELD", "-NOTES"].concat(), ["../", "shared"].concat()];
+    let files = rust_files_and_docs();
     let offenders: Vec<_> = files
         .into_iter()
         .filter(|path| {
@@ -102,5 +109,25 @@ fn nothing_points_outside_the_repository() {
     assert!(
         offenders.is_empty(),
         "files citing a file outside the repository: {offenders:?}"
+    );
+}
+
+#[test]
+fn no_file_carries_the_books_copyright_line() {
+    // The book's programs are read beside this project (`cargo xtask compare`), never copied:
+    // each of its files opens with this line. Assembled, so that this file does not carry it.
+    let needle = [
+        "Copyright © 2016 Alan A. A. Donovan",
+        " & Brian W. Kernighan",
+    ]
+    .concat();
+    let files = rust_files_and_docs();
+    let offenders: Vec<_> = files
+        .into_iter()
+        .filter(|path| std::fs::read_to_string(path).is_ok_and(|text| text.contains(&needle)))
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "the book's code copied into {offenders:?}"
     );
 }

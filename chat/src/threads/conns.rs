@@ -15,10 +15,6 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use crate::limits;
 
-/// The stack of every connection thread: they hold little (their buffers are on the heap but
-/// for one 4 KiB read buffer), and a small stack halves spawn time and keeps clients cheap.
-const STACK_SIZE: usize = 64 << 10;
-
 /// Starts a named thread with the connection threads' stack size.
 pub fn spawn<T: Send + 'static>(
     name: &str,
@@ -26,7 +22,7 @@ pub fn spawn<T: Send + 'static>(
 ) -> io::Result<JoinHandle<T>> {
     thread::Builder::new()
         .name(name.into())
-        .stack_size(STACK_SIZE)
+        .stack_size(limits::THREAD_STACK)
         .spawn(body)
 }
 

@@ -818,3 +818,86 @@ fn every_request_has_its_own_connection_so_a_keep_alive_close_fails_nothing() {
         .collect();
     assert_eq!(per_connection, [1, 1, 1, 1]);
 }
+
+/// A server answering `gzip` (the 5-byte `hello`, gzipped) with `Content-Encoding: gzip`, which
+/// reports each request head it read.
+fn gzip_server(heads: Sender<Vec<u8>>) -> (Server, Vec<u8>) {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(b"hello").expect("writing to a Vec");
+    let gzip = encoder.finish().expect("writing to a Vec");
+    let mut response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/gzip\r\nContent-Encoding: gzip\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        gzip.len()
+    )
+    .into_bytes();
+    response.extend_from_slice(&gzip);
+    let server = Server::start(move |mut stream| {
+        if let Some(head) = request_head(&mut stream) {
+            let _ = heads.send(head);
+            let _ = stream.write_all(&response);
+        }
+    });
+    (server, gzip)
+}
+
+#[test]
+fn gzip_is_asked_for_and_decoded_by_default() {
+    let (heads_tx, heads) = bounded(4);
+    let (server, _) = gzip_server(heads_tx);
+    let (_canceller, client) = client(Options::default());
+    let response = client.get(&server.url("/")).expect("get");
+    // The length declared is the coded one: not what the reader gives.
+    assert_eq!(response.content_length, None);
+    assert_eq!(response.read_body().expect("body"), b"hello");
+    let head = heads.recv_timeout(PATIENCE).expect("a request head");
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.contains("\r\naccept-encoding: gzip\r\n"), "{head}");
+}
+
+#[test]
+fn raw_asks_for_no_coding_and_decodes_nothing() {
+    let (heads_tx, heads) = bounded(4);
+    let (server, gzip) = gzip_server(heads_tx);
+    let (_canceller, client) = client(Options {
+        raw: true,
+        ..Options::default()
+    });
+    let response = client.get(&server.url("/")).expect("get");
+    assert_eq!(response.content_length, Some(gzip.len() as u64));
+    assert_eq!(response.read_body().expect("body"), gzip);
+    let head = heads.recv_timeout(PATIENCE).expect("a request head");
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(!head.contains("accept-encoding"), "{head}");
+}
+
+#[test]
+fn get_until_holds_the_request_to_its_deadline_body_included() {
+    let (_canceller, client) = client(Options::default());
+    let server = answering("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    let err = client
+        .get_until(&server.url("/"), Some(Instant::now()))
+        .expect_err("no time left");
+    assert!(err.is_timeout(), "{err}");
+    // Headers in time, then a body that stalls: its read ends when the request is due.
+    let stalling = Server::start(|mut stream| {
+        if read_head(&mut stream) {
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
+            let _ = wait_close(&mut stream);
+        }
+    });
+    let started = Instant::now();
+    let response = client
+        .get_until(
+            &stalling.url("/"),
+            Some(started + Duration::from_millis(300)),
+        )
+        .expect("headers in time");
+    let err = response.read_body().expect_err("the body stalls");
+    assert!(err.is_timeout(), "{err}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(300) && took < PROMPT + Duration::from_millis(300),
+        "{took:?}"
+    );
+}

@@ -11,12 +11,16 @@
 //!    client.
 //! 4. The same with 19,000 clients and the server at 20,000 descriptors.
 //!
+//! 5. Bursts into 100 readers (issue 16): one sender queues 50,000 lines of 50 bytes (2.5 MB)
+//!    at once; then 20 senders queue 2,000 lines each. Time from the burst to the last line
+//!    received, and lines lost per reader (a reader that keeps reading must lose none).
+//!
 //! Scenarios 2 to 4 also check that every client was greeted and the server still runs, and
-//! time its exit after SIGINT.
+//! time its exit after SIGINT. The targets are docs/SPEC.md's; the Go original's figures come
+//! from `cargo xtask compare` (docs/benchmarks.md), not from here.
 //!
 //! The thread engine (two threads per client) runs at most [`THREADS_CAP`] clients. The bench
-//! raises its descriptor limit to the hard limit; the server inherits it. `CHAT_BIN` names
-//! another server binary; `CHAT_BENCH_QUICK=1` runs a tenth of the clients, for a smoke test;
+//! raises its descriptor limit to the hard limit; the server inherits it.
 //! `CHAT_BENCH_ONLY=TEXT` runs the cells whose `ENGINE: SCENARIO` contains TEXT (as
 //! `events: closed loop, 100 `).
 
@@ -26,10 +30,15 @@ mod swarm;
 
 use std::time::Duration;
 
-use scenario::{Setup, room, throughput};
-use server::Binary;
+use std::path::Path;
 
-use super::{Section, median};
+use scenario::{burst, throughput};
+use server::Setup;
+
+pub use scenario::{room, window};
+pub use server::Setup as ChatSetup;
+
+use super::{Section, median, release_binary, thousands};
 
 const ENGINES: [&str; 2] = ["events", "threads"];
 /// Runs of each throughput scenario, healthy and stalled alternated (AB BA).
@@ -55,67 +64,55 @@ const THREADS_CAP: usize = 5_000;
 /// One engine's figures for a scenario, one per row.
 type Cells = Vec<String>;
 
-/// What a scenario does: its clients read on, stop once greeted, or (the closed loop) send.
+/// What a scenario does: its clients read on, stop once greeted, send in a closed loop, or
+/// take a burst.
 #[derive(Clone, Copy)]
 enum Kind {
     Throughput,
     Storm,
     /// Clients that stop reading, under the server's descriptor limit (`None`: the hard limit).
     Silent(Option<u64>),
+    /// Readers, the first `senders` of which queue `lines` lines between them at once.
+    Burst {
+        senders: usize,
+        lines: usize,
+    },
 }
 
-/// The scenarios: kind, clients, and per row what is measured, the Go figure, the target.
+/// The scenarios: kind, clients, and what each row measures.
 #[rustfmt::skip]
-const SCENARIOS: [(Kind, usize, &[[&str; 3]]); 6] = [
-    (Kind::Throughput, 100, &[
-        ["deliveries/s, p50, p99", "44k/s, p99 540-750 ms", "events >= 1.3 M/s"],
-        ["kept with 1 client never reading", "-", "> 90%"],
-    ]),
-    (Kind::Throughput, 1_000, &[
-        ["deliveries/s, p50, p99", "25k/s, p99 18 s, unfinished", "events >= 1.5 M/s"],
-        ["kept with 1 client never reading", "-", "> 90%"],
-    ]),
+const SCENARIOS: [(Kind, usize, &[&str]); 8] = [
+    (Kind::Throughput, 100, &["deliveries/s, p50, p99", "kept with 1 client never reading"]),
+    (Kind::Throughput, 1_000, &["deliveries/s, p50, p99", "kept with 1 client never reading"]),
     (Kind::Storm, 5_000, &[
-        ["first connect to last arrival notice", "9.2 of 12.5 M notices after 90 s", "-"],
-        ["lines lost, clients greeted, server", "-", "0 lost, all, running"],
-        ["server RSS per client once quiet (total)", "-", "-"],
-        ["SIGINT to exit", "-", "<= 1 s"],
+        "first connect to last arrival notice", "lines lost, clients greeted, server",
+        "server RSS per client once quiet (total)", "SIGINT to exit",
     ]),
     (Kind::Storm, 10_000, &[
-        ["first connect to last arrival notice", "-", "<= 10 s"],
-        ["lines lost, clients greeted, server", "-", "0 lost, all, running"],
-        ["server RSS per client once quiet (total)", "-", "<= 2 KB"],
-        ["SIGINT to exit", "-", "<= 1 s"],
+        "first connect to last arrival notice", "lines lost, clients greeted, server",
+        "server RSS per client once quiet (total)", "SIGINT to exit",
     ]),
     (Kind::Silent(None), 10_000, &[
-        ["first connect to last greeting", "0.65 s", "<= 5 s"],
-        ["clients greeted, server", "-", "all, running"],
-        ["server RSS per client (total)", "7.6 KB", "<= 4 KB"],
-        ["SIGINT to exit", "0.01 s", "<= 1 s"],
+        "first connect to last greeting", "clients greeted, server",
+        "server RSS per client (total)", "SIGINT to exit",
     ]),
     (Kind::Silent(Some(20_000)), 19_000, &[
-        ["first connect to last greeting", "-", "-"],
-        ["clients greeted, server", "-", "all, running"],
-        ["server RSS per client (total)", "-", "total <= 320 MiB"],
-        ["SIGINT to exit", "-", "<= 1 s"],
+        "first connect to last greeting", "clients greeted, server",
+        "server RSS per client (total)", "SIGINT to exit",
     ]),
+    (Kind::Burst { senders: 1, lines: 50_000 }, 100, &["burst to last line received", "lines lost per reader"]),
+    (Kind::Burst { senders: 20, lines: 40_000 }, 100, &["burst to last line received", "lines lost per reader"]),
 ];
 
 pub fn run() -> crate::Result<Section> {
     // The server inherits the raised limit.
     let hard = common::rlimit::raise_descriptor_limit();
-    let bin = Binary::find()?;
-    let headers = [
-        "scenario",
-        "events",
-        "threads",
-        "Go original (quoted from issue 10)",
-        "target",
-    ];
+    let bin = release_binary("chat");
+    let headers = ["scenario", "events", "threads"];
     let title = "chat (book 8.10, ex. 8.12-8.15): both engines, loopback";
     let mut section = Section::new(title, "cargo xtask bench chat", &headers);
     for (kind, n, rows) in SCENARIOS {
-        let (n, label) = (scale(n), kind.label(scale(n)));
+        let label = kind.label(n);
         if !ENGINES.iter().any(|engine| chosen(engine, &label)) {
             continue;
         }
@@ -123,32 +120,26 @@ pub fn run() -> crate::Result<Section> {
             true => column(&bin, kind, engine, n, hard),
             false => Err("not chosen".into()),
         });
-        for (i, [what, go, target]) in rows.iter().enumerate() {
+        for (i, what) in rows.iter().enumerate() {
             let mut row = vec![format!("{label}: {what}")];
             row.extend(columns.iter().map(|cells| match cells {
                 Ok(cells) => cells.get(i).cloned().unwrap_or_default(),
                 Err(why) => why.clone(),
             }));
-            row.extend([go.to_string(), target.to_string()]);
             eprintln!("xtask bench chat: | {} |", row.join(" | "));
             section.row(row);
         }
     }
-    let engine = if bin.engines {
-        " --engine E"
-    } else {
-        " (no --engine: threads only)"
-    };
     section.note(format!(
-        "Server: {}; flags `--addr 127.0.0.1:0 --idle-timeout 1h --max-clients N+16{engine}`; \
+        "Server: {}; flags `--addr 127.0.0.1:0 --idle-timeout 1h --engine E --max-clients N+16`; \
          the thread engine runs at most {THREADS_CAP} clients (two threads each, and pid_max \
          32,768). The load client holds every connection on one mio event loop in this process, \
          sharing the cores with the server; messages of about 100 bytes; \
          {DELIVERIES_PER_ROUND} deliveries per round, {ROUNDS} timed rounds per run, {REPEATS} \
          runs each, medians. RSS in KB of 1,024 bytes, as /proc tells. Descriptor limit: {hard} \
-         (the hard limit; the server inherits it). The Go figures are quoted from issue 10 \
-         (this machine class, the same loads); no Go toolchain runs here.",
-        bin.path.display()
+         (the hard limit; the server inherits it). Targets: docs/SPEC.md (chat); the Go \
+         original: `cargo xtask compare`.",
+        bin.display()
     ));
     Ok(section)
 }
@@ -160,24 +151,29 @@ impl Kind {
             Kind::Storm => format!("join storm, {n} readers"),
             Kind::Silent(None) => format!("{n} clients stop reading"),
             Kind::Silent(Some(fds)) => format!("{n} clients stop reading, {fds} descriptors"),
+            Kind::Burst { senders: 1, lines } => {
+                format!("1 sender, {} lines at once, {n} readers", thousands(lines))
+            }
+            Kind::Burst { senders, lines } => format!(
+                "{senders} senders x {} lines at once, {n} readers",
+                thousands(lines / senders)
+            ),
         }
     }
 }
 
 /// One engine's cells for a scenario, or why there are none.
-fn column(bin: &Binary, kind: Kind, engine: &str, n: usize, hard: u64) -> crate::Result<Cells> {
+fn column(bin: &Path, kind: Kind, engine: &str, n: usize, hard: u64) -> crate::Result<Cells> {
     let fds = match kind {
         Kind::Silent(Some(fds)) => fds,
         _ => hard,
     };
     let clients = if engine == "threads" {
-        n.min(scale(THREADS_CAP))
+        n.min(THREADS_CAP)
     } else {
         n
     };
-    if !bin.engines && engine == "events" {
-        Err("n/a: the server has no --engine".into())
-    } else if fds.max(clients as u64 + 64) > hard {
+    if fds.max(clients as u64 + 64) > hard {
         let need = fds.max(clients as u64 + 64);
         Err(format!(
             "not run: raise the hard descriptor limit to {need} (ulimit -Hn)"
@@ -185,11 +181,16 @@ fn column(bin: &Binary, kind: Kind, engine: &str, n: usize, hard: u64) -> crate:
     } else if clients < n && !matches!(kind, Kind::Silent(None)) {
         Err(format!("not run: capped at {clients} clients"))
     } else {
-        let setup = Setup { bin, engine, fds };
+        let setup = Setup {
+            path: bin,
+            engine: Some(engine),
+            fds,
+        };
         match kind {
             Kind::Throughput => throughput(&setup, clients),
             Kind::Storm => room(&setup, clients, true),
             Kind::Silent(_) => room(&setup, clients, false),
+            Kind::Burst { senders, lines } => burst(&setup, clients, senders, lines),
         }
         .map(|mut cells| {
             if clients < n
@@ -207,11 +208,4 @@ fn column(bin: &Binary, kind: Kind, engine: &str, n: usize, hard: u64) -> crate:
 fn chosen(engine: &str, label: &str) -> bool {
     std::env::var("CHAT_BENCH_ONLY")
         .map_or(true, |only| format!("{engine}: {label}").contains(&only))
-}
-
-fn scale(n: usize) -> usize {
-    match std::env::var_os("CHAT_BENCH_QUICK") {
-        Some(_) => n / 10,
-        None => n,
-    }
 }

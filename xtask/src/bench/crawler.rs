@@ -12,6 +12,10 @@
 //! - Hostile pages ([`testkit::hostile`]): peak memory and CPU time of `--depth 2` over an index
 //!   linking to three copies of one hostile page; the targets are under 64 MiB and under 1 s of
 //!   CPU per page.
+//! - The crawler's own budget (issue 17): peak RSS over three gzipped pages of 60,000 `?N`
+//!   links at 4,000-character URLs (target at most 128 MiB), RSS per URL seen over a generated
+//!   site of 100,000 pages (at most 64 bytes: the peak over that crawl less the peak over a
+//!   1,000-page one, per URL more), and a cancel while a 700,000-link page's links are read.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -19,7 +23,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testkit::hostile::{Hostile, LINKS};
+use testkit::hostile::{Hostile, LINKS, LONG_LINKS, long_url_site, many_links};
 use testkit::site::{Site, SiteHandle, SiteOptions};
 
 use super::{
@@ -73,7 +77,7 @@ pub fn run() -> crate::Result<Vec<Section>> {
         &mut section,
         "other work on the 2 cores delays the 20 ms wake-ups of site and crawler alike",
     );
-    Ok(vec![section, hostile(&crawler)?])
+    Ok(vec![section, hostile(&crawler)?, budget(&crawler)?])
 }
 
 /// Complete crawls at -c 20, 50 and 100, a row each; returns the median plain round trip (ms).
@@ -215,13 +219,7 @@ fn cancel_latency(crawler: &Path) -> crate::Result<(f64, f64)> {
             "{IN_FLIGHT} requests never were in flight: {stats:?}"
         ));
     }
-    let mut stdin = child.stdin.take().ok_or("no stdin")?;
-    let start = Instant::now();
-    // Reaped on its own thread, so the exit is timed when it happens, not after the closes.
-    let reaper = std::thread::spawn(move || wait_measured(child, start));
-    stdin
-        .write_all(b"x")
-        .map_err(|err| format!("writing the cancel byte: {err}"))?;
+    let (start, reaper, stdin) = cancel_byte(child)?;
     let (stats, closed) =
         site.wait_stats(Duration::from_secs(10), |s| s.aborted == IN_FLIGHT as u64);
     let close = start.elapsed();
@@ -235,6 +233,25 @@ fn cancel_latency(crawler: &Path) -> crate::Result<(f64, f64)> {
         ));
     }
     Ok((measured.wall_ms(), ms(close)))
+}
+
+/// Writes the cancel byte to `child`'s stdin (kept open, returned: end of file is no cancel)
+/// and reaps it on a thread of its own, so its exit is timed when it happens; returns when the
+/// byte was written, and the reaper.
+fn cancel_byte(
+    mut child: std::process::Child,
+) -> crate::Result<(
+    Instant,
+    std::thread::JoinHandle<crate::Result<super::Measured>>,
+    std::process::ChildStdin,
+)> {
+    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+    let start = Instant::now();
+    let reaper = std::thread::spawn(move || wait_measured(child, start));
+    stdin
+        .write_all(b"x")
+        .map_err(|err| format!("writing the cancel byte: {err}"))?;
+    Ok((start, reaper, stdin))
 }
 
 /// The hostile pages, one crawl each: peak memory, CPU time, and whether the targets are met.
@@ -300,4 +317,152 @@ fn hostile_row(crawler: &Path, kind: Hostile) -> crate::Result<Vec<String>> {
         exit,
         verdict(ok).into(),
     ])
+}
+
+/// How long the crawl of the long-URL pages runs (it would run for minutes: 180,000 pages).
+const LONG_RUN: Duration = Duration::from_secs(12);
+/// The long-URL pages' target, peak RSS in MiB.
+const LONG_RSS_MIB: f64 = 128.0;
+/// The generated sites whose difference gives the memory per URL seen, and its target.
+const BIG_SITE: usize = 100_000;
+const SMALL_SITE: usize = 1_000;
+const PER_URL_BYTES: f64 = 64.0;
+/// Links of the page whose reading a cancel interrupts.
+const MANY_LINKS: usize = 700_000;
+
+/// The crawler's own budget (issue 17): a section of three rows.
+fn budget(crawler: &Path) -> crate::Result<Section> {
+    let mut section = Section::new(
+        "crawler's own budget (issue 17): memory whatever pages say, cancel while reading links",
+        "cargo xtask bench crawler",
+        &["case", "figure", "target", "verdict"],
+    );
+    let (rss, printed) = long_urls(crawler)?;
+    section.row(vec![
+        format!("peak RSS MiB, 3 pages of {LONG_LINKS} links at 4,000-character URLs, --depth 2, first {LONG_RUN:?} ({printed} URLs printed)"),
+        format!("{rss:.1}"),
+        format!("<= {LONG_RSS_MIB:.0}"),
+        verdict(rss <= LONG_RSS_MIB).into(),
+    ]);
+    let (big_kib, big_urls) = site_crawl(crawler, BIG_SITE)?;
+    let (small_kib, small_urls) = site_crawl(crawler, SMALL_SITE)?;
+    let per_url = (big_kib.saturating_sub(small_kib) * 1024) as f64
+        / big_urls.saturating_sub(small_urls).max(1) as f64;
+    section.row(vec![
+        format!("RSS bytes per URL seen, generated site of {BIG_SITE} pages ({big_urls} URLs, peak {:.1} MiB; {small_urls} URLs, peak {:.1} MiB)", big_kib as f64 / 1024.0, small_kib as f64 / 1024.0),
+        format!("{per_url:.1}"),
+        format!("<= {PER_URL_BYTES:.0}"),
+        verdict(per_url <= PER_URL_BYTES).into(),
+    ]);
+    let exit = cancel_in_links(crawler)?;
+    section.row(vec![
+        format!("cancel: stdin byte to exit while a {MANY_LINKS}-link page's links are read, --depth 1 (ms)"),
+        format!("{exit:.2}"),
+        "< 20".into(),
+        verdict(exit < 20.0).into(),
+    ]);
+    section.note("peak RSS here is the child's own VmHWM (/proc/PID/status, sampled every 10 ms until it ends), which starts afresh at exec, unlike wait4's ru_maxrss");
+    section.note(format!("per URL: (peak over {BIG_SITE} pages - peak over {SMALL_SITE} pages) / (URLs printed over {BIG_SITE} - over {SMALL_SITE}); complete --same-host crawls at -c 20, no latency"));
+    Ok(section)
+}
+
+/// Runs `command` to its end or until `limit`, sampling its VmHWM; returns the peak (KiB), its
+/// stdout's line count, and whether it was killed at the limit.
+fn sampled(command: &mut Command, limit: Duration) -> crate::Result<(u64, usize, bool)> {
+    let start = Instant::now();
+    let mut child = spawn(
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null()),
+    )?;
+    let pid = child.id();
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let counter = std::thread::spawn(move || BufReader::new(stdout).lines().count());
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        loop {
+            if let Ok(kib) = testkit::child::peak_rss_kib(pid) {
+                peak = kib;
+            }
+            if stopped.recv_timeout(Duration::from_millis(10)).is_ok() {
+                return peak;
+            }
+        }
+    });
+    let measured = wait_limited(child, start, limit);
+    let _ = stop.send(());
+    let peak = sampler.join().map_err(|_| "the sampler panicked")?;
+    let lines = counter.join().map_err(|_| "the counter panicked")?;
+    Ok((peak, lines, measured?.killed))
+}
+
+/// Peak RSS (MiB) of `--depth 2` over the long-URL site for [`LONG_RUN`], and the URLs printed.
+fn long_urls(crawler: &Path) -> crate::Result<(f64, usize)> {
+    let site = long_url_site(LONG_LINKS)
+        .serve(Duration::ZERO)
+        .map_err(|err| format!("site: {err}"))?;
+    let (kib, printed, _) = sampled(
+        Command::new(crawler).args(["--depth", "2", &site.url("/")]),
+        LONG_RUN,
+    )?;
+    site.stop();
+    eprintln!("xtask bench crawler: long URLs: peak {kib} KiB, {printed} printed");
+    Ok((kib as f64 / 1024.0, printed))
+}
+
+/// Peak RSS (KiB) and URLs printed of a complete crawl of a generated site of `pages` pages.
+fn site_crawl(crawler: &Path, pages: usize) -> crate::Result<(u64, usize)> {
+    let site = Site::generated(pages)
+        .start(
+            "127.0.0.1:0",
+            SiteOptions {
+                latency: Duration::ZERO,
+                workers: 64,
+            },
+        )
+        .map_err(|err| format!("site: {err}"))?;
+    let (kib, printed, killed) = sampled(
+        Command::new(crawler).args(["--same-host", &site.url("/")]),
+        Duration::from_secs(600),
+    )?;
+    site.stop();
+    if killed || printed < pages {
+        return Err(format!("the crawl of {pages} pages printed {printed} URLs"));
+    }
+    eprintln!("xtask bench crawler: {pages} pages: peak {kib} KiB, {printed} printed");
+    Ok((kib, printed))
+}
+
+/// Milliseconds from a stdin byte to the crawler's exit, sent once the first link of a
+/// [`MANY_LINKS`]-link page is requested (its links still being read and queued).
+fn cancel_in_links(crawler: &Path) -> crate::Result<f64> {
+    let site = Site::new()
+        .with("/big/", many_links(MANY_LINKS))
+        .serve(Duration::ZERO)
+        .map_err(|err| format!("site: {err}"))?;
+    let mut child = spawn(
+        Command::new(crawler)
+            .args(["--depth", "1", &site.url("/big/")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    )?;
+    let (stats, ready) = site.wait_stats(Duration::from_secs(30), |s| {
+        s.by_path.contains_key("/big/0")
+    });
+    if !ready {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("no link of the big page was requested: {stats:?}"));
+    }
+    let (_, reaper, stdin) = cancel_byte(child)?;
+    let measured = reaper.join().map_err(|_| "the reaper panicked")??;
+    drop(stdin);
+    site.stop();
+    if measured.status.code() != Some(130) {
+        return Err(format!("cancel ended with {}", measured.status));
+    }
+    Ok(measured.wall_ms())
 }

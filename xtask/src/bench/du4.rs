@@ -9,12 +9,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{
-    Load, Section, alternate, bench_dir, find_tool, max, measure_quiet, median, ratio,
+    Load, Measured, Section, alternate, bench_dir, find_tool, max, measure_quiet, median, ratio,
     release_binary, spawn, wait_measured, which,
 };
 
 /// Files in the generated tree.
-const FILES: usize = 200_000;
+pub const FILES: usize = 200_000;
 /// Timed runs per tool (alternated round by round).
 const RUNS: usize = 9;
 /// Cancellation samples.
@@ -48,7 +48,16 @@ pub fn run() -> crate::Result<Section> {
     let diskus_ms = diskus_index.map(|index| walls[index]);
 
     let mut section = table(&tools, &walls, &rss, du_ms, diskus_ms);
-    let cancels = cancel_latencies(&du4, &tree)?;
+    let cancels = cancel_latencies(&du4, &tree, CANCELS)?
+        .iter()
+        .map(|measured| match measured.status.code() {
+            Some(130) => Ok(measured.wall_ms()),
+            _ => Err(format!(
+                "du4 was not cancelled (status {}): is the tree too small?",
+                measured.status
+            )),
+        })
+        .collect::<crate::Result<Vec<f64>>>()?;
     let cancel_ms = median(&cancels);
     let dash = || "-".to_string();
     section.row(vec![
@@ -179,12 +188,13 @@ fn time_once(argv: &[PathBuf], tree: &Path) -> crate::Result<(f64, f64)> {
     Ok((measured.wall_ms(), measured.max_rss_kib as f64))
 }
 
-/// Cancellation latency samples, in ms: du4 walks the tree many times over; once its walk is
-/// under way (a missing first root makes it print one error line before the walkers start, and
-/// a further 20 ms pass), one byte is written to its stdin and the time to its exit is taken.
-fn cancel_latencies(du4: &Path, tree: &Path) -> crate::Result<Vec<f64>> {
+/// `count` cancellations, each measured from the byte written to the exit: du4 (this project's or
+/// the book's) walks the tree many times over; once its walk is under way (a missing first root
+/// makes it print one error line as the walk starts, and a further 20 ms pass), one byte is
+/// written to its stdin.
+pub fn cancel_latencies(du4: &Path, tree: &Path, count: usize) -> crate::Result<Vec<Measured>> {
     let mut samples = Vec::new();
-    for _ in 0..CANCELS {
+    for _ in 0..count {
         let mut child = spawn(
             Command::new(du4)
                 .arg(tree.join("missing"))
@@ -205,21 +215,14 @@ fn cancel_latencies(du4: &Path, tree: &Path) -> crate::Result<Vec<f64>> {
         stdin
             .write_all(b"x")
             .map_err(|err| format!("du4 stdin: {err}"))?;
-        let measured = wait_measured(child, start)?;
-        if measured.status.code() != Some(130) {
-            return Err(format!(
-                "du4 was not cancelled (status {}): is the tree too small?",
-                measured.status
-            ));
-        }
-        samples.push(measured.wall_ms());
+        samples.push(wait_measured(child, start)?);
     }
     Ok(samples)
 }
 
 /// The benchmark tree, generated once: 20 x 10 x 10 leaf directories of 100 files, sizes 0 to
 /// 199 bytes (about 20 MB). A marker beside it says it is complete.
-fn generate_tree() -> crate::Result<PathBuf> {
+pub fn generate_tree() -> crate::Result<PathBuf> {
     let tree = bench_dir().join("du4-tree");
     let marker = bench_dir().join("du4-tree.complete");
     if marker.exists() {

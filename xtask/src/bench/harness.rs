@@ -176,6 +176,19 @@ pub fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
 }
 
+/// `n` with a comma every three digits, as the table's prose writes counts.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// A duration in milliseconds.
 pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
@@ -183,7 +196,7 @@ pub fn ms(duration: Duration) -> f64 {
 
 /// The 1-minute load average when a benchmark starts, for the note that compares it with the
 /// one at its end: other work on the machine moves every figure.
-pub struct Load(String);
+pub struct Load(pub String);
 
 impl Load {
     pub fn now() -> Load {
@@ -233,6 +246,14 @@ pub fn which(name: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_written_with_commas() {
+        assert_eq!(thousands(7), "7");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(200_000), "200,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

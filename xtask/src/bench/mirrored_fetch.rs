@@ -13,12 +13,17 @@
 //! - A staller: one mirror sends its headers and 8 body bytes at once, then stalls; the other
 //!   answers whole after 100 ms. The first complete answer should win: the winner's URL and the
 //!   time from its last byte to exit.
+//! - 500 mirrors that stall after 1 MiB (issue 17): mirrored-fetch's peak RSS (`VmHWM`) and
+//!   threads once every body has stalled, and its spool files then.
+//! - An endless mirror beside an honest one that pauses mid-body (issue 17): the peak of the
+//!   spool (the sizes of mirrored-fetch's unnamed files, sampled every 2 ms through
+//!   /proc/PID/fd), the bytes the endless mirror managed to write, and who won.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use testkit::site::{Resource, Site, SiteHandle, SiteStats};
+use testkit::site::{Resource, Site, SiteHandle, SiteOptions, SiteStats};
 
 use super::{Load, Measured, Section, measure_quiet, median, ms, release_binary, which};
 
@@ -101,7 +106,195 @@ pub fn run() -> crate::Result<Vec<Section>> {
     if curl.is_none() {
         section.note("curl not found: its row is left out");
     }
-    Ok(vec![section, staller(&binary)?])
+    Ok(vec![
+        section,
+        staller(&binary)?,
+        stalled_many(&binary)?,
+        endless(&binary)?,
+    ])
+}
+
+/// The stalled mirrors of the memory row, and the bytes each sends before stalling.
+const STALLED: usize = 500;
+const STALLED_AFTER: usize = 1 << 20;
+/// The target for their peak RSS, in MiB.
+const STALLED_RSS_MIB: f64 = 64.0;
+
+/// 500 mirrors that send 1 MiB of a 2 MiB file, then stall: the peak RSS and threads of
+/// mirrored-fetch once the bodies have stopped growing (its memory no longer rises for a
+/// second), then Ctrl-C.
+fn stalled_many(binary: &Path) -> crate::Result<Section> {
+    let mut section = Section::new(
+        "mirrored-fetch (issue 17): 500 mirrors that stall after 1 MiB",
+        "cargo xtask bench mirrored-fetch",
+        &["measure", "value", "target"],
+    );
+    let body: Vec<u8> = (0..2 * STALLED_AFTER).map(|i| (i * 13 + 5) as u8).collect();
+    let stalls =
+        Resource::ok("application/octet-stream", body).paused(STALLED_AFTER, PATIENCE * 60);
+    let options = SiteOptions {
+        latency: Duration::ZERO,
+        workers: STALLED + 8,
+    };
+    let site = Site::new()
+        .with_fallback(stalls)
+        .start("127.0.0.1:0", options)
+        .map_err(|err| format!("mirrors: {err}"))?;
+    let urls: Vec<String> = (0..STALLED).map(|i| site.url(&format!("/{i}"))).collect();
+    let mut child = Command::new(binary)
+        .args(["--timeout", "120s"])
+        .args(&urls)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|err| format!("mirrored-fetch: {err}"))?;
+    let pid = child.id();
+    let started = Instant::now();
+    let (mut peak, mut steady_since) = (0, Instant::now());
+    while started.elapsed() < PATIENCE * 6 && steady_since.elapsed() < Duration::from_secs(1) {
+        let now = testkit::child::peak_rss_kib(pid)?;
+        if now > peak || site.stats().requests < STALLED as u64 {
+            (peak, steady_since) = (now, Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let threads = status_field(pid, "Threads:").unwrap_or_default();
+    let spooled = spool_sizes(pid);
+    let _ = testkit::child::interrupt(pid);
+    let _ = child.wait();
+    let rss = peak as f64 / 1024.0;
+    section.row(vec![
+        "peak RSS (VmHWM) MiB".into(),
+        format!("{rss:.1}"),
+        format!("<= {STALLED_RSS_MIB}"),
+    ]);
+    section.row(vec!["threads".into(), threads.to_string(), "".into()]);
+    section.row(vec![
+        "bodies in spool files (MiB)".into(),
+        format!(
+            "{} ({:.0})",
+            spooled.len(),
+            spooled.iter().sum::<u64>() as f64 / 1048576.0
+        ),
+        "".into(),
+    ]);
+    section.target(
+        "500 stalled mirrors: RSS <= 64 MiB",
+        rss <= STALLED_RSS_MIB && site.stats().requests == STALLED as u64,
+        &format!(
+            "{rss:.1} MiB, {threads} threads, {} requests seen",
+            site.stats().requests
+        ),
+    );
+    Ok(section)
+}
+
+/// The honest body, and where it pauses, in the endless row.
+const HONEST_BYTES: usize = 64 << 20;
+const HONEST_PAUSE: Duration = Duration::from_secs(1);
+
+/// An endless mirror (no length, then a declared TiB) beside an honest one that pauses 1 s
+/// after 8 MiB: the spool's peak, sampled every 2 ms, and what the endless mirror wrote.
+fn endless(binary: &Path) -> crate::Result<Section> {
+    let mut section = Section::new(
+        "mirrored-fetch (issue 17): an endless mirror beside an honest 64 MiB one that pauses 1 s",
+        "cargo xtask bench mirrored-fetch",
+        &[
+            "endless mirror",
+            "winner",
+            "peak spool MiB",
+            "endless wrote MiB",
+            "wall ms",
+        ],
+    );
+    let body: Vec<u8> = (0..HONEST_BYTES).map(|i| (i * 7 + 1) as u8).collect();
+    let honest = Resource::ok("application/octet-stream", body).paused(8 << 20, HONEST_PAUSE);
+    let honest = &start_mirrors(&honest, &[Duration::ZERO])?[0];
+    let bound = 2 * HONEST_BYTES as u64 + (16 << 20);
+    let mut ok = true;
+    for declared in [None, Some(1u64 << 40)] {
+        let endless = testkit::hostile::endless(declared, PATIENCE * 3)
+            .map_err(|err| format!("endless mirror: {err}"))?;
+        let urls = [format!("http://{}/file", endless.addr), honest.url("/file")];
+        let start = Instant::now();
+        let mut child = Command::new(binary)
+            .args(&urls)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|err| format!("mirrored-fetch: {err}"))?;
+        let mut peak = 0;
+        let status = loop {
+            peak = peak.max(spool_sizes(child.id()).iter().sum::<u64>());
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if start.elapsed() < PATIENCE * 6 => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
+                _ => {
+                    let _ = child.kill();
+                    break child
+                        .wait()
+                        .map_err(|err| format!("mirrored-fetch: {err}"))?;
+                }
+            }
+        };
+        let wall = ms(start.elapsed());
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+        }
+        let sent = endless.join(false, PATIENCE * 4).unwrap_or(u64::MAX);
+        let won = status.success() && stderr.contains(&format!("{} won after", urls[1]));
+        ok &= won && peak <= bound;
+        let mib = |bytes: u64| format!("{:.1}", bytes as f64 / 1048576.0);
+        section.row(vec![
+            declared.map_or("no length".into(), |length| {
+                format!("Content-Length {length}")
+            }),
+            if won {
+                "the honest one".into()
+            } else {
+                format!("not the honest one ({status})")
+            },
+            mib(peak),
+            mib(sent),
+            format!("{wall:.0}"),
+        ]);
+    }
+    section.target(
+        "the honest one wins; the spool stays within both bodies' length",
+        ok,
+        &format!("peak <= {:.0} MiB: the endless body stops at the honest length, so the spool holds at most two copies of it plus a margin", bound as f64 / 1048576.0),
+    );
+    Ok(section)
+}
+
+/// A `Field:` of /proc/PID/status, as a number.
+fn status_field(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|line| line.strip_prefix(field))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// The sizes of the unnamed (deleted) regular files process `pid` holds open: its spool files.
+fn spool_sizes(pid: u32) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let target = std::fs::read_link(&path).ok()?;
+            if !target.to_string_lossy().ends_with("(deleted)") {
+                return None;
+            }
+            let metadata = std::fs::metadata(&path).ok()?;
+            metadata.is_file().then_some(metadata.len())
+        })
+        .collect()
 }
 
 /// The trickled runs: each the time the losers took to close. Returns the runs with nothing

@@ -6,9 +6,9 @@
 //! `target/bench/REPORT.md`. What they share to spawn, time, alternate and report is in
 //! [`harness`].
 
-mod chat;
+pub mod chat;
 mod crawler;
-mod du4;
+pub mod du4;
 mod harness;
 mod mirrored_fetch;
 mod netcat3;
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 pub use harness::{
     Load, Measured, alternate, find_tool, max, measure_quiet, median, min, ms, ratio, spawn,
-    verdict, wait_limited, wait_measured, which,
+    thousands, verdict, wait_limited, wait_measured, which,
 };
 
 use crate::workspace_root;
@@ -155,7 +155,14 @@ pub fn machine_description() -> String {
 
 /// Where benchmarks keep their generated inputs and the report.
 pub fn bench_dir() -> PathBuf {
-    workspace_root().join("target").join("bench")
+    target_dir().join("bench")
+}
+
+/// cargo's target directory: `$CARGO_TARGET_DIR`, or `target` in the workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 /// Builds the release binaries of the named packages (every benchmark is named after its package).
@@ -169,5 +176,5 @@ fn build_release(packages: &[&str]) -> crate::Result {
 
 /// The release build of one of the workspace's binaries.
 pub fn release_binary(name: &str) -> PathBuf {
-    workspace_root().join("target").join("release").join(name)
+    target_dir().join("release").join(name)
 }

@@ -1,35 +1,38 @@
-//! The chat server under test: the release build (or `$CHAT_BIN`) on a free loopback port,
-//! its log read on a thread, its memory read from /proc, stopped by SIGINT.
+//! The chat server under test: this project's release build on a free loopback port (its log
+//! read on a thread), or the book's chat on its fixed `localhost:8000`; its memory read from
+//! /proc; stopped by SIGINT.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use testkit::child::{lines, wait_deadline};
 
-use super::super::release_binary;
-use super::scenario::Setup;
+use super::swarm::Protocol;
 
-/// The longest wait for the start-up line, and for the exit after SIGINT.
+/// The longest wait for the server to listen, and for its exit after SIGINT.
 const PATIENCE: Duration = Duration::from_secs(10);
+/// Where the book's chat listens, always.
+pub const BOOK_ADDR: &str = "127.0.0.1:8000";
 
-/// The binary and whether it takes `--engine events|threads` (an older server has the thread
-/// engine only).
-pub struct Binary {
-    pub path: PathBuf,
-    pub engines: bool,
+/// The server to start for a scenario: which binary and engine (`None`: the book's chat, which
+/// has no flags), at how many descriptors.
+pub struct Setup<'a> {
+    pub path: &'a Path,
+    pub engine: Option<&'a str>,
+    pub fds: u64,
 }
 
-impl Binary {
-    pub fn find() -> crate::Result<Binary> {
-        let path = std::env::var_os("CHAT_BIN").map_or_else(|| release_binary("chat"), Into::into);
-        let help = Command::new(&path).arg("--help").output();
-        let help = help.map_err(|err| format!("{}: {err}", path.display()))?;
-        let engines = String::from_utf8_lossy(&help.stdout).contains("--engine");
-        Ok(Binary { path, engines })
+impl Setup<'_> {
+    /// The protocol the server speaks, for the load client.
+    pub fn protocol(&self) -> Protocol {
+        match self.engine {
+            Some(_) => Protocol::Named,
+            None => Protocol::Book,
+        }
     }
 }
 
@@ -45,8 +48,23 @@ impl Server {
     /// Starts the engine serving up to `max_clients`, with at most `setup.fds` descriptors.
     pub fn start(setup: &Setup, max_clients: usize) -> crate::Result<Server> {
         let spawned = command(setup, max_clients).spawn();
-        let mut child = spawned.map_err(|err| format!("{}: {err}", setup.bin.path.display()))?;
+        let mut child = spawned.map_err(|err| format!("{}: {err}", setup.path.display()))?;
         let log = lines(child.stderr.take().ok_or("chat: no stderr")?);
+        if setup.engine.is_none() {
+            return match listening(&mut child) {
+                Ok(addr) => Ok(Server {
+                    child,
+                    addr,
+                    log,
+                    kept: Vec::new(),
+                }),
+                Err(err) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    Err(err)
+                }
+            };
+        }
         let first = log.recv_timeout(PATIENCE).unwrap_or_default();
         let addr = first.strip_prefix("chat: listening on ").and_then(|rest| {
             let addr = rest.split_whitespace().next()?;
@@ -104,19 +122,34 @@ impl Server {
     }
 }
 
+/// The book's chat logs nothing when it listens: its address, once a connection is taken (the
+/// probe is greeted and leaves before any client of the bench arrives).
+fn listening(child: &mut Child) -> crate::Result<SocketAddr> {
+    let addr: SocketAddr = BOOK_ADDR
+        .parse()
+        .map_err(|err| format!("{BOOK_ADDR}: {err}"))?;
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the book's chat exited at once ({status})"));
+        }
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return Ok(addr);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!(
+        "the book's chat took no connection on {addr} within {PATIENCE:?}"
+    ))
+}
+
 /// The command line, and the descriptor limit set in the child before it runs.
 fn command(setup: &Setup, max_clients: usize) -> Command {
-    let mut command = Command::new(&setup.bin.path);
-    command.args([
-        "--addr",
-        "127.0.0.1:0",
-        "--idle-timeout",
-        "1h",
-        "--max-clients",
-    ]);
-    command.arg(max_clients.to_string());
-    if setup.bin.engines {
-        command.args(["--engine", setup.engine]);
+    let mut command = Command::new(setup.path);
+    if let Some(engine) = setup.engine {
+        command.args(["--addr", "127.0.0.1:0", "--idle-timeout", "1h"]);
+        command.args(["--engine", engine, "--max-clients"]);
+        command.arg(max_clients.to_string());
     }
     command
         .stdin(Stdio::null())

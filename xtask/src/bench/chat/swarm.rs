@@ -1,6 +1,7 @@
 //! The load client: chat connections multiplexed over one mio event loop on the calling
 //! thread, so one thread holds 20,000 of them (a thread each would cost the bench what it
-//! measures in the server).
+//! measures in the server). It speaks this project's protocol (a name, then `Current clients:`)
+//! or the book's (no name, `You are ADDR`), so `cargo xtask compare` loads the Go chat with it.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
@@ -18,6 +19,21 @@ const IN_FLIGHT: usize = 64;
 /// The text after each message's id: lines of about 100 bytes as delivered.
 const PADDING: &str = "the quick brown fox jumps over the lazy dog, 0123456789 abcdefghijklm";
 
+/// Burst lines are this long as sent, newline included (issue 16: 50,000 lines of 50 bytes).
+pub const BURST_LINE: usize = 50;
+
+/// Filler lines are this long as sent: under chat's default `--max-line` (8 KiB), and under the
+/// 64 KiB that the book's `bufio.Scanner` takes.
+const FILL_LINE: usize = 8000;
+
+/// How the server greets: this project's chat asks for a name and greets with the list of
+/// clients; the book's names a client by its address and greets with `You are ADDR`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Named,
+    Book,
+}
+
 /// What the clients have seen, summed over all of them.
 #[derive(Default)]
 pub struct Tally {
@@ -34,6 +50,11 @@ pub struct Tally {
     readers_greeted: u64,
     /// Messages the server said it dropped (`*** N messages dropped ...`).
     pub dropped: u64,
+    /// Messages (`NAME: #ID ...`) received by all clients, and when the last came.
+    pub messages: u64,
+    pub last_message: Option<Instant>,
+    /// Filler lines (`NAME: fill ...`) received by all clients.
+    pub filler: u64,
     pub last_greeting: Option<Instant>,
     pub last_arrival: Option<Instant>,
 }
@@ -63,6 +84,8 @@ pub struct Flow {
     have: Vec<u32>,
     receivers: u32,
     pub completed: usize,
+    /// Deliveries (one message to one receiver) so far.
+    pub delivered: u64,
     in_flight: usize,
     /// Send to receipt on the sampling receivers, in milliseconds.
     pub latencies: Vec<f64>,
@@ -71,6 +94,7 @@ pub struct Flow {
 pub struct Swarm {
     poll: Poll,
     addr: SocketAddr,
+    protocol: Protocol,
     conns: Vec<Conn>,
     /// Connections still to open: how many, whether they read on, their receive buffer.
     pending: (usize, bool, Option<usize>),
@@ -99,10 +123,11 @@ impl Tally {
 }
 
 impl Swarm {
-    pub fn new(addr: SocketAddr) -> crate::Result<Swarm> {
+    pub fn new(addr: SocketAddr, protocol: Protocol) -> crate::Result<Swarm> {
         Ok(Swarm {
             poll: Poll::new().map_err(|err| format!("poll: {err}"))?,
             addr,
+            protocol,
             conns: Vec::new(),
             pending: (0, true, None),
             sample_every: usize::MAX,
@@ -201,7 +226,10 @@ impl Swarm {
         self.conns.push(Conn {
             stream,
             partial: Vec::new(),
-            out: format!("{}\n", name(index)).into_bytes(),
+            out: match self.protocol {
+                Protocol::Named => format!("{}\n", name(index)).into_bytes(),
+                Protocol::Book => Vec::new(),
+            },
             greeted: false,
             reads: self.pending.1,
             live: true,
@@ -260,11 +288,11 @@ impl Swarm {
             };
             let mut line = std::mem::take(&mut conn.partial);
             line.extend_from_slice(&rest[..at]);
-            take_line(conn, &line, tally, flow);
+            take_line(conn, &line, tally, flow, self.protocol);
             rest = &rest[at + 1..];
         }
         while let Some(at) = newline(rest) {
-            take_line(conn, &rest[..at], tally, flow);
+            take_line(conn, &rest[..at], tally, flow, self.protocol);
             rest = &rest[at + 1..];
             if !conn.live || (conn.greeted && !conn.reads) {
                 return;
@@ -297,6 +325,48 @@ impl Swarm {
     }
 }
 
+impl Swarm {
+    /// Queues `lines` burst lines on each of the first `senders` clients at once (ids numbered
+    /// across senders) and starts writing them; [`Swarm::run_until`] writes the rest.
+    pub fn burst(&mut self, senders: usize, lines: usize) {
+        let mut id = 0;
+        for conn in self.conns.iter_mut().take(senders) {
+            for _ in 0..lines {
+                let head = format!("#{id} ");
+                let fill = BURST_LINE.saturating_sub(head.len() + 1);
+                conn.out.extend_from_slice(head.as_bytes());
+                conn.out
+                    .extend_from_slice(&PADDING.as_bytes()[..fill.min(PADDING.len())]);
+                conn.out.push(b'\n');
+                id += 1;
+            }
+            let _ = flush(conn);
+        }
+    }
+
+    /// Queues filler lines (not messages of the closed loop) for about `bytes` on client
+    /// `index`, and starts writing them; returns how many lines.
+    pub fn fill(&mut self, index: usize, bytes: usize) -> usize {
+        let lines = bytes.div_ceil(FILL_LINE);
+        let mut line = b"fill ".to_vec();
+        line.resize(FILL_LINE - 1, b'x');
+        line.push(b'\n');
+        if let Some(conn) = self.conns.get_mut(index) {
+            for _ in 0..lines {
+                conn.out.extend_from_slice(&line);
+            }
+            let _ = flush(conn);
+        }
+        lines
+    }
+
+    /// Messages each live reading client has received, in connection order.
+    pub fn received(&self) -> Vec<usize> {
+        let readers = self.conns.iter().filter(|c| c.live && c.reads);
+        readers.map(|c| c.seen).collect()
+    }
+}
+
 impl Flow {
     /// Samples the latency of the messages sent from now on.
     pub fn time_from_now(&mut self) {
@@ -308,6 +378,7 @@ impl Flow {
             self.have.resize(ordinal + 1, 0);
         }
         self.have[ordinal] += 1;
+        self.delivered += 1;
         if self.have[ordinal] == self.receivers {
             self.completed += 1;
             self.in_flight = self.in_flight.saturating_sub(1);
@@ -345,30 +416,56 @@ fn flush(conn: &mut Conn) -> io::Result<()> {
 
 /// Counts one line the server sent: a message, an arrival, a greeting, a notice of drops, or
 /// (before the greeting) a refusal.
-fn take_line(conn: &mut Conn, line: &[u8], tally: &mut Tally, flow: &mut Option<Flow>) {
+fn take_line(
+    conn: &mut Conn,
+    line: &[u8],
+    tally: &mut Tally,
+    flow: &mut Option<Flow>,
+    protocol: Protocol,
+) {
     let has = |needle: &[u8]| line.windows(needle.len()).any(|w| w == needle);
-    if line.len() > 5 && line[0] == b's' && &line[2..5] == b": #" {
+    let greeting: &[u8] = match protocol {
+        Protocol::Named => b"Current clients:",
+        Protocol::Book => b"You are ",
+    };
+    if let Some(id) = message_id(line) {
         if let Some(flow) = flow {
-            flow.deliver(
-                conn.seen,
-                conn.sampler.then(|| number(&line[5..])).flatten(),
-            );
-            conn.seen += 1;
+            flow.deliver(conn.seen, conn.sampler.then_some(id).flatten());
         }
+        conn.seen += 1;
+        tally.messages += 1;
+        tally.last_message = Some(Instant::now());
+    } else if line.len() >= FILL_LINE / 2 && has(b": fill ") {
+        tally.filler += 1;
     } else if line.ends_with(b" has arrived") {
         tally.arrivals += 1;
     } else if let Some(rest) = line.strip_prefix(b"*** ") {
         tally.dropped += number(rest).unwrap_or(0) as u64;
-    } else if !conn.greeted && line.starts_with(b"Current clients:") {
+    } else if !conn.greeted && line.starts_with(greeting) {
         conn.greeted = true;
         tally.greeted += 1;
         tally.last_greeting = Some(Instant::now());
         tally.expected_arrivals += tally.readers_greeted;
         tally.readers_greeted += u64::from(conn.reads);
-    } else if !conn.greeted && (has(b"full") || has(b"try again") || has(b"busy")) {
+    } else if !conn.greeted
+        && protocol == Protocol::Named
+        && (has(b"full") || has(b"try again") || has(b"busy"))
+    {
         tally.refused += 1;
         conn.live = false;
     }
+}
+
+/// A message line is `NAME: #ID ...` (the name has no `: `; the book's `127.0.0.1:PORT`
+/// neither): `Some` of the id, parsed if it is a number, for a message, `None` for any other line.
+fn message_id(line: &[u8]) -> Option<Option<usize>> {
+    let head = &line[..line.len().min(40)];
+    let at = head.windows(3).position(|w| w == b": #")?;
+    let name = &head[..at];
+    if name.windows(2).any(|w| w == b": ") {
+        return None;
+    }
+    Some(number(&line[at + 3..]))
 }
 
 /// The number that `bytes` starts with.
@@ -396,5 +493,9 @@ mod tests {
         assert_eq!(newline(b"no end yet"), None);
         assert_eq!(number(b"42 messages dropped"), Some(42));
         assert_eq!(number(b"none"), None);
+        assert_eq!(message_id(b"s3: #17 the quick"), Some(Some(17)));
+        assert_eq!(message_id(b"127.0.0.1:5123: #4 x"), Some(Some(4)));
+        assert_eq!(message_id(b"Current clients: s0, s1"), None);
+        assert_eq!(message_id(b"c00012 has arrived"), None);
     }
 }

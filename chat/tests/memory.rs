@@ -1,0 +1,199 @@
+//! No memory limit ends the process (SPEC.md, chat, item 10): the real binary under
+//! `ulimit -v` (RLIMIT_AS, set between fork and exec), filled with clients until it refuses
+//! them, then a 16 MB burst. Newcomers are refused with one line, the room keeps chatting, and
+//! the process exits 0 on Ctrl-C (an abort is status 134).
+
+use std::io::{BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testkit::child::Proc;
+
+use crate::util::{Client, PATIENCE, exclusive, limit, small_receive_buffer};
+
+/// The most clients a test connects: a bound on its time, well above what the limits allow.
+const MOST_CLIENTS: usize = 6000;
+
+/// The binary under an address-space limit of `bytes`, on a free port; its address and the
+/// client limit its start-up log promised.
+fn start(engine: &str, bytes: u64) -> (Proc, SocketAddr, usize) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chat"));
+    command.args(["--engine", engine]);
+    limit(&mut command, libc::RLIMIT_AS, bytes);
+    let (proc, addr) = listening(&mut command);
+    proc.stderr
+        .expect("serving at most ", PATIENCE)
+        .expect("a log line with the client limit");
+    let log = proc.stderr.expect("\n", PATIENCE).expect("the rest of it");
+    // On a machine with few descriptors (under about 8,000 here) they may bind first.
+    let few_descriptors = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits
+                .lines()
+                .find(|line| line.starts_with("Max open files"))?;
+            line.split_whitespace().nth(4)?.parse::<u64>().ok()
+        })
+        .is_some_and(|hard| hard < 8192);
+    assert!(
+        log.ends_with("clients (the limit of this process's address space (ulimit -v))\n")
+            || (few_descriptors && log.ends_with("(the limit of this process's descriptors)\n")),
+        "the start-up log does not name the address space: {log:?}"
+    );
+    let promised = log
+        .split(' ')
+        .next()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no client limit in {log:?}"));
+    (proc, addr, promised)
+}
+
+/// The binary started from `command` on a free port, and its address from its first log line.
+fn listening(command: &mut Command) -> (Proc, SocketAddr) {
+    command.args(["--addr", "127.0.0.1:0"]);
+    let proc = Proc::start(command, Stdio::null(), None).unwrap_or_else(|err| panic!("{err}"));
+    let line = proc
+        .stderr
+        .expect("\n", PATIENCE)
+        .expect("a first log line");
+    let addr = line
+        .trim()
+        .strip_prefix("chat: listening on ")
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first log line {line:?}"));
+    (proc, addr)
+}
+
+/// A client with a 4 KiB receive buffer.
+fn small_client(addr: SocketAddr) -> Client {
+    let stream = small_receive_buffer(addr);
+    testkit::net::patient(&stream, PATIENCE);
+    Client {
+        reader: BufReader::new(stream.try_clone().expect("clone")),
+        stream,
+    }
+}
+
+/// A client that joins and then never reads; the server's line if it refused it.
+fn quiet(addr: SocketAddr, name: &str) -> Result<Client, String> {
+    let mut client = small_client(addr);
+    let first = client.line();
+    if first != "Enter your name:" {
+        return Err(first);
+    }
+    client.send(name);
+    Ok(client)
+}
+
+fn fills_up_then_refuses_and_keeps_chatting(engine: &str, bytes: u64) {
+    let _lock = exclusive();
+    let started = Instant::now();
+    let (mut proc, addr, promised) = start(engine, bytes);
+    assert!(
+        (1..MOST_CLIENTS).contains(&promised),
+        "promised {promised} clients"
+    );
+    let join = |name: &str| {
+        let mut client = Client::connect(addr);
+        client.expect("Enter your name:");
+        client.send(name);
+        client.expect(&format!("You are {name}"));
+        client
+    };
+    let mut alice = join("alice");
+    let mut bob = join("bob");
+    let mut sender = join("sender");
+    // Clients that never read, until the server says it is full.
+    let mut quiet_ones = Vec::new();
+    let refusal = loop {
+        assert!(
+            quiet_ones.len() <= promised,
+            "{} clients admitted, {promised} promised",
+            quiet_ones.len()
+        );
+        match quiet(addr, &format!("q{}", quiet_ones.len())) {
+            Ok(client) => quiet_ones.push(client),
+            Err(line) => break line,
+        }
+    };
+    assert!(
+        refusal.starts_with("Server full"),
+        "refused with {refusal:?}"
+    );
+    eprintln!(
+        "{engine}: {} quiet clients, refused after {:?}",
+        quiet_ones.len(),
+        started.elapsed()
+    );
+    // 16 MB through the room from one sender, while nobody else but alice and bob reads.
+    // In lines of 8,000 bytes (as long as --max-line allows), each one message to fan out.
+    let line = format!("{}\n", "x".repeat(7999));
+    let burst = line.repeat(125);
+    let mut writer = sender.stream.try_clone().expect("clone");
+    // The room moves at the pace of the broadcaster's fan-out to thousands of clients.
+    writer
+        .set_write_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    let flood = std::thread::spawn(move || {
+        for _ in 0..16 {
+            writer.write_all(burst.as_bytes()).expect("send 1 MB");
+        }
+    });
+    let drain = std::thread::spawn(move || while sender.try_line().is_ok() {});
+    flood.join().expect("the burst was sent");
+    eprintln!("{engine}: burst sent after {:?}", started.elapsed());
+    // The room goes on: alice says something until bob hears it (a client that did not read
+    // through the burst may have its first lines after it dropped, so she says it again).
+    bob.stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let heard = (0..20).any(|round| {
+        alice.send(&format!("still here {round}"));
+        std::iter::from_fn(|| bob.try_line().ok())
+            .take(100_000)
+            .any(|line| line.starts_with("alice: still here"))
+    });
+    assert!(heard, "bob never heard alice after the burst");
+    eprintln!("{engine}: chatting after {:?}", started.elapsed());
+    // A newcomer is refused with one line (so the server is still there).
+    let rest = small_client(addr).expect_closed();
+    assert!(
+        rest.len() == 1 && rest[0].starts_with("Server full"),
+        "a newcomer got {rest:?}"
+    );
+    drop((alice, bob, quiet_ones));
+    proc.interrupt().unwrap_or_else(|err| panic!("{err}"));
+    let status = proc.wait(PATIENCE).unwrap_or_else(|err| panic!("{err}"));
+    let _ = drain.join();
+    assert_eq!(status.code(), Some(0), "log: {}", proc.stderr.all());
+}
+
+#[test]
+fn threads_under_one_gibibyte_of_address_space() {
+    fills_up_then_refuses_and_keeps_chatting("threads", 1 << 30);
+}
+
+#[test]
+fn events_under_sixty_four_mebibytes_of_address_space() {
+    fills_up_then_refuses_and_keeps_chatting("events", 64 << 20);
+}
+
+#[test]
+fn one_client_is_one_client_in_the_log_and_the_refusal() {
+    let _lock = crate::util::shared();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chat"));
+    let (mut proc, addr) = listening(command.args(["--max-clients", "1"]));
+    proc.stderr
+        .expect("chat: serving at most 1 client (--max-clients)\n", PATIENCE)
+        .unwrap_or_else(|err| panic!("{err}"));
+    let mut alice = Client::connect(addr);
+    alice.expect("Enter your name:");
+    assert_eq!(
+        small_client(addr).expect_closed(),
+        ["Server full (1 client); try again later"]
+    );
+    drop(alice);
+    proc.interrupt().unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(proc.wait(PATIENCE).ok().and_then(|s| s.code()), Some(0));
+}
