@@ -450,7 +450,7 @@ fn staller(binary: &Path) -> crate::Result<Section> {
         won => format!("it won {won} run(s), then lost one"),
     };
     section.note(format!(
-        "the whole answer: {figures}; the staller answers at once, the whole one after {delay} ms, --timeout 2s"
+        "the whole answer: {figures}; the staller answers at once, the whole one after {delay} ms, --timeout 2s; targets: docs/SPEC.md (mirrored-fetch)"
     ));
     Ok(section)
 }
