@@ -3,19 +3,19 @@
 //!
 //! - Throughput: pages per second of a complete `--same-host` crawl of a generated site of
 //!   2,000 pages with a fixed per-page latency, against the limit that the concurrency and the
-//!   latency allow (`concurrency / latency`; the spec wants at least 90%). The limit is not
-//!   quite reachable: the generated tree has fan-out 10, so the first two levels cannot keep
+//!   latency allow (`concurrency / latency`). The limit is not quite reachable: the generated tree has fan-out 10, so the first two levels cannot keep
 //!   every worker busy.
 //! - Cancellation: with 20 requests waiting on a slow site, the time from the byte written to the
-//!   crawler's stdin until its exit is reaped (the spec wants under 20 ms, aiming for 5), and
-//!   until the server has seen all 20 connections close.
+//!   crawler's stdin until its exit is reaped, and until the server has seen all 20
+//!   connections close.
 //! - Hostile pages ([`testkit::hostile`]): peak memory and CPU time of `--depth 2` over an index
-//!   linking to three copies of one hostile page; the targets are under 64 MiB and under 1 s of
-//!   CPU per page.
+//!   linking to three copies of one hostile page, and CPU time per page.
 //! - The crawler's own budget (issue 17): peak RSS over three gzipped pages of 60,000 `?N`
-//!   links at 4,000-character URLs (target at most 128 MiB), RSS per URL seen over a generated
-//!   site of 100,000 pages (at most 64 bytes: the peak over that crawl less the peak over a
-//!   1,000-page one, per URL more), and a cancel while a 700,000-link page's links are read.
+//!   links at 4,000-character URLs, RSS per URL seen over a generated site of 100,000 pages
+//!   (the peak over that crawl less the peak over a 1,000-page one, per URL more), and a cancel
+//!   while a 700,000-link page's links are read.
+//!
+//! The targets are docs/SPEC.md's (crawler); the bench reports figures, not verdicts.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -26,9 +26,7 @@ use std::time::{Duration, Instant};
 use testkit::hostile::{Hostile, LINKS, LONG_LINKS, long_url_site, many_links};
 use testkit::site::{Site, SiteHandle, SiteOptions};
 
-use super::{
-    Load, Section, max, median, ms, release_binary, spawn, verdict, wait_limited, wait_measured,
-};
+use super::{Load, Section, max, median, ms, release_binary, spawn, wait_limited, wait_measured};
 
 /// Tree pages of the generated site.
 const PAGES: usize = 2000;
@@ -42,15 +40,12 @@ const CANCEL_RUNS: usize = 9;
 const IN_FLIGHT: usize = 20;
 /// How long a crawl of hostile pages may run before it is killed (and fails).
 const HOSTILE_LIMIT: Duration = Duration::from_secs(10);
-/// The hostile pages' targets: peak RSS in MiB, CPU seconds per page.
-const HOSTILE_RSS_MIB: f64 = 64.0;
-const HOSTILE_CPU_S: f64 = 1.0;
 
 pub fn run() -> crate::Result<Vec<Section>> {
     let mut section = Section::new(
         "crawler (8.6, ex. 8.10): a 2,000-page local site",
         "cargo xtask bench crawler",
-        &["measure", "median", "limit or target", "ratio"],
+        &["measure", "median", "limit", "/ limit"],
     );
     let crawler = release_binary("crawler");
     let load = Load::now();
@@ -77,6 +72,7 @@ pub fn run() -> crate::Result<Vec<Section>> {
         &mut section,
         "other work on the 2 cores delays the 20 ms wake-ups of site and crawler alike",
     );
+    section.note("targets: docs/SPEC.md (crawler)");
     Ok(vec![section, hostile(&crawler)?, budget(&crawler)?])
 }
 
@@ -139,14 +135,14 @@ fn cancel_rows(crawler: &Path, section: &mut Section) -> crate::Result<Vec<f64>>
     section.row(vec![
         format!("cancel: stdin byte to exit, {IN_FLIGHT} in flight (ms)"),
         format!("{exit:.2}"),
-        "< 20 (aim 5)".into(),
-        format!("{:.0}%", 100.0 * exit / 20.0),
+        "-".into(),
+        "-".into(),
     ]);
     section.row(vec![
         format!("cancel: stdin byte to all {IN_FLIGHT} closes seen by the server (ms)"),
         format!("{close:.2}"),
-        "< 20".into(),
-        format!("{:.0}%", 100.0 * close / 20.0),
+        "-".into(),
+        "-".into(),
     ]);
     Ok(exits)
 }
@@ -254,7 +250,7 @@ fn cancel_byte(
     Ok((start, reaper, stdin))
 }
 
-/// The hostile pages, one crawl each: peak memory, CPU time, and whether the targets are met.
+/// The hostile pages, one crawl each: peak memory, CPU time, wall time and exit.
 fn hostile(crawler: &Path) -> crate::Result<Section> {
     let mut section = Section::new(
         "crawler on hostile pages (issue 12): `--depth 2` over an index linking to 3 copies",
@@ -266,7 +262,6 @@ fn hostile(crawler: &Path) -> crate::Result<Section> {
             "CPU s per page",
             "wall s",
             "exit",
-            "targets",
         ],
     );
     // A child's ru_maxrss is at least this process's own peak (see `Measured::max_rss_kib`).
@@ -275,7 +270,7 @@ fn hostile(crawler: &Path) -> crate::Result<Section> {
         section.row(hostile_row(crawler, kind)?);
     }
     section.note(format!(
-        "targets: peak RSS < {HOSTILE_RSS_MIB:.0} MiB and CPU < {HOSTILE_CPU_S:.0} s per hostile page (CPU of the whole crawl, index included, / {LINKS}), within {HOSTILE_LIMIT:?}; one run each, default flags but --depth 2"
+        "CPU s per page: CPU of the whole crawl, index included, / {LINKS}; killed after {HOSTILE_LIMIT:?}; one run each, default flags but --depth 2; targets: docs/SPEC.md (crawler)"
     ));
     section.note(format!(
         "peak RSS is wait4's ru_maxrss, which counts at least this bench process's own peak ({:.1} MiB before these runs) because a child starts in its parent's memory",
@@ -284,7 +279,7 @@ fn hostile(crawler: &Path) -> crate::Result<Section> {
     Ok(section)
 }
 
-/// One crawl of `kind`'s site: the row of its figures and verdict.
+/// One crawl of `kind`'s site: the row of its figures.
 fn hostile_row(crawler: &Path, kind: Hostile) -> crate::Result<Vec<String>> {
     let site = kind
         .site()
@@ -302,7 +297,6 @@ fn hostile_row(crawler: &Path, kind: Hostile) -> crate::Result<Vec<String>> {
     site.stop();
     let rss = measured.max_rss_kib as f64 / 1024.0;
     let per_page = measured.cpu.as_secs_f64() / LINKS as f64;
-    let ok = !measured.killed && rss < HOSTILE_RSS_MIB && per_page < HOSTILE_CPU_S;
     let exit = match measured.status.code() {
         _ if measured.killed => format!("killed after {HOSTILE_LIMIT:?}"),
         Some(code) => code.to_string(),
@@ -315,18 +309,14 @@ fn hostile_row(crawler: &Path, kind: Hostile) -> crate::Result<Vec<String>> {
         format!("{per_page:.2}"),
         format!("{:.2}", measured.wall.as_secs_f64()),
         exit,
-        verdict(ok).into(),
     ])
 }
 
 /// How long the crawl of the long-URL pages runs (it would run for minutes: 180,000 pages).
 const LONG_RUN: Duration = Duration::from_secs(12);
-/// The long-URL pages' target, peak RSS in MiB.
-const LONG_RSS_MIB: f64 = 128.0;
-/// The generated sites whose difference gives the memory per URL seen, and its target.
+/// The generated sites whose difference gives the memory per URL seen.
 const BIG_SITE: usize = 100_000;
 const SMALL_SITE: usize = 1_000;
-const PER_URL_BYTES: f64 = 64.0;
 /// Links of the page whose reading a cancel interrupts.
 const MANY_LINKS: usize = 700_000;
 
@@ -335,14 +325,12 @@ fn budget(crawler: &Path) -> crate::Result<Section> {
     let mut section = Section::new(
         "crawler's own budget (issue 17): memory whatever pages say, cancel while reading links",
         "cargo xtask bench crawler",
-        &["case", "figure", "target", "verdict"],
+        &["case", "figure"],
     );
     let (rss, printed) = long_urls(crawler)?;
     section.row(vec![
         format!("peak RSS MiB, 3 pages of {LONG_LINKS} links at 4,000-character URLs, --depth 2, first {LONG_RUN:?} ({printed} URLs printed)"),
         format!("{rss:.1}"),
-        format!("<= {LONG_RSS_MIB:.0}"),
-        verdict(rss <= LONG_RSS_MIB).into(),
     ]);
     let (big_kib, big_urls) = site_crawl(crawler, BIG_SITE)?;
     let (small_kib, small_urls) = site_crawl(crawler, SMALL_SITE)?;
@@ -351,18 +339,15 @@ fn budget(crawler: &Path) -> crate::Result<Section> {
     section.row(vec![
         format!("RSS bytes per URL seen, generated site of {BIG_SITE} pages ({big_urls} URLs, peak {:.1} MiB; {small_urls} URLs, peak {:.1} MiB)", big_kib as f64 / 1024.0, small_kib as f64 / 1024.0),
         format!("{per_url:.1}"),
-        format!("<= {PER_URL_BYTES:.0}"),
-        verdict(per_url <= PER_URL_BYTES).into(),
     ]);
     let exit = cancel_in_links(crawler)?;
     section.row(vec![
         format!("cancel: stdin byte to exit while a {MANY_LINKS}-link page's links are read, --depth 1 (ms)"),
         format!("{exit:.2}"),
-        "< 20".into(),
-        verdict(exit < 20.0).into(),
     ]);
     section.note("peak RSS here is the child's own VmHWM (/proc/PID/status, sampled every 10 ms until it ends), which starts afresh at exec, unlike wait4's ru_maxrss");
     section.note(format!("per URL: (peak over {BIG_SITE} pages - peak over {SMALL_SITE} pages) / (URLs printed over {BIG_SITE} - over {SMALL_SITE}); complete --same-host crawls at -c 20, no latency"));
+    section.note("targets: docs/SPEC.md (crawler)");
     Ok(section)
 }
 

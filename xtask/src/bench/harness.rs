@@ -171,11 +171,6 @@ pub fn ratio(ours: f64, theirs: Option<f64>) -> String {
     }
 }
 
-/// A target's verdict, as the report prints it.
-pub fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "MISSED" }
-}
-
 /// `n` with a comma every three digits, as the table's prose writes counts.
 pub fn thousands(n: usize) -> String {
     let digits = n.to_string();

@@ -18,6 +18,8 @@
 //! - An endless mirror beside an honest one that pauses mid-body (issue 17): the peak of the
 //!   spool (the sizes of mirrored-fetch's unnamed files, sampled every 2 ms through
 //!   /proc/PID/fd), the bytes the endless mirror managed to write, and who won.
+//!
+//! The targets are docs/SPEC.md's (mirrored-fetch); the bench reports figures, not verdicts.
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -46,16 +48,15 @@ const STALL_RUNS: usize = 5;
 const STALL_HEADERS: [&str; 5] = ["run", "winner", "exit", "winner's last byte to exit ms", "wall ms"];
 const STALL_WHOLE_DELAY: Duration = Duration::from_millis(100);
 
-/// The table's rows (name, target), in order; samples in ms are kept in the same order.
-#[rustfmt::skip]
-const ROWS: [(&str, &str); 7] = [
-    ("mirrored-fetch, 3 mirrors: wall - the fastest mirror's own time", "< 5"),
-    ("mirrored-fetch, fastest mirror alone: wall - its own time", ""),
-    ("curl -sf, fastest mirror alone: wall - its own time", ""),
-    ("losers' connections closed after the winner's last byte", "< 5"),
-    ("3 mirrors: spawn to the fastest mirror reading the request", ""),
-    ("3 mirrors: the winner's headers written to exit", ""),
-    ("3 mirrors: the winner's last byte written to exit", ""),
+/// The table's rows, in order; samples in ms are kept in the same order.
+const ROWS: [&str; 7] = [
+    "mirrored-fetch, 3 mirrors: wall - the fastest mirror's own time",
+    "mirrored-fetch, fastest mirror alone: wall - its own time",
+    "curl -sf, fastest mirror alone: wall - its own time",
+    "losers' connections closed after the winner's last byte",
+    "3 mirrors: spawn to the fastest mirror reading the request",
+    "3 mirrors: the winner's headers written to exit",
+    "3 mirrors: the winner's last byte written to exit",
 ];
 /// Indices into [`ROWS`].
 const THREE: usize = 0;
@@ -117,8 +118,6 @@ pub fn run() -> crate::Result<Vec<Section>> {
 /// The stalled mirrors of the memory row, and the bytes each sends before stalling.
 const STALLED: usize = 500;
 const STALLED_AFTER: usize = 1 << 20;
-/// The target for their peak RSS, in MiB.
-const STALLED_RSS_MIB: f64 = 64.0;
 
 /// 500 mirrors that send 1 MiB of a 2 MiB file, then stall: the peak RSS and threads of
 /// mirrored-fetch once the bodies have stopped growing (its memory no longer rises for a
@@ -127,7 +126,7 @@ fn stalled_many(binary: &Path) -> crate::Result<Section> {
     let mut section = Section::new(
         "mirrored-fetch (issue 17): 500 mirrors that stall after 1 MiB",
         "cargo xtask bench mirrored-fetch",
-        &["measure", "value", "target"],
+        &["measure", "value"],
     );
     let body: Vec<u8> = (0..2 * STALLED_AFTER).map(|i| (i * 13 + 5) as u8).collect();
     let stalls =
@@ -164,12 +163,8 @@ fn stalled_many(binary: &Path) -> crate::Result<Section> {
     let _ = testkit::child::interrupt(pid);
     let _ = child.wait();
     let rss = peak as f64 / 1024.0;
-    section.row(vec![
-        "peak RSS (VmHWM) MiB".into(),
-        format!("{rss:.1}"),
-        format!("<= {STALLED_RSS_MIB}"),
-    ]);
-    section.row(vec!["threads".into(), threads.to_string(), "".into()]);
+    section.row(vec!["peak RSS (VmHWM) MiB".into(), format!("{rss:.1}")]);
+    section.row(vec!["threads".into(), threads.to_string()]);
     section.row(vec![
         "bodies in spool files (MiB)".into(),
         format!(
@@ -177,16 +172,11 @@ fn stalled_many(binary: &Path) -> crate::Result<Section> {
             spooled.len(),
             spooled.iter().sum::<u64>() as f64 / 1048576.0
         ),
-        "".into(),
     ]);
-    section.target(
-        "500 stalled mirrors: RSS <= 64 MiB",
-        rss <= STALLED_RSS_MIB && site.stats().requests == STALLED as u64,
-        &format!(
-            "{rss:.1} MiB, {threads} threads, {} requests seen",
-            site.stats().requests
-        ),
-    );
+    section.note(format!(
+        "requests the mirrors saw: {} of {STALLED}; targets: docs/SPEC.md (mirrored-fetch)",
+        site.stats().requests
+    ));
     Ok(section)
 }
 
@@ -212,7 +202,6 @@ fn endless(binary: &Path) -> crate::Result<Section> {
     let honest = Resource::ok("application/octet-stream", body).paused(8 << 20, HONEST_PAUSE);
     let honest = &start_mirrors(&honest, &[Duration::ZERO])?[0];
     let bound = 2 * HONEST_BYTES as u64 + (16 << 20);
-    let mut ok = true;
     for declared in [None, Some(1u64 << 40)] {
         let endless = testkit::hostile::endless(declared, PATIENCE * 3)
             .map_err(|err| format!("endless mirror: {err}"))?;
@@ -248,7 +237,6 @@ fn endless(binary: &Path) -> crate::Result<Section> {
         }
         let sent = endless.join(false, PATIENCE * 4).unwrap_or(u64::MAX);
         let won = status.success() && stderr.contains(&format!("{} won after", urls[1]));
-        ok &= won && peak <= bound;
         let mib = |bytes: u64| format!("{:.1}", bytes as f64 / 1048576.0);
         section.row(vec![
             declared.map_or("no length".into(), |length| {
@@ -264,11 +252,7 @@ fn endless(binary: &Path) -> crate::Result<Section> {
             format!("{wall:.0}"),
         ]);
     }
-    section.target(
-        "the honest one wins; the spool stays within both bodies' length",
-        ok,
-        &format!("peak <= {:.0} MiB: the endless body stops at the honest length, so the spool holds at most two copies of it plus a margin", bound as f64 / 1048576.0),
-    );
+    section.note(format!("the endless body stops at the honest length, so the spool holds at most two copies of it plus a margin: {:.0} MiB; targets: docs/SPEC.md (mirrored-fetch)", bound as f64 / 1048576.0));
     Ok(section)
 }
 
@@ -416,27 +400,19 @@ fn report(rows: &Rows, rss: &[f64]) -> Section {
     let mut section = Section::new(
         "mirrored-fetch (book 8.4.4, ex. 8.11): three local mirrors, 20/200/400 ms",
         "cargo xtask bench mirrored-fetch",
-        &["measure", "median ms", "min ms", "max ms", "target"],
+        &["measure", "median ms", "min ms", "max ms"],
     );
-    for ((name, target), samples) in ROWS.iter().zip(rows) {
-        section.spread(name, samples, target);
+    for (name, samples) in ROWS.iter().zip(rows) {
+        section.spread(name, samples);
     }
     section.note(format!(
         "{RUNS} runs each; a {} KiB binary body; wall = spawn to exit of the release binary, stdout to /dev/null",
         BODY_BYTES >> 10
     ));
-    let (overhead, closing) = (median(&rows[THREE]), median(&rows[CLOSED]));
-    section.target(
-        "overhead < 5 ms over the fastest mirror",
-        overhead < 5.0,
-        &format!("{overhead:.2} ms, process start and exit included"),
-    );
     let held = TRICKLE.as_millis();
-    section.target(
-        "losers closed < 5 ms after the win",
-        closing < 5.0,
-        &format!("{closing:.2} ms, from the winner's server writing its last byte to the later loser's server reading end of file; the winner's body is held back {held} ms mid-way, and completes while both losers still wait for their answers"),
-    );
+    section.note("overhead: process start and exit included");
+    section.note(format!("losers closed: from the winner's server writing its last byte to the later loser's server reading end of file; the winner's body is held back {held} ms mid-way, and completes while both losers still wait for their answers"));
+    section.note("targets: docs/SPEC.md (mirrored-fetch)");
     let rss = median(rss);
     section.note(format!(
         "peak RSS of mirrored-fetch with 3 mirrors: {rss:.0} KiB (median)"
@@ -473,11 +449,9 @@ fn staller(binary: &Path) -> crate::Result<Section> {
         STALL_RUNS => format!("median {median:.2} ms from its last byte to exit"),
         won => format!("it won {won} run(s), then lost one"),
     };
-    let won = latencies.len() == STALL_RUNS;
-    let figures = format!(
-        "{figures}; the staller answers at once, the whole one after {delay} ms, --timeout 2s"
-    );
-    section.target("the whole answer wins", won, &figures);
+    section.note(format!(
+        "the whole answer: {figures}; the staller answers at once, the whole one after {delay} ms, --timeout 2s; targets: docs/SPEC.md (mirrored-fetch)"
+    ));
     Ok(section)
 }
 
