@@ -392,40 +392,5 @@ pub fn refuse(conn: &TcpStream, why: &str) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_read_in_correct_english() {
-        assert_eq!(clients(1), "1 client");
-        assert_eq!(clients(2), "2 clients");
-        assert_eq!(bytes(1), "1 byte");
-        assert_eq!(bytes(700), "700 bytes");
-        assert_eq!(bytes(664 << 10), "664KiB");
-        assert_eq!(bytes(3 << 20), "3MiB");
-        assert_eq!(bytes((13 << 20) + (600 << 10)), "13.6MiB");
-    }
-
-    #[test]
-    fn a_thread_costs_its_stack_its_signal_stack_and_their_guard_pages() {
-        let page = page_size();
-        let cost = thread_cost(THREAD_STACK);
-        assert!(cost >= THREAD_STACK + 3 * page + libc::SIGSTKSZ, "{cost}");
-        assert_eq!(cost % page, 0);
-        // Measured here: 1,000 connection threads added 80.75 KiB of address space each.
-        assert!(cost >= 80 << 10, "{cost}");
-    }
-
-    #[test]
-    fn a_clients_worst_case_heap_covers_a_partial_line_and_a_read() {
-        for engine in [Engine::Events, Engine::Threads] {
-            let config = Config {
-                engine,
-                loops: 2,
-                ..Config::default()
-            };
-            let costs = Costs::of(&config);
-            assert!(costs.heap_per_client > 2 * config.max_line, "{engine:?}");
-        }
-    }
-}
+#[path = "../tests/unit/limits.rs"]
+mod tests;
