@@ -1,17 +1,8 @@
-//! The `events` engine (the default): a fixed pool of event-loop threads over non-blocking
-//! sockets (mio), no thread per client; the scale path beside the book's listing in
-//! `threads.rs`.
-//!
-//! - The accept loop ([`crate::accept`]) hands each connection to a loop (`place`): the first
-//!   that holds fewer than [`Config::pack`] clients, else the one with the fewest.
-//! - The broadcaster ([`crate::room::broadcaster`]) stays one thread that owns the room; it
-//!   hands each message once to each loop that has clients in the room (`Loops`), so its cost
-//!   per message does not grow with the number of clients.
-//! - Each loop appends the messages to its [`Flow`]'s feed and delivers them to its own
-//!   clients, each from its cursor, as much as each socket takes per `write`; a socket that is
-//!   full waits for its writable event. Accepting and greeting happen first in every turn. While
-//!   the flow's gate is shut, no client's input is read.
-//! - Each client's session ([`crate::session`]) is fed what the socket gave and the clock.
+//! The `events` engine (the default): a fixed pool of mio event loops over non-blocking sockets,
+//! no thread per client; the scale path beside the book's listing in `threads.rs`. The
+//! broadcaster hands each message once to each loop with clients in the room ([`Loops`]), so its
+//! cost per message does not grow with the clients; each loop appends it to its [`Flow`]'s feed
+//! and writes it to its clients from their cursors. ARCHITECTURE.md has each turn's order.
 
 mod conn;
 

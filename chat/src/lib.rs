@@ -7,18 +7,11 @@
 //! `--max-backlog`, `--max-backlog-total`, `--max-line`, `--max-clients`). The protocol, line by
 //! line, is in docs/SPEC.md ("chat").
 //!
-//! Where to read what (the library's surface is [`run`], [`Config`], [`Engine`], [`Summary`]
-//! and [`listen`]; the rest is private):
-//!
-//! - The book's listing: `threads.rs` (`serve` is the book's `main`, then `handle_conn` and
-//!   `client_writer`), with `room.rs`'s `broadcaster`. `--engine threads` runs it: two threads
-//!   per client, as the book has two goroutines.
-//! - The scale path: `events.rs` (the default), a fixed pool of mio event loops with no thread
-//!   per client, for thousands of clients at a small fraction of a thread's memory each. A room
-//!   of up to [`Config::pack`] (512) clients stays on one loop.
-//! - Both drive the same core: a `session::Session` per connection (fed bytes and the time, no
-//!   socket in it; every protocol line is its output), one `room::Room` owned by the
-//!   broadcaster thread, and one flow policy (`flow.rs`).
+//! The library's surface is [`run`], [`Config`], [`Engine`], [`Summary`] and [`listen`]. The
+//! book's listing is `threads.rs` with `room.rs`'s `broadcaster` (`--engine threads`: two threads
+//! per client, as the book has two goroutines); `events.rs`, the default, serves thousands of
+//! clients from a few mio event loops. Both drive one sans-IO core (`session`, `room`, `flow`);
+//! ARCHITECTURE.md maps the modules.
 //!
 //! The book's flaws, and the function that fixes each:
 //!
@@ -35,8 +28,7 @@
 //!   `text::name_problem`, `room::Room::join` (ex. 8.14).
 //! - An unbounded client list: `text::client_list` ends a crowded one with `... and N more`.
 //! - Limits end the process or wedge it: `limits::fit` (the default `--max-clients` and
-//!   `--max-backlog-total`),
-//!   [`listen`] (SOMAXCONN), `accept::accept_loop` (refusal with one line, a reserve descriptor
+//!   `--max-backlog-total`), [`listen`] (SOMAXCONN), `accept::accept_loop` (refusal with one line, a reserve descriptor
 //!   for EMFILE); the thread engine closes a finished connection's socket at once
 //!   (`threads/conns.rs`).
 //! - No way to stop: the done signal tells every client and returns within a second with every
@@ -46,11 +38,8 @@
 //! Where it differs from Go, and why: a goroutine costs a few KB and the Go runtime multiplexes
 //! them over a few threads, so the book can afford two per client; an OS thread cannot (its
 //! stack, its kernel objects, a process ceiling near 15,000 threads), so the default engine
-//! multiplexes connections itself. A thread that cannot map its signal stack at start-up
-//! aborts the process whatever the panic strategy (the panic is inside std's `extern "C"`
-//! thread entry), and so does a failed allocation, so the server never gets near either: its
-//! client limit counts threads, memory maps and memory (`ulimit -v`, `ulimit -d`, the cgroup's
-//! `memory.max`), each client at what it can make the server hold at worst.
+//! multiplexes connections itself, and the client limit counts threads, memory maps and memory
+//! (`limits.rs`): running out of any of them aborts the process.
 
 mod accept;
 mod config;

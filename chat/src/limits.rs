@@ -1,21 +1,12 @@
 //! The process's limits, so that no limit ever ends the server (SPEC.md, chat, item 10).
 //!
-//! - [`listen`]: binds with the kernel's largest accept queue (SOMAXCONN, as Go does); std's
-//!   `TcpListener::bind` asks for 128, which a burst of connects overflows (each dropped SYN
-//!   costs its client a one-second retransmit).
-//! - `common::rlimit::raise_descriptor_limit` (called by [`fit`]): the soft descriptor limit up
-//!   to the hard one, as Go's runtime does at start-up.
-//! - [`fit`]: how many clients this process can hold, and how many bytes of backlog, from every
-//!   limit that binds: descriptors; for a thread per connection, threads and memory maps; and
-//!   memory (`ulimit -v`, `ulimit -d`, the cgroup's `memory.max`), counting what a client can
-//!   make the server hold at worst. A thread whose start-up cannot map its signal stack panics
-//!   inside std's `extern "C"` thread entry, which aborts whatever the panic strategy, and
-//!   `malloc` failing aborts too: the only safe course is never to get near either, so each
-//!   thread is counted with all it maps (stack, guard page, signal stack and its guard), and
-//!   glibc's per-thread malloc arenas (64 MiB of address space each) are capped.
-//! - [`Reserve`]: a descriptor held back, so that a connection arriving when every descriptor is
-//!   taken can still be accepted, told the server is full and closed (instead of `accept`
-//!   failing with EMFILE forever while the connection waits in the queue).
+//! [`listen`] asks for the kernel's largest accept queue (std asks for 128; each SYN a burst
+//! overflows costs its client a one-second retransmit). [`fit`] raises the soft descriptor limit
+//! to the hard one (as Go's runtime does), then sizes the client limit and the total backlog
+//! from every limit that binds, each client at the worst it can make the server hold: a thread
+//! that cannot map its signal stack, and a failed `malloc`, abort the process whatever the panic
+//! strategy, so the server never gets near either. [`Reserve`] keeps a descriptor back, to
+//! accept and refuse a connection with when all others are taken (instead of EMFILE forever).
 
 use std::fs::File;
 use std::io;
@@ -89,17 +80,10 @@ fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(somaxconn())?;
+    // The kernel's cap on a listen backlog (a larger request is cut to it), as Go reads it.
+    let somaxconn = i32::try_from(read_number("/proc/sys/net/core/somaxconn"));
+    socket.listen(somaxconn.unwrap_or(libc::SOMAXCONN).max(libc::SOMAXCONN))?;
     Ok(socket.into())
-}
-
-/// The kernel's cap on a listen backlog (a larger request is cut to it), as Go reads it.
-fn somaxconn() -> i32 {
-    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(libc::SOMAXCONN)
-        .max(libc::SOMAXCONN)
 }
 
 /// How many clients this process can hold at once, and which limit says so.
@@ -192,11 +176,7 @@ pub fn fit(config: &mut Config, log: &Log) -> usize {
 
 /// "1 client", "2 clients".
 pub fn clients(count: usize) -> String {
-    if count == 1 {
-        "1 client".to_string()
-    } else {
-        format!("{count} clients")
-    }
+    format!("{count} client{}", if count == 1 { "" } else { "s" })
 }
 
 /// A size as the command line reads it: `512KiB`, `3MiB`, or bytes.
@@ -291,7 +271,8 @@ fn page_size() -> usize {
 /// used, which the rest of the budget covers.)
 fn cap_malloc_arenas(room: u64) -> usize {
     let room = usize::try_from(room).unwrap_or(usize::MAX);
-    let arenas = (room / 8 / ARENA + 1).min(8 * cores());
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let arenas = (room / 8 / ARENA + 1).min(8 * cores);
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes the allocator's tuning; glibc reads M_ARENA_MAX when it next
     // needs an arena, so arenas already made stay and fewer new ones are made.
@@ -299,10 +280,6 @@ fn cap_malloc_arenas(room: u64) -> usize {
         libc::mallopt(libc::M_ARENA_MAX, i32::try_from(arenas).unwrap_or(i32::MAX));
     }
     arenas
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 /// Threads this process may still start: RLIMIT_NPROC (per user), threads-max, pid_max.
@@ -369,12 +346,6 @@ impl Reserve {
         });
         *self = Reserve::new();
         refused
-    }
-}
-
-impl Default for Reserve {
-    fn default() -> Reserve {
-        Reserve::new()
     }
 }
 

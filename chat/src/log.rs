@@ -96,14 +96,12 @@ impl Log {
 
 impl Logger {
     /// Waits at most `limit` for the logger to write what is queued and end; call it once every
-    /// [`Log`] handle is gone. Returns false if stderr is blocked (a pipe nobody reads): the
-    /// thread is then left blocked in its write rather than holding up the shutdown, and ends
-    /// when the write does or with the process.
-    pub fn finish(self, limit: Duration) -> bool {
-        let ended = self.finished.wait_timeout(limit);
-        if ended {
+    /// [`Log`] handle is gone. If stderr is blocked (a pipe nobody reads), the thread is left
+    /// blocked in its write rather than holding up the shutdown, and ends with the write or the
+    /// process.
+    pub fn finish(self, limit: Duration) {
+        if self.finished.wait_timeout(limit) {
             let _ = self.thread.join();
         }
-        ended
     }
 }

@@ -1,26 +1,6 @@
-//! Hostile text stays text (SPEC.md, chat, items 2 and 5).
-//!
-//! - [`clean_message`]: a message's text with every control character shown visibly (`^[` for
-//!   ESC, `^M` for CR, as `cat -v` does; C1 controls as U+FFFD), and the line and paragraph
-//!   separators and every bidi control (marks, embeddings, overrides, isolates) removed. The
-//!   book relays bytes as they come, so `ESC[2J` clears every screen, an OSC sequence retitles
-//!   every terminal, a bare CR lets `bob: \ralice: hi` pass for alice, and a right-to-left mark
-//!   reorders the rest of the line. A tab stays.
-//! - [`clean_name`]: the name a client asks for, trimmed, without control or invisible format
-//!   characters, at most 32 characters (ex. 8.14).
-//! - [`name_problem`]: a name that would make the protocol's lines ambiguous or that could pass
-//!   for another is refused: a name is one word with at least one visible character (not only
-//!   blank fillers such as U+2800 or U+3164), without `,` (the client list's separator) or `:`
-//!   (a message's), not starting with `*` (the server's notices), without a pile of combining
-//!   marks on one letter, and not a mix of scripts with letters that look alike (`аlice` with a
-//!   Cyrillic `а`).
-//! - [`client_list`]: a newcomer's `Current clients:` list, cut with `... and N more` in a
-//!   crowded room, so that one line stays bounded.
-//! - [`name_key`]: what two names are compared by, so that look-alikes of a name in use are
-//!   refused too: NFKC (fullwidth and other compatibility forms), lower case, combining marks and
-//!   invisible format characters removed, then the Unicode TR39 skeleton (confusables, the
-//!   `unicode-security` crate, as rustc's `confusable_idents` lint): `ALICE`, `аlice`, `alıce`,
-//!   `a̸lice` and `Alicé` are all `alice`.
+//! Hostile text stays text (SPEC.md, chat, items 2 and 5): message text that cannot drive a
+//! terminal, names that cannot make a protocol line ambiguous or pass for another (ex. 8.14),
+//! and a bounded client list (ex. 8.12).
 
 use std::net::SocketAddr;
 
@@ -34,7 +14,11 @@ pub const MAX_NAME_CHARS: usize = 32;
 /// stacks two, pointed Hebrew three), too few to paint over neighbouring lines ("Zalgo").
 const MAX_MARKS: usize = 4;
 
-/// A message's text, safe to print on any terminal; see the module's docs.
+/// A message's text, safe to print on any terminal: every control shown visibly (`^[` for ESC,
+/// `^M` for CR, as `cat -v` does; C1 controls as U+FFFD), line and paragraph separators and
+/// every bidi control removed, a tab kept. The book relays bytes as they come, so `ESC[2J` clears
+/// every screen, an OSC sequence retitles every terminal, a bare CR lets `bob: \ralice: hi` pass
+/// for alice, and a right-to-left mark reorders the rest of the line.
 pub fn clean_message(line: &[u8]) -> String {
     let text = String::from_utf8_lossy(line);
     let mut clean = String::with_capacity(text.len());
@@ -80,8 +64,10 @@ pub fn clean_name(line: &[u8], peer: SocketAddr) -> String {
     }
 }
 
-/// Why `name` cannot be a name (it would make a protocol line ambiguous, or pass for another
-/// name), or `None`. The address a nameless client is given is always accepted.
+/// Why `name` cannot be a name, or `None`: a name is one word with a visible character (not
+/// only fillers such as U+2800), without `,` (the client list's separator) or `:` (a message's),
+/// not starting with `*` (the server's notices), without a pile of marks on one letter, and not
+/// mixing scripts whose letters look alike (`аlice`). A nameless client's address is accepted.
 pub fn name_problem(name: &str, peer: SocketAddr) -> Option<&'static str> {
     if name == peer.to_string() {
         return None;
@@ -108,7 +94,9 @@ pub fn name_problem(name: &str, peer: SocketAddr) -> Option<&'static str> {
     }
 }
 
-/// The form names are compared in: equal keys are names too alike to tell apart.
+/// The form names are compared in, equal for names too alike to tell apart: NFKC, lower case,
+/// combining marks and invisibles removed, then the Unicode TR39 skeleton (`unicode-security`,
+/// as rustc's `confusable_idents` lint): `ALICE`, `аlice`, `alıce`, `a̸lice`, `Alicé` are `alice`.
 pub fn name_key(name: &str) -> String {
     let bare: String = name
         .nfkc()
