@@ -43,10 +43,10 @@ const GATE_POLL: Duration = Duration::from_millis(5);
 enum ToLoop {
     /// A new connection: its id, socket and peer.
     Conn(u64, std::net::TcpStream, SocketAddr),
-    /// The room's answer to client `.0`'s name: the welcome, or `None` (taken).
-    Answer(u64, Option<Message>),
-    /// The room has heard of client `.0`'s leave.
-    Left(u64),
+    /// The room's answer to client `.0`'s name (`.1` its slot): the welcome, or `None` (taken).
+    Answer(u64, usize, Option<Message>),
+    /// The room has heard of client `.0`'s leave (`.1` its slot).
+    Left(u64, usize),
     Message(Message),
 }
 
@@ -86,20 +86,20 @@ struct Loops {
     handles: Vec<Handle>,
     /// Members in the room, per loop.
     members: Vec<usize>,
-    /// The loop of each member.
-    loop_of: HashMap<u64, usize>,
+    /// The loop and slot of each member.
+    loop_of: HashMap<u64, (usize, usize)>,
 }
 
 impl Fanout for Loops {
-    /// The index of the client's loop.
-    type Member = usize;
+    /// The index of the client's loop, and its slot there.
+    type Member = (usize, usize);
 
-    fn answer(&mut self, id: u64, _: &Arc<str>, member: usize, welcome: Option<Message>) {
+    fn answer(&mut self, id: u64, _: &Arc<str>, member: (usize, usize), welcome: Option<Message>) {
         if welcome.is_some() {
-            self.members[member] += 1;
+            self.members[member.0] += 1;
             self.loop_of.insert(id, member);
         }
-        self.handles[member].send(ToLoop::Answer(id, welcome));
+        self.handles[member.0].send(ToLoop::Answer(id, member.1, welcome));
     }
 
     fn broadcast(&mut self, message: &Message) {
@@ -111,9 +111,9 @@ impl Fanout for Loops {
     }
 
     fn remove(&mut self, id: u64) {
-        if let Some(member) = self.loop_of.remove(&id) {
-            self.members[member] -= 1;
-            self.handles[member].send(ToLoop::Left(id));
+        if let Some((index, slot)) = self.loop_of.remove(&id) {
+            self.members[index] -= 1;
+            self.handles[index].send(ToLoop::Left(id, slot));
         }
     }
 }
@@ -127,7 +127,7 @@ pub fn serve(
     log: &Log,
     max_clients: usize,
 ) -> io::Result<Summary> {
-    let (events, events_rx) = bounded::<Event<usize>>(EVENT_QUEUE);
+    let (events, events_rx) = bounded::<Event<(usize, usize)>>(EVENT_QUEUE);
     let live = Arc::new(AtomicUsize::new(0));
     let (handles, threads) = start_loops(&events, config, done, log, &live)?;
     let _wake_loops = {
@@ -161,7 +161,7 @@ pub fn serve(
 
 /// Starts the event loops, one feed each, all behind one gate.
 fn start_loops(
-    events: &Sender<Event<usize>>,
+    events: &Sender<Event<(usize, usize)>>,
     config: &Arc<Config>,
     done: &Done,
     log: &Log,
@@ -188,7 +188,7 @@ fn start_loops(
 
 /// Starts the broadcaster, which hands each message once to each loop with clients in the room.
 fn start_broadcaster(
-    events: Receiver<Event<usize>>,
+    events: Receiver<Event<(usize, usize)>>,
     handles: &[Handle],
     done: &Done,
     log: &Log,
@@ -227,11 +227,10 @@ pub fn loop_count(config: &Config) -> usize {
     }
 }
 
-/// A loop's connections by slot (their token; free slots are reused), and by client id.
+/// A loop's connections by slot (their token; free slots are reused).
 #[derive(Default)]
 struct Conns {
     slots: Slab<Conn>,
-    by_id: HashMap<u64, usize>,
 }
 
 impl Conns {
@@ -239,21 +238,13 @@ impl Conns {
         self.slots.get_mut(slot)
     }
 
-    /// Client `id`'s slot and connection.
-    fn by_id(&mut self, id: u64) -> Option<(usize, &mut Conn)> {
-        let slot = *self.by_id.get(&id)?;
-        Some((slot, self.slots.get_mut(slot)?))
-    }
-
-    fn insert(&mut self, conn: Conn) -> usize {
-        let (id, slot) = (conn.id, self.slots.insert(conn));
-        self.by_id.insert(id, slot);
-        slot
+    /// Client `id`, if it is still in `slot` (a slot is reused once its client has gone).
+    fn client(&mut self, id: u64, slot: usize) -> Option<&mut Conn> {
+        self.get(slot).filter(|conn| conn.id == id)
     }
 
     fn remove(&mut self, slot: usize) -> Option<Conn> {
         let conn = self.slots.try_remove(slot)?;
-        self.by_id.remove(&conn.id);
         if self.slots.is_empty() {
             // A quiet server gives its memory back.
             *self = Conns::default();
@@ -272,10 +263,9 @@ struct EventLoop {
     index: usize,
     poll: Poll,
     inbox: Receiver<ToLoop>,
-    sleeping: Arc<AtomicBool>,
-    /// This loop's count in its [`Handle`].
-    clients: Arc<AtomicUsize>,
-    events: Sender<Event<usize>>,
+    /// How others reach this loop: its sleeping flag and its count of clients are here.
+    handle: Handle,
+    events: Sender<Event<(usize, usize)>>,
     flow: Flow,
     conns: Conns,
     /// Clients with more to read than one turn's budget, or input waiting on the room.
@@ -302,7 +292,7 @@ impl EventLoop {
     fn new(
         index: usize,
         flow: Flow,
-        events: &Sender<Event<usize>>,
+        events: &Sender<Event<(usize, usize)>>,
         config: &Arc<Config>,
         done: &Done,
         log: &Log,
@@ -311,20 +301,17 @@ impl EventLoop {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let (inbox_tx, inbox) = unbounded();
-        let sleeping = Arc::new(AtomicBool::new(false));
-        let clients = Arc::new(AtomicUsize::new(0));
         let handle = Handle {
             inbox: inbox_tx,
             waker,
-            sleeping: Arc::clone(&sleeping),
-            clients: Arc::clone(&clients),
+            sleeping: Arc::default(),
+            clients: Arc::default(),
         };
         let event_loop = EventLoop {
             index,
             poll,
             inbox,
-            sleeping,
-            clients,
+            handle: handle.clone(),
             events: events.clone(),
             flow,
             conns: Conns::default(),
@@ -389,10 +376,10 @@ impl EventLoop {
     /// Sleeps in `poll` unless the inbox has something (the sleeping flag tells senders to wake
     /// this loop; checked after it is set, so no message is left waiting).
     fn wait(&mut self, events: &mut Events, timeout: Duration) -> io::Result<()> {
-        self.sleeping.store(true, Ordering::SeqCst);
+        self.handle.sleeping.store(true, Ordering::SeqCst);
         let timeout = Some(timeout).filter(|_| self.inbox.is_empty());
         let result = self.poll.poll(events, Some(timeout.unwrap_or_default()));
-        self.sleeping.store(false, Ordering::SeqCst);
+        self.handle.sleeping.store(false, Ordering::SeqCst);
         match result {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {
                 events.clear();
@@ -408,8 +395,8 @@ impl EventLoop {
             match message {
                 ToLoop::Message(message) => self.flow.push(message),
                 ToLoop::Conn(id, stream, peer) => self.greet(id, stream, peer),
-                ToLoop::Answer(id, welcome) => self.answer(id, welcome),
-                ToLoop::Left(id) => self.left(id),
+                ToLoop::Answer(id, slot, welcome) => self.answer(id, slot, welcome),
+                ToLoop::Left(id, slot) => self.left(id, slot),
             }
         }
     }
@@ -432,33 +419,33 @@ impl EventLoop {
                 self.log
                     .line(format_args!("{peer} refused: register: {err}"));
                 self.live.fetch_sub(1, Ordering::SeqCst);
-                self.clients.fetch_sub(1, Ordering::Relaxed);
+                self.handle.clients.fetch_sub(1, Ordering::Relaxed);
                 return;
             }
         };
         let mut out = Vec::new();
         let session = Session::new(peer, self.config.limits(), Instant::now(), &mut out);
-        let slot = self.conns.insert(Conn::new(id, stream, session));
+        let slot = self.conns.slots.insert(Conn::new(id, stream, session));
         self.act(slot, out);
         self.flush(slot);
     }
 
     /// The room has heard of a client's leave (a refused name: it never will).
-    fn left(&mut self, id: u64) {
-        if let Some((slot, conn)) = self.conns.by_id(id) {
+    fn left(&mut self, id: u64, slot: usize) {
+        if let Some(conn) = self.conns.client(id, slot) {
             conn.left(&self.flow);
             self.flush(slot);
         }
     }
 
     /// The room's answer to a client's name: admitted (with its welcome) or taken.
-    fn answer(&mut self, id: u64, welcome: Option<Message>) {
-        let Some((slot, conn)) = self.conns.by_id(id) else {
+    fn answer(&mut self, id: u64, slot: usize, welcome: Option<Message>) {
+        let Some(conn) = self.conns.client(id, slot) else {
             return;
         };
         if conn.ending() {
             if welcome.is_none() {
-                self.left(id);
+                self.left(id, slot);
             }
             return;
         }
@@ -557,7 +544,7 @@ impl EventLoop {
                 }
                 Output::Join(name) => {
                     conn.joining();
-                    let (id, member) = (conn.id, self.index);
+                    let (id, member) = (conn.id, (self.index, slot));
                     let _ = self.events.send(Event::Join { id, name, member });
                 }
                 Output::Say(message) => {
@@ -637,7 +624,7 @@ impl EventLoop {
         // Closing the socket (dropping it) also takes it out of the poll set.
         conn.close(&mut self.flow);
         self.live.fetch_sub(1, Ordering::SeqCst);
-        self.clients.fetch_sub(1, Ordering::Relaxed);
+        self.handle.clients.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// The clock: idle sessions, stalled sockets, the flow policy, and the feed let go behind

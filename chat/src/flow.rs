@@ -256,19 +256,16 @@ impl Backlog {
         let (mut current_done, mut privates, mut feeds, mut partial) = (false, 0, 0, None);
         for piece in self.pieces(feed) {
             let len = piece.bytes().len();
-            let whole = n >= len;
-            if !whole {
-                partial = Some(match piece {
-                    Piece::Current(message, sent) => (Message::clone(message), sent + n),
-                    Piece::Private(message) | Piece::Feed(message) => (Message::clone(message), n),
-                });
-            }
             match piece {
                 Piece::Current(..) => current_done = true,
                 Piece::Private(_) => privates += 1,
                 Piece::Feed(_) => feeds += 1,
             }
-            if !whole {
+            if n < len {
+                partial = Some(match piece {
+                    Piece::Current(message, sent) => (Message::clone(message), sent + n),
+                    Piece::Private(message) | Piece::Feed(message) => (Message::clone(message), n),
+                });
                 break;
             }
             n -= len;
@@ -276,15 +273,12 @@ impl Backlog {
                 break;
             }
         }
-        if current_done {
-            self.current = None;
+        if current_done || partial.is_some() {
+            self.current = partial;
         }
         self.private.drain(..privates);
         if let Some(cursor) = &mut self.cursor {
             *cursor += feeds;
-        }
-        if partial.is_some() {
-            self.current = partial;
         }
         if self.private.is_empty() && self.private.capacity() > 0 {
             // Idle clients stay cheap: an emptied queue is given back.
