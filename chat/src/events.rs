@@ -321,7 +321,7 @@ impl EventLoop {
             done: done.clone(),
             log: log.clone(),
             live: Arc::clone(live),
-            scratch: vec![0; 16 << 10],
+            scratch: vec![0; crate::limits::EVENTS_READ],
             batch: Vec::with_capacity(conn::BATCH + 8192),
             unfinished: false,
             dirty: Vec::new(),

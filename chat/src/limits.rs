@@ -46,9 +46,8 @@ const BACKLOG_OVERHEAD: usize = 16;
 /// Bytes a client's connection holds on the heap beyond its line buffer: session, queues,
 /// socket registration, a writer's kept batch.
 const CLIENT_HEAP: usize = 8 << 10;
-/// The largest read each engine pushes into a client's session at once (the events engine's
-/// scratch buffer, the thread engine's stack buffer).
-const READ_SIZE: (usize, usize) = (16 << 10, THREAD_READ);
+/// An event loop's read buffer: the largest read it pushes into a client's session at once.
+pub const EVENTS_READ: usize = 16 << 10;
 /// A thread-engine connection's read buffer. Small, because every line of one read waits as a
 /// message until the room takes it: 1 KiB of empty lines is 1,024 messages (about 190 KiB).
 pub const THREAD_READ: usize = 1 << 10;
@@ -60,8 +59,6 @@ pub const THREAD_BATCH: usize = 16 << 10;
 /// session's output and the message, `NAME: \n` with a 32-character name of 4-byte characters,
 /// in a 160-byte allocation.
 const LINE_COST: usize = std::mem::size_of::<crate::session::Output>() + 160;
-/// The event queue of the thread engine's broadcaster, in messages: bytes in flight.
-const THREADS_EVENT_QUEUE: usize = 1024;
 
 /// Binds `addr` (the first of its resolved addresses that binds) and listens with the kernel's
 /// maximum accept queue.
@@ -86,15 +83,6 @@ fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
-/// How many clients this process can hold at once, and which limit says so.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Capacity {
-    pub clients: usize,
-    pub bound_by: &'static str,
-    /// Backlog bytes (all clients together) that memory allows, and the limit, if one binds.
-    pub backlog: Option<(usize, &'static str)>,
-}
-
 /// What the engine of `config` costs: per client (threads, heap at worst) and for itself.
 struct Costs {
     threads_per_client: usize,
@@ -116,24 +104,24 @@ impl Costs {
                 // Each client's thread holds one read's messages while the room is behind.
                 heap_per_client: CLIENT_HEAP
                     + 2 * THREAD_BATCH
-                    + line_buffer(READ_SIZE.1)
-                    + READ_SIZE.1 * LINE_COST,
+                    + line_buffer(THREAD_READ)
+                    + THREAD_READ * LINE_COST,
                 engine_descriptors: 0,
                 // The broadcaster and the log, the broadcaster's queue full of long lines.
                 engine_memory: 2 * thread_cost(DEFAULT_STACK)
-                    + THREADS_EVENT_QUEUE * (config.max_line + 64),
+                    + crate::threads::EVENT_QUEUE * (config.max_line + 64),
             },
             Engine::Events => {
                 let loops = crate::events::loop_count(config);
                 Costs {
                     threads_per_client: 0,
                     thread_stack: 0,
-                    heap_per_client: CLIENT_HEAP + line_buffer(READ_SIZE.0),
+                    heap_per_client: CLIENT_HEAP + line_buffer(EVENTS_READ),
                     // Each event loop costs a poll and a waker.
                     engine_descriptors: 2 * loops,
                     // Each loop holds one read's messages while the room is behind.
                     engine_memory: (loops + 2) * thread_cost(DEFAULT_STACK)
-                        + loops * READ_SIZE.0 * LINE_COST,
+                        + loops * EVENTS_READ * LINE_COST,
                 }
             }
         }
@@ -143,8 +131,8 @@ impl Costs {
 /// The most clients served at once (`--max-clients`, but never more than the process's limits
 /// allow), with `config.max_backlog_total` lowered to what memory allows; both logged.
 pub fn fit(config: &mut Config, log: &Log) -> usize {
-    let capacity = capacity(config);
-    if let Some((backlog, bound_by)) = capacity.backlog
+    let (capacity, bound_by, backlog) = capacity(config);
+    if let Some((backlog, bound_by)) = backlog
         && backlog < config.max_backlog_total
     {
         log.line(format_args!(
@@ -154,7 +142,7 @@ pub fn fit(config: &mut Config, log: &Log) -> usize {
         ));
         config.max_backlog_total = backlog;
     }
-    if config.max_clients <= capacity.clients {
+    if config.max_clients <= capacity {
         log.line(format_args!(
             "serving at most {} (--max-clients)",
             clients(config.max_clients)
@@ -166,11 +154,10 @@ pub fn fit(config: &mut Config, log: &Log) -> usize {
             asked => format!("; --max-clients {asked} is more"),
         };
         log.line(format_args!(
-            "serving at most {} (the limit of this process's {}{asked})",
-            clients(capacity.clients),
-            capacity.bound_by
+            "serving at most {} (the limit of this process's {bound_by}{asked})",
+            clients(capacity),
         ));
-        capacity.clients
+        capacity
     }
 }
 
@@ -190,10 +177,11 @@ fn bytes(count: usize) -> String {
     }
 }
 
-/// The clients this process can serve with `config`'s engine: one descriptor each (beyond
-/// those the engine is yet to open), the engine's threads and their memory maps, and what the
-/// memory limits leave once the engine and the backlog have their share.
-fn capacity(config: &Config) -> Capacity {
+/// The clients this process can serve with `config`'s engine, and the limit that says so: one
+/// descriptor each (beyond those the engine is yet to open), the engine's threads and their
+/// memory maps, and what the memory limits leave once the engine and the backlog have their
+/// share. Then the backlog bytes (all clients together) memory allows, and its limit, if any.
+fn capacity(config: &Config) -> (usize, &'static str, Option<(usize, &'static str)>) {
     let costs = Costs::of(config);
     let limit = usize::try_from(common::rlimit::raise_descriptor_limit()).unwrap_or(usize::MAX);
     let spare =
@@ -201,15 +189,10 @@ fn capacity(config: &Config) -> Capacity {
     let descriptors = limit
         .saturating_sub(count_entries("/proc/self/fd"))
         .saturating_sub(spare);
-    let mut capacity = Capacity {
-        clients: descriptors.max(1),
-        bound_by: "descriptors",
-        backlog: None,
-    };
-    let mut bind = |clients: usize, bound_by| {
-        if clients.max(1) < capacity.clients {
-            capacity.clients = clients.max(1);
-            capacity.bound_by = bound_by;
+    let (mut capacity, mut bound_by, mut backlog_room) = (descriptors.max(1), "descriptors", None);
+    let mut bind = |clients: usize, by| {
+        if clients.max(1) < capacity {
+            (capacity, bound_by) = (clients.max(1), by);
         }
     };
     let threads = thread_limit().saturating_sub(SPARE_THREADS);
@@ -230,7 +213,7 @@ fn capacity(config: &Config) -> Capacity {
             .saturating_sub(SPARE_MEMORY + costs.engine_memory + arenas.saturating_sub(1) * ARENA);
         // A quarter for the backlogs (through their overhead), the rest for the clients.
         let backlog = (room_bytes / 4 / BACKLOG_OVERHEAD).max(1);
-        capacity.backlog = Some((backlog, room.resource.name()));
+        backlog_room = Some((backlog, room.resource.name()));
         let held = backlog.min(config.max_backlog_total) * BACKLOG_OVERHEAD;
         let stacks = costs.threads_per_client * thread_cost(costs.thread_stack);
         let room_bytes = room_bytes.saturating_sub(held);
@@ -240,7 +223,7 @@ fn capacity(config: &Config) -> Capacity {
             .max(room_bytes.saturating_sub(STACK_CACHE) / (stacks + costs.heap_per_client));
         bind(clients, room.resource.name());
     }
-    capacity
+    (capacity, bound_by, backlog_room)
 }
 
 /// Everything a thread started with a `stack`-byte stack maps: the stack and its guard page

@@ -32,7 +32,7 @@ use self::outbox::Outbox;
 
 /// Capacity of the broadcaster's event channel: readers wait when it is full (backpressure on
 /// senders), the broadcaster never does.
-const EVENT_QUEUE: usize = 1024;
+pub const EVENT_QUEUE: usize = 1024;
 /// A writer keeps a batch buffer of up to this capacity between wakes.
 const BATCH_KEPT: usize = 4 << 10;
 
