@@ -159,7 +159,7 @@ pub fn serve(
     })
 }
 
-/// Starts the event loops, one feed each, all behind one gate.
+/// Starts the event loops, one feed each, all behind one gate; returns how to reach each.
 fn start_loops(
     events: &Sender<Event<(usize, usize)>>,
     config: &Arc<Config>,
@@ -173,8 +173,35 @@ fn start_loops(
     let mut handles = Vec::new();
     let mut threads = Vec::new();
     for index in 0..loops {
-        let flow = Flow::new(cap, config, Arc::clone(&gate), log.clone());
-        let (handle, event_loop) = EventLoop::new(index, flow, events, config, done, log, live)?;
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let (inbox_tx, inbox) = unbounded();
+        let handle = Handle {
+            inbox: inbox_tx,
+            waker,
+            sleeping: Arc::default(),
+            clients: Arc::default(),
+        };
+        let event_loop = EventLoop {
+            index,
+            poll,
+            inbox,
+            handle: handle.clone(),
+            events: events.clone(),
+            flow: Flow::new(cap, config, Arc::clone(&gate), log.clone()),
+            conns: Conns::default(),
+            again: Vec::new(),
+            held: Vec::new(),
+            config: Arc::clone(config),
+            done: done.clone(),
+            log: log.clone(),
+            live: Arc::clone(live),
+            scratch: vec![0; crate::limits::EVENTS_READ],
+            batch: Vec::with_capacity(conn::BATCH + 8192),
+            unfinished: false,
+            dirty: Vec::new(),
+            delivered: 0,
+        };
         handles.push(handle);
         let name = format!("event_loop_{index}");
         threads.push(
@@ -288,48 +315,6 @@ struct EventLoop {
 }
 
 impl EventLoop {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        index: usize,
-        flow: Flow,
-        events: &Sender<Event<(usize, usize)>>,
-        config: &Arc<Config>,
-        done: &Done,
-        log: &Log,
-        live: &Arc<AtomicUsize>,
-    ) -> io::Result<(Handle, EventLoop)> {
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let (inbox_tx, inbox) = unbounded();
-        let handle = Handle {
-            inbox: inbox_tx,
-            waker,
-            sleeping: Arc::default(),
-            clients: Arc::default(),
-        };
-        let event_loop = EventLoop {
-            index,
-            poll,
-            inbox,
-            handle: handle.clone(),
-            events: events.clone(),
-            flow,
-            conns: Conns::default(),
-            again: Vec::new(),
-            held: Vec::new(),
-            config: Arc::clone(config),
-            done: done.clone(),
-            log: log.clone(),
-            live: Arc::clone(live),
-            scratch: vec![0; crate::limits::EVENTS_READ],
-            batch: Vec::with_capacity(conn::BATCH + 8192),
-            unfinished: false,
-            dirty: Vec::new(),
-            delivered: 0,
-        };
-        Ok((handle, event_loop))
-    }
-
     /// Turns until the done signal: the inbox after each wait (new clients greeted, the room's
     /// answers, its messages into the feed), then what the sockets said, the inbox again, then
     /// delivery, then the clock.

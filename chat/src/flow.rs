@@ -1,18 +1,13 @@
 //! The one flow and drop policy of both engines (exercise 8.15; SPEC.md, chat, item 8), with no
 //! socket in it: a byte-bounded [`Feed`] of the room's messages, a [`Backlog`] per client (its
 //! cursor into the feed and its own lines), and the [`Flow`] that decides, from "the socket took
-//! N bytes" and the clock, what a client gets and whether the room may read more.
-//!
-//! - A client *holds the room* while it keeps up: nothing is dropped for it, and while it is
-//!   more than the high-water mark (a quarter of `--max-backlog`) behind, the [`Gate`] is shut
-//!   and the engines read from no sender (TCP pushes back on them).
-//! - A client that took nothing for the stall limit (1 s) while something was pending, or stayed
-//!   above the high-water mark that long, is *stalled*: its cursor is kept within
-//!   `--max-backlog` of the head, the messages skipped are dropped for it alone and counted.
-//!   Once it has caught up it is told once how many it missed and holds the room again.
-//! - The feed keeps at most its share of `--max-backlog-total`; past it the oldest go, so the
-//!   clients furthest behind (the largest backlogs) drop first. "Dropped" always means "fell
-//!   off the tail", of the feed or of the client's own window.
+//! N bytes" and the clock, what a client gets and whether the room may read more. A client that
+//! keeps up *holds the room* and loses nothing: while it is past the high-water mark (a quarter
+//! of `--max-backlog`) the [`Gate`] shuts and no sender is read (TCP pushes back on them). One
+//! that takes nothing, or stays past the mark, for the stall limit (1 s) is *stalled*: kept
+//! within `--max-backlog` of the head, the messages it skips dropped for it alone and counted,
+//! and told once how many when it has caught up (it then holds the room again). The feed keeps
+//! its share of `--max-backlog-total`; past it the oldest go, so the largest backlogs drop first.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

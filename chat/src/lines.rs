@@ -67,7 +67,8 @@ impl LineBuffer {
             if self.buf.len() - self.start > self.limit.saturating_add(1) {
                 // Longer than a line of `limit` bytes and a `\r` can be, and still no newline.
                 self.skipping = true;
-                self.clear();
+                self.start = self.buf.len();
+                self.release_if_empty();
                 return Some(Line::TooLong);
             }
             self.release_if_empty();
@@ -99,13 +100,6 @@ impl LineBuffer {
         } else {
             Line::Text(line)
         }
-    }
-
-    fn clear(&mut self) {
-        self.buf.clear();
-        self.start = 0;
-        self.searched = 0;
-        self.release_if_empty();
     }
 
     /// Idle clients stay cheap: an emptied buffer is given back.

@@ -32,9 +32,8 @@ struct State {
 impl Outbox {
     pub fn new(config: &Config, log: &Log) -> Outbox {
         let gate = Arc::new(Gate::default());
-        let flow = Flow::new(config.max_backlog_total, config, gate.clone(), log.clone());
         let state = State {
-            flow,
+            flow: Flow::new(config.max_backlog_total, config, gate.clone(), log.clone()),
             clients: HashMap::new(),
             waiting: 0,
         };
