@@ -63,7 +63,8 @@ fn refuse_on_error(
     done: &Done,
     log: &Log,
 ) -> bool {
-    if limits::out_of_descriptors(err)
+    // Out of descriptors: the process's (EMFILE) or the system's (ENFILE).
+    if matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
         && let Some(peer) = reserve.refuse_one(|| listener.accept(), &session::full(None))
     {
         log.line(format_args!("{peer} refused: {err}"));

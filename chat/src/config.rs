@@ -25,10 +25,9 @@ pub struct Config {
     pub engine: Engine,
     /// Event-loop threads for [`Engine::Events`]; 0 means one per core.
     pub loops: usize,
-    /// Clients an event loop takes before the next loop is used (512). A small room stays on one
-    /// loop, where a message costs one hand-off instead of one per loop and no two threads write
-    /// to the same readers at once; past it, one loop's round of writes (10-15 us each here) would
-    /// pass 5 ms, and the loops share them. docs/benchmarks.md has the measurement.
+    /// Clients an event loop takes before the next loop is used (512): a small room on one loop
+    /// costs one hand-off per message, not one per loop; past it, one loop's round of writes
+    /// would pass 5 ms, and the loops share them (docs/benchmarks.md).
     pub pack: usize,
     /// A client that completes no line for this long is told so and disconnected (ex. 8.13). At
     /// most a year.
@@ -51,8 +50,8 @@ pub struct Config {
     /// At shutdown, how long a client may take to be given what is queued before its connection
     /// is cut (so shutdown finishes within a second even with stalled clients). At most 10 s.
     pub shutdown_grace: Duration,
-    /// Write the log (arrivals, departures, drops, errors) to stderr, one `chat: ...` line each.
-    /// The binary does; the in-process tests turn it off to keep the test run's output tidy.
+    /// Write the log (arrivals, departures, drops, errors) to stderr, one `chat: ...` line each
+    /// (the in-process tests turn it off).
     pub log: bool,
 }
 

@@ -332,11 +332,6 @@ impl Reserve {
     }
 }
 
-/// True for the errors `accept` gives when the process or the system is out of descriptors.
-pub fn out_of_descriptors(err: &io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
-}
-
 /// Tells a refused connection why in one line, without ever blocking, and closes it.
 pub fn refuse(conn: &TcpStream, why: &str) {
     use std::io::Write;

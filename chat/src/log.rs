@@ -2,11 +2,9 @@
 //! one line each), written by a thread of its own.
 //!
 //! Why a thread: a write to stderr blocks when stderr is a pipe nobody reads, and the Go
-//! original's `log.Print` in the broadcaster would then stall the whole room. Here the
-//! broadcaster and the connection threads only `try_send` a line into a bounded queue; the
-//! logger thread does the writing. When the queue is full, lines are dropped and counted, and the
-//! count is logged once stderr takes lines again. A closed stderr (`chat 2>&1 | head -1`) is not
-//! an error either: `eprintln!` would panic there, this logger ignores it.
+//! original's `log.Print` in the broadcaster would then stall the whole room. Here a line is
+//! only `try_send` into a bounded queue (when full, lines are dropped, counted and the count
+//! logged later). A closed stderr (`chat 2>&1 | head -1`) is ignored, where `eprintln!` panics.
 
 use std::fmt::Display;
 use std::io::{self, Write};

@@ -221,13 +221,8 @@ const FAREWELL: &str = "Server shutting down\n";
 /// What a newcomer is told when the server cannot take it: at `--max-clients` (`Some`), or out
 /// of descriptors or threads (`None`).
 pub fn full(max_clients: Option<usize>) -> String {
-    match max_clients {
-        Some(max) => format!(
-            "Server full ({}); try again later\n",
-            crate::limits::clients(max)
-        ),
-        None => "Server full; try again later\n".into(),
-    }
+    let max = max_clients.map(|max| format!(" ({})", crate::limits::clients(max)));
+    format!("Server full{}; try again later\n", max.unwrap_or_default())
 }
 
 /// The one line that tells a client how many messages it missed (SPEC.md, chat, item 8).

@@ -1,12 +1,9 @@
 //! The `threads` engine: the book's design, for reading beside chat.go (section 8.10).
 //!
-//! [`serve`] accepts connections and starts one [`handle_conn`] thread per client (the book's
-//! `main`); [`crate::room::broadcaster`] (one thread) owns the room;
-//! [`client_writer`] (one thread per admitted client) writes what the broadcaster queued for
-//! it. Each fix to the book is one named call into a sibling module: `conns` (threads joined,
-//! sockets closed as connections end, shutdown within a second), `io` (reads with the idle
-//! deadline, writes bounded by the write timeout), `outbox` (the one feed and every backlog,
-//! behind a lock, [`crate::flow`]'s policy).
+//! [`serve`] is the book's `main`, then [`handle_conn`] and [`client_writer`] (a thread each per
+//! client); [`crate::room::broadcaster`] owns the room. Each fix to the book is one named call
+//! into a sibling module: `conns` (the threads), `io` (deadline reads, bounded writes), `outbox`
+//! (the one feed and every backlog behind a lock, under [`crate::flow`]'s policy).
 
 mod conns;
 mod io;

@@ -32,7 +32,6 @@ pub struct Conn {
 }
 
 /// What a flush achieved.
-#[derive(Debug, PartialEq, Eq)]
 pub enum Flushed {
     /// Nothing is left pending.
     All,
