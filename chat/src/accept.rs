@@ -1,9 +1,8 @@
 //! The accept loop both engines share: the book's `main` loop, with its limits.
 //!
-//! At `--max-clients` a newcomer is told the server is full and closed. When every descriptor
-//! is taken, the [`Reserve`] accepts the waiting connection to refuse it, so the queue moves
-//! instead of `accept` failing forever. The engine's `start` may refuse too (a thread that
-//! could not be spawned); nothing here ends the process.
+//! At `--max-clients` a newcomer is told the server is full and closed; when every descriptor
+//! is taken, the [`Reserve`] accepts the waiting connection to refuse it, so the queue moves.
+//! The engine's `start` may refuse too (a thread that could not start); nothing ends the process.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};

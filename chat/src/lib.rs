@@ -69,12 +69,7 @@ use crate::log::Log;
 /// An error means the server could not start (its first threads could not be spawned).
 pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summary> {
     let mut config = config.clamped();
-    let (log, logger) = if config.log {
-        let (log, logger) = Log::start()?;
-        (log, Some(logger))
-    } else {
-        (Log::discard(), None)
-    };
+    let (log, logger) = Log::start(config.log)?;
     // A blocked `accept` wakes when the listening socket is shut down (Linux), from the hook.
     let wake = listener.try_clone()?;
     let _wake_accept = done.on_cancel(move || {

@@ -26,9 +26,8 @@ const SPARE_MAPS: usize = 2048;
 const MAPS_PER_THREAD: usize = 4;
 /// Threads kept for the server's own (broadcaster, loops, log) and the test harness's.
 const SPARE_THREADS: usize = 64;
-/// The stack of every thread-engine connection thread: they hold little (their buffers are on
-/// the heap but for one 1 KiB read buffer), and a small stack halves spawn time and keeps
-/// clients cheap.
+/// The stack of every thread-engine connection thread: they hold little (but for the 1 KiB read
+/// buffer, on the heap), and a small stack halves spawn time and keeps clients cheap.
 pub const THREAD_STACK: usize = 64 << 10;
 /// The stack of a thread started without a size (std's default): the event loops, the
 /// broadcaster.
@@ -51,9 +50,8 @@ pub const EVENTS_READ: usize = 16 << 10;
 /// A thread-engine connection's read buffer. Small, because every line of one read waits as a
 /// message until the room takes it: 1 KiB of empty lines is 1,024 messages (about 190 KiB).
 pub const THREAD_READ: usize = 1 << 10;
-/// A thread-engine writer's batch stops growing at about this much, so that thousands of
-/// writers blocked on full sockets hold little each (counted per client, doubled as a vector
-/// grows).
+/// A thread-engine writer's batch stops growing at about this much, so that thousands of writers
+/// blocked on full sockets hold little each (counted per client, doubled as a vector grows).
 pub const THREAD_BATCH: usize = 16 << 10;
 /// What one line of a read costs until the room takes it, at worst (an empty line): the
 /// session's output and the message, `NAME: \n` with a 32-character name of 4-byte characters,
@@ -245,13 +243,10 @@ fn page_size() -> usize {
         .unwrap_or(4096)
 }
 
-/// Under an address-space limit, caps glibc's malloc arenas so that they take at most an eighth of the
-/// room (each reserves 64 MiB of address space; by default a process makes up to eight per
-/// core, which alone is a gigabyte on two cores). Under `ulimit -v` an arena that cannot be
-/// mapped is not an error (glibc shares an old one), but a thread left without one was seen
-/// to take 14 times the memory per client. Returns the arenas there may be.
-/// (Only the address space counts an arena's reservation; RSS and the data size count what is
-/// used, which the rest of the budget covers.)
+/// Under an address-space limit, caps glibc's malloc arenas (64 MiB of address space each, up to
+/// eight per core by default: a gigabyte on two cores) at an eighth of the room; returns the
+/// arenas there may be. An arena that cannot be mapped is not an error (glibc shares an old one),
+/// but a thread left without one was seen to take 14 times the memory per client.
 fn cap_malloc_arenas(room: u64) -> usize {
     let room = usize::try_from(room).unwrap_or(usize::MAX);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);

@@ -1,11 +1,9 @@
 //! Splitting a client's bytes into lines with a bounded buffer (exercise 8.15's "memory stays
 //! bounded"), without any I/O: the engines push what they read, and take lines out.
 //!
-//! The Go original reads with `bufio.Scanner`, which stops at its 64 KiB token limit and ends the
-//! connection. Here a line longer than the limit is reported once ([`Line::TooLong`]) and then
-//! skipped up to its newline without being stored, so a client sending 10 MB without a newline
-//! costs the server at most `limit + 2` bytes of partial line (plus the one read it was pushed
-//! in), and the connection stays.
+//! The Go original's `bufio.Scanner` ends the connection at its 64 KiB token limit. Here a longer
+//! line is reported once ([`Line::TooLong`]) and skipped up to its newline without being stored:
+//! 10 MB without a newline cost at most `limit + 2` bytes (and one read), and the client stays.
 
 /// What [`LineBuffer::next_line`] found.
 #[derive(Debug, PartialEq, Eq)]

@@ -43,8 +43,12 @@ impl Log {
         }
     }
 
-    /// Starts the logger thread. Every line is written as `chat: LINE`.
-    pub fn start() -> io::Result<(Log, Logger)> {
+    /// Starts the logger thread, if `enabled` ([`Log::discard`] if not). Every line is written
+    /// as `chat: LINE`.
+    pub fn start(enabled: bool) -> io::Result<(Log, Option<Logger>)> {
+        if !enabled {
+            return Ok((Log::discard(), None));
+        }
         let (lines_tx, lines_rx) = bounded::<String>(BACKLOG);
         let finished = WaitGroup::new();
         let member = finished.add();
@@ -77,8 +81,7 @@ impl Log {
             lines: Some(lines_tx),
             dropped,
         };
-        let logger = Logger { thread, finished };
-        Ok((log, logger))
+        Ok((log, Some(Logger { thread, finished })))
     }
 
     /// Logs one line (without the `chat: ` prefix), or drops and counts it if the backlog is

@@ -126,11 +126,10 @@ pub fn broadcaster<F: Fanout>(
                 None => fanout.answer(id, &name, member, None),
             },
             Event::Leave { id } => {
-                if let Some(name) = room.leave(id) {
-                    fanout.remove(id);
-                    log.line(format_args!("{name} has left"));
-                    fanout.broadcast(&format!("{name} has left\n").into());
-                }
+                let Some(name) = room.leave(id) else { continue };
+                fanout.remove(id);
+                log.line(format_args!("{name} has left"));
+                fanout.broadcast(&format!("{name} has left\n").into());
             }
         }
     }

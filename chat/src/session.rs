@@ -110,9 +110,8 @@ impl Session {
         if admitted {
             self.state = State::Chatting(name);
         } else {
-            out.push(Output::Reply(
-                format!("Name {name} is taken; choose another\n").into(),
-            ));
+            let taken = format!("Name {name} is taken; choose another\n");
+            out.push(Output::Reply(taken.into()));
             out.push(Output::Reply(PROMPT.into()));
         }
         self.process(now, out);

@@ -71,16 +71,12 @@ impl Conns {
                 let _ = ended.send(id);
             }
         });
-        match spawned {
-            Ok(handle) => {
-                self.threads.insert(id, (handle, weak));
-                Ok(())
-            }
-            Err(err) => {
-                limits::refuse(&conn, &crate::session::full(None));
-                Err(common::exit::context("spawn", err))
-            }
-        }
+        let handle = spawned.map_err(|err| {
+            limits::refuse(&conn, &crate::session::full(None));
+            common::exit::context("spawn", err)
+        })?;
+        self.threads.insert(id, (handle, weak));
+        Ok(())
     }
 
     /// Joins the threads that have ended.
