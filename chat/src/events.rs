@@ -189,7 +189,7 @@ fn start_loops(
             handle: handle.clone(),
             events: events.clone(),
             flow: Flow::new(cap, config, Arc::clone(&gate), log.clone()),
-            conns: Conns::default(),
+            conns: Slab::new(),
             again: Vec::new(),
             held: Vec::new(),
             config: Arc::clone(config),
@@ -254,37 +254,6 @@ pub fn loop_count(config: &Config) -> usize {
     }
 }
 
-/// A loop's connections by slot (their token; free slots are reused).
-#[derive(Default)]
-struct Conns {
-    slots: Slab<Conn>,
-}
-
-impl Conns {
-    fn get(&mut self, slot: usize) -> Option<&mut Conn> {
-        self.slots.get_mut(slot)
-    }
-
-    /// Client `id`, if it is still in `slot` (a slot is reused once its client has gone).
-    fn client(&mut self, id: u64, slot: usize) -> Option<&mut Conn> {
-        self.get(slot).filter(|conn| conn.id == id)
-    }
-
-    fn remove(&mut self, slot: usize) -> Option<Conn> {
-        let conn = self.slots.try_remove(slot)?;
-        if self.slots.is_empty() {
-            // A quiet server gives its memory back.
-            *self = Conns::default();
-        }
-        Some(conn)
-    }
-
-    /// Every slot is below this.
-    fn end(&self) -> usize {
-        self.slots.capacity()
-    }
-}
-
 /// One event loop and everything it owns.
 struct EventLoop {
     index: usize,
@@ -294,7 +263,8 @@ struct EventLoop {
     handle: Handle,
     events: Sender<Event<(usize, usize)>>,
     flow: Flow,
-    conns: Conns,
+    /// Connections by slot (their token; a slot is reused once its client has gone).
+    conns: Slab<Conn>,
     /// Clients with more to read than one turn's budget, or input waiting on the room.
     again: Vec<usize>,
     /// Clients not read while the gate was shut.
@@ -388,7 +358,7 @@ impl EventLoop {
 
     /// A new client: registered, its session started, its prompt written at once.
     fn greet(&mut self, id: u64, stream: std::net::TcpStream, peer: SocketAddr) {
-        let slot = self.conns.slots.vacant_key();
+        let slot = self.conns.vacant_key();
         let registered = stream.set_nonblocking(true).and_then(|()| {
             let _ = stream.set_nodelay(true);
             let mut stream = mio::net::TcpStream::from_std(stream);
@@ -410,14 +380,15 @@ impl EventLoop {
         };
         let mut out = Vec::new();
         let session = Session::new(peer, self.config.limits(), Instant::now(), &mut out);
-        let slot = self.conns.slots.insert(Conn::new(id, stream, session));
+        let slot = self.conns.insert(Conn::new(id, stream, session));
         self.act(slot, out);
         self.flush(slot);
     }
 
-    /// The room has heard of a client's leave (a refused name: it never will).
+    /// The room has heard of a client's leave (a refused name: it never will). A message for a
+    /// slot whose client has gone (its id differs) is for nobody.
     fn left(&mut self, id: u64, slot: usize) {
-        if let Some(conn) = self.conns.client(id, slot) {
+        if let Some(conn) = self.conns.get_mut(slot).filter(|conn| conn.id == id) {
             conn.left(&self.flow);
             self.flush(slot);
         }
@@ -425,7 +396,7 @@ impl EventLoop {
 
     /// The room's answer to a client's name: admitted (with its welcome) or taken.
     fn answer(&mut self, id: u64, slot: usize, welcome: Option<Message>) {
-        let Some(conn) = self.conns.client(id, slot) else {
+        let Some(conn) = self.conns.get_mut(slot).filter(|conn| conn.id == id) else {
             return;
         };
         if conn.ending() {
@@ -450,7 +421,7 @@ impl EventLoop {
             return;
         }
         let slot = token.0;
-        if writable && let Some(conn) = self.conns.get(slot) {
+        if writable && let Some(conn) = self.conns.get_mut(slot) {
             conn.writable();
         }
         if readable {
@@ -466,7 +437,7 @@ impl EventLoop {
     fn read(&mut self, slot: usize) {
         let mut budget = READ_BUDGET;
         loop {
-            let Some(conn) = self.conns.get(slot) else {
+            let Some(conn) = self.conns.get_mut(slot) else {
                 return;
             };
             let gated = conn.cursor().is_some() && !self.flow.gate().is_open();
@@ -504,7 +475,7 @@ impl EventLoop {
             return;
         }
         for slot in std::mem::take(&mut self.held) {
-            let Some(conn) = self.conns.get(slot) else {
+            let Some(conn) = self.conns.get_mut(slot) else {
                 continue;
             };
             if conn.resume(true) {
@@ -519,7 +490,7 @@ impl EventLoop {
     fn act(&mut self, slot: usize, out: Vec<Output>) {
         let mut last = None;
         for output in out {
-            let Some(conn) = self.conns.get(slot) else {
+            let Some(conn) = self.conns.get_mut(slot) else {
                 return;
             };
             match output {
@@ -546,7 +517,7 @@ impl EventLoop {
     /// delivered (the last line, or what a half-closed client is still reading), then close;
     /// at once if its socket failed.
     fn end(&mut self, slot: usize, end: End, last: Option<Message>, failed: bool) {
-        let Some(conn) = self.conns.get(slot) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         if conn.end(end, last, &self.flow) {
@@ -573,8 +544,8 @@ impl EventLoop {
         self.delivered = self.flow.feed().head();
         self.unfinished = false;
         let now = Instant::now();
-        for slot in 0..self.conns.end() {
-            match self.conns.get(slot) {
+        for slot in 0..self.conns.capacity() {
+            match self.conns.get_mut(slot) {
                 Some(conn) if conn.blocked_before(now) => conn.review(&mut self.flow, now),
                 Some(_) => self.flush(slot),
                 None => {}
@@ -585,7 +556,7 @@ impl EventLoop {
     /// Writes what a client has pending; closes it once an ended session has been delivered,
     /// or its socket failed.
     fn flush(&mut self, slot: usize) {
-        let Some(conn) = self.conns.get(slot) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let flushed = conn.flush(&mut self.flow, Instant::now(), &mut self.batch);
@@ -603,9 +574,13 @@ impl EventLoop {
 
     /// Closes a client's connection and frees its slot.
     fn close(&mut self, slot: usize) {
-        let Some(conn) = self.conns.remove(slot) else {
+        let Some(conn) = self.conns.try_remove(slot) else {
             return;
         };
+        if self.conns.is_empty() {
+            // A quiet server gives its memory back.
+            self.conns = Slab::new();
+        }
         // Closing the socket (dropping it) also takes it out of the poll set.
         conn.close(&mut self.flow);
         self.live.fetch_sub(1, Ordering::SeqCst);
@@ -618,8 +593,8 @@ impl EventLoop {
         let now = Instant::now();
         let cut_before = now.checked_sub(self.config.write_timeout);
         let mut oldest = self.flow.feed().head();
-        for slot in 0..self.conns.end() {
-            let Some(conn) = self.conns.get(slot) else {
+        for slot in 0..self.conns.capacity() {
+            let Some(conn) = self.conns.get_mut(slot) else {
                 continue;
             };
             if cut_before.is_some_and(|before| conn.blocked_before(before)) {
@@ -647,21 +622,21 @@ impl EventLoop {
         let deadline = Instant::now() + self.config.shutdown_grace;
         // What the room relayed before the signal is pending too.
         self.take_inbox();
-        for slot in 0..self.conns.end() {
-            let Some(conn) = self.conns.get(slot) else {
+        for slot in 0..self.conns.capacity() {
+            let Some(conn) = self.conns.get_mut(slot) else {
                 continue;
             };
             let mut out = Vec::new();
             conn.session.shut_down(&mut out);
             self.act(slot, out);
             // The room will hear of no more leaves.
-            if let Some(conn) = self.conns.get(slot) {
+            if let Some(conn) = self.conns.get_mut(slot) {
                 conn.left(&self.flow);
             }
             self.flush(slot);
         }
         let mut events = Events::with_capacity(1024);
-        while !self.conns.slots.is_empty() {
+        while !self.conns.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -682,7 +657,7 @@ impl EventLoop {
             }
             self.deliver();
         }
-        for slot in 0..self.conns.end() {
+        for slot in 0..self.conns.capacity() {
             self.close(slot);
         }
     }
