@@ -387,16 +387,9 @@ impl Flow {
         let stalled_for = |since: Option<Instant>| {
             since.is_some_and(|since| now.saturating_duration_since(since) >= self.stall)
         };
-        if !pending {
-            backlog.waiting_since = None;
-        } else if backlog.waiting_since.is_none() {
-            backlog.waiting_since = Some(now);
-        }
-        if lag <= self.max_backlog / 4 {
-            backlog.over_since = None;
-        } else if backlog.over_since.is_none() {
-            backlog.over_since = Some(now);
-        }
+        backlog.waiting_since = pending.then(|| backlog.waiting_since.unwrap_or(now));
+        backlog.over_since =
+            (lag > self.max_backlog / 4).then(|| backlog.over_since.unwrap_or(now));
         backlog.stalled |= stalled_for(backlog.waiting_since) || stalled_for(backlog.over_since);
         if backlog.stalled && lag > self.max_backlog {
             let from = self.feed.within(self.max_backlog, limit);

@@ -262,18 +262,14 @@ fn cap_malloc_arenas(room: u64) -> usize {
 
 /// Threads this process may still start: RLIMIT_NPROC (per user), threads-max, pid_max.
 fn thread_limit() -> usize {
+    // No limit, unless getrlimit says otherwise (RLIM_INFINITY becomes usize::MAX).
     let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
     };
     // SAFETY: getrlimit with a valid resource and a pointer to a live rlimit.
-    let nproc = if unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) } == 0
-        && limit.rlim_cur != libc::RLIM_INFINITY
-    {
-        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
-    } else {
-        usize::MAX
-    };
+    unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) };
+    let nproc = usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
     let kernel = read_number("/proc/sys/kernel/threads-max")
         .min(read_number("/proc/sys/kernel/pid_max"))
         .min(nproc);

@@ -188,9 +188,7 @@ impl Session {
                         self.state = State::Joining(name);
                     }
                 }
-                (State::Chatting(name), Line::TooLong) => {
-                    too_long(name, self.limits.max_line, out);
-                }
+                (State::Chatting(name), Line::TooLong) => too_long(name, self.limits.max_line, out),
                 (State::Chatting(name), Line::Text(line)) => {
                     let said = said(name, line);
                     if said.len() > self.limits.max_message {
