@@ -286,9 +286,8 @@ struct EventLoop {
 
 impl EventLoop {
     /// Turns until the done signal: the inbox after each wait (new clients greeted, the room's
-    /// answers, its messages into the feed), then what the sockets said, the inbox again, then
-    /// delivery, then the clock.
-    /// Returns the messages dropped for this loop's clients.
+    /// answers, its messages into the feed), what the sockets said, the inbox again, delivery, the
+    /// clock. Returns the messages dropped for this loop's clients.
     fn run(mut self) -> u64 {
         let mut events = Events::with_capacity(1024);
         let sweep_every =

@@ -1,10 +1,7 @@
 //! The room: who is in it, under which names, and the one order every message takes. The
-//! book's `broadcaster`, with the delivery left to each engine ([`Fanout`]).
-//!
-//! One thread runs [`broadcaster`] and owns the [`Room`]: no lock, no shared map. Joins,
-//! messages and departures reach it as [`Event`]s through one channel, so they are seen in one
-//! total order. Each message is formatted once (by the sender's session) and shared by every
-//! client it goes to.
+//! book's `broadcaster`, with the delivery left to each engine ([`Fanout`]). One thread runs it
+//! and owns the [`Room`] (no lock); joins, messages and departures reach it through one channel
+//! of [`Event`]s, so they share one total order.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
