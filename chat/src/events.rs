@@ -36,6 +36,10 @@ const WAKER: Token = Token(usize::MAX);
 const EVENT_QUEUE: usize = 16 << 10;
 /// Bytes read from one client per turn, so one flood cannot starve the others.
 const READ_BUDGET: usize = 64 << 10;
+/// Lines a loop hands the room per turn. The room's relay of them waits in this loop's inbox
+/// until the turn ends, so without this bound a turn of floods (hundreds of clients sending
+/// 64 KiB of empty lines each) queued millions of messages there.
+const TURN_LINES: usize = EVENT_QUEUE;
 /// How often a loop with clients left unread looks at a shut gate again.
 const GATE_POLL: Duration = Duration::from_millis(5);
 
@@ -201,6 +205,7 @@ fn start_loops(
             unfinished: false,
             dirty: Vec::new(),
             delivered: 0,
+            said: 0,
         };
         handles.push(handle);
         let name = format!("event_loop_{index}");
@@ -282,6 +287,8 @@ struct EventLoop {
     dirty: Vec<usize>,
     /// The feed's head at the last delivery: a new head means every client has news.
     delivered: u64,
+    /// Lines handed to the room this turn (at most about [`TURN_LINES`]).
+    said: usize,
 }
 
 impl EventLoop {
@@ -307,6 +314,7 @@ impl EventLoop {
                 self.log.line(format_args!("poll: {err}"));
                 break;
             }
+            self.said = 0;
             self.take_inbox();
             for event in events.iter() {
                 self.ready(event.token(), event.is_readable(), event.is_writable());
@@ -446,7 +454,7 @@ impl EventLoop {
                 }
                 return;
             }
-            if budget == 0 {
+            if budget == 0 || self.said >= TURN_LINES {
                 self.again.push(slot);
                 return;
             }
@@ -503,6 +511,7 @@ impl EventLoop {
                     let _ = self.events.send(Event::Join { id, name, member });
                 }
                 Output::Say(message) => {
+                    self.said += 1;
                     let _ = self.events.send(Event::Say(message));
                 }
                 Output::Log(line) => self.log.line(line),

@@ -22,6 +22,10 @@ use crate::session;
 /// Own lines queued for a client at most (notices for a client that floods and never reads);
 /// more are dropped, and its input is not read until it takes them.
 const MAX_PRIVATE: usize = 64;
+/// What holding a message costs beyond its text: its shared allocation's header and rounding,
+/// and its slot in the feed. The feed's cap counts this too, so that a flood of empty lines is
+/// bounded in memory, not only in text.
+const MESSAGE_OVERHEAD: u64 = 64;
 
 /// The room's messages, numbered, each with the byte offset of its start, held while a cursor
 /// may still need them (a ring read by a cursor per client, as the LMAX Disruptor does).
@@ -31,7 +35,9 @@ pub struct Feed {
     tail: u64,
     /// The byte offset after the newest message.
     end: u64,
-    /// The most bytes kept.
+    /// What the entries cost: their text and [`MESSAGE_OVERHEAD`] each.
+    held: u64,
+    /// The most bytes kept, counted as `held` is.
     cap: u64,
 }
 
@@ -41,6 +47,7 @@ impl Feed {
             entries: VecDeque::new(),
             tail: 0,
             end: 0,
+            held: 0,
             cap: cap as u64,
         }
     }
@@ -72,7 +79,8 @@ impl Feed {
         let len = message.len() as u64;
         self.entries.push_back((message, self.end));
         self.end += len;
-        while self.end - self.offset(self.tail) > self.cap && self.entries.len() > 1 {
+        self.held += len + MESSAGE_OVERHEAD;
+        while self.held > self.cap && self.entries.len() > 1 {
             self.pop();
         }
     }
@@ -89,8 +97,9 @@ impl Feed {
     }
 
     fn pop(&mut self) {
-        if self.entries.pop_front().is_some() {
+        if let Some((message, _)) = self.entries.pop_front() {
             self.tail += 1;
+            self.held -= message.len() as u64 + MESSAGE_OVERHEAD;
         }
     }
 }

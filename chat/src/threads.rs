@@ -108,7 +108,7 @@ pub fn handle_conn(conn: &Arc<TcpStream>, peer: SocketAddr, id: u64, shared: &Sh
 }
 
 /// Writes what the room and the session have for one client: the book's `clientWriter`, reading
-/// the one feed ([`Outbox`]). Each wake takes everything pending (up to 256 KiB) into one
+/// the one feed ([`Outbox`]). Each wake takes what is pending (up to `limits::THREAD_BATCH`, 16 KiB) into one
 /// buffer and writes it with one `write`, so a burst of N messages costs one system call instead
 /// of N. Returns once the session is over and everything went out, or a write fails; a socket
 /// that takes nothing for the write timeout fails with `TimedOut`.

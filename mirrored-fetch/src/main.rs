@@ -23,7 +23,7 @@ use url::Url;
 /// without --compressed), and every other request is cancelled that moment. Redirects to http
 /// or https are followed (up to 10); to any other scheme they are an error.
 ///
-/// Until a body is complete it is kept aside: all mirrors' bodies share 8 MiB of memory, the rest
+/// Until a body is complete it is kept aside: all mirrors' bodies share 4 MiB of memory, the rest
 /// waits in unnamed temporary files in TMPDIR (default /tmp). A body longer than a length another
 /// mirror declared (Content-Length) loses; so does one past --max-size or one that would leave
 /// TMPDIR's file system nearly full (less than a twentieth of it free, at most 1 GiB kept), said

@@ -32,7 +32,7 @@ use common::http::{self, Response};
 use crate::report::Loss;
 
 /// Bytes of bodies kept in memory across all mirrors at once; beyond it, bodies wait in files.
-pub const MEMORY: usize = 8 << 20;
+pub const MEMORY: usize = 4 << 20;
 /// Bytes read from a mirror at a time.
 const READ: usize = 8 << 10;
 /// The least memory a body in memory reserves at a time.

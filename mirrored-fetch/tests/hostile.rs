@@ -218,7 +218,7 @@ fn many_stalled_bodies_share_the_memory_and_wait_on_disk() {
         .env("TMPDIR", dir.path())
         .args((0..MIRRORS).map(|i| site.url(&format!("/{i}"))));
     let proc = Proc::start(&mut command, Stdio::null(), None).expect("spawn mirrored-fetch");
-    // 24 MiB arrived, 8 MiB of memory for all: at least 16 bodies are on disk.
+    // 24 MiB arrived, `MEMORY` (4 MiB) for all: at least 20 bodies are on disk.
     let on_disk = MIRRORS - mirrored_fetch::spool::MEMORY / (1 << 20);
     let deadline = std::time::Instant::now() + PATIENCE;
     let mut seen = 0;

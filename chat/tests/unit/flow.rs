@@ -136,7 +136,8 @@ fn a_stalled_client_keeps_a_message_as_long_as_the_backlog_and_the_feed_its_cap(
         "You are a long-named client\nabcdefghi\n\
          *** 1 messages dropped: you were not reading ***\n"
     );
-    let mut feed = Feed::new(10);
+    // Room for two 4-byte messages, each counted with its overhead.
+    let mut feed = Feed::new(2 * (4 + MESSAGE_OVERHEAD as usize));
     for text in ["aaaa", "bbbb", "cccc"] {
         feed.push(text.into());
     }

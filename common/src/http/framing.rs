@@ -83,6 +83,21 @@ impl<In: Transport> Framed<In> {
         Ok(true)
     }
 
+    /// After the head: copies what `inner` has read straight into ureq's buffer (no carry, so
+    /// a body costs one copy and a connection no more memory than its buffers).
+    fn pass_through(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        if self.inner.buffers().input().is_empty() && !self.inner.await_input(timeout)? {
+            return Ok(false);
+        }
+        let space = self.buffers.input_append_buf();
+        let input = self.inner.buffers().input();
+        let amount = space.len().min(input.len());
+        space[..amount].copy_from_slice(&input[..amount]);
+        self.buffers.input_appended(amount);
+        self.inner.buffers().input_consume(amount);
+        Ok(amount > 0)
+    }
+
     /// Hands ureq what `carry` holds, as much as its buffer takes.
     fn deliver(&mut self) -> bool {
         let space = self.buffers.input_append_buf();
@@ -116,8 +131,16 @@ impl<In: Transport> Transport for Framed<In> {
 
     fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
         loop {
-            if !self.carry.is_empty() && self.head_done {
-                return Ok(self.deliver());
+            if self.head_done && !self.carry.is_empty() {
+                let delivered = self.deliver();
+                if self.carry.is_empty() {
+                    // The head's bytes are all out: the carry's memory goes back.
+                    self.carry = Vec::new();
+                }
+                return Ok(delivered);
+            }
+            if self.head_done {
+                return self.pass_through(timeout);
             }
             if !self.fill(timeout)? {
                 // The end: whatever is left goes to ureq, which says what is wrong with it.
