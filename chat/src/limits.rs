@@ -251,12 +251,7 @@ fn cap_malloc_arenas(room: u64) -> usize {
     let room = usize::try_from(room).unwrap_or(usize::MAX);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let arenas = (room / 8 / ARENA + 1).min(8 * cores);
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes the allocator's tuning; glibc reads M_ARENA_MAX when it next
-    // needs an arena, so arenas already made stay and fewer new ones are made.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, i32::try_from(arenas).unwrap_or(i32::MAX));
-    }
+    common::rlimit::cap_malloc_arenas(arenas);
     arenas
 }
 

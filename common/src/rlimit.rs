@@ -6,6 +6,8 @@
 //! - [`memory_rooms`]: how much more memory the process may take before an allocation fails (the
 //!   address space, the data segment, the cgroup's `memory.max`), so that a server can size
 //!   what it holds to fit instead of aborting when `malloc` fails.
+//! - [`address_space_limit`], [`address_space_used`], [`cap_malloc_arenas`]: what a program
+//!   that budgets its threads under `ulimit -v` reads and sets (chat, the reverb example).
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
@@ -58,22 +60,17 @@ pub struct MemoryRoom {
 /// The room left under each memory limit that is set (none: an empty list).
 pub fn memory_rooms() -> Vec<MemoryRoom> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = |field: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-            .map_or(0, |kib| kib * 1024)
-    };
     let limits = [
-        (Resource::As, kib("VmSize"), Memory::AddressSpace),
-        (Resource::Data, kib("VmData"), Memory::Data),
+        (
+            Resource::As,
+            status_bytes(&status, "VmSize"),
+            Memory::AddressSpace,
+        ),
+        (
+            Resource::Data,
+            status_bytes(&status, "VmData"),
+            Memory::Data,
+        ),
     ];
     let rlimits = limits.into_iter().filter_map(|(resource, used, memory)| {
         let limit = getrlimit(resource).current?;
@@ -83,6 +80,46 @@ pub fn memory_rooms() -> Vec<MemoryRoom> {
         })
     });
     rlimits.chain(cgroup_room()).collect()
+}
+
+/// The soft address-space limit (`ulimit -v`) in bytes; `None` when there is none.
+pub fn address_space_limit() -> Option<u64> {
+    getrlimit(Resource::As).current
+}
+
+/// This process's address space so far (`VmSize` in /proc/self/status), in bytes; 0 where
+/// /proc does not say.
+pub fn address_space_used() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status_bytes(&status, "VmSize")
+}
+
+/// A size field of /proc/self/status (`VmSize:  1234 kB`), in bytes; 0 when it is missing.
+fn status_bytes(status: &str, field: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// Caps glibc's malloc arenas at `arenas`: each reserves 64 MiB of address space, up to eight
+/// per core by default, so under `ulimit -v` they alone can use up the limit. Elsewhere, nothing.
+pub fn cap_malloc_arenas(arenas: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's tuning; glibc reads M_ARENA_MAX when it next
+    // needs an arena, so arenas already made stay and fewer new ones are made.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, i32::try_from(arenas).unwrap_or(i32::MAX));
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = arenas;
 }
 
 /// The least room under the memory limit of this process's cgroup and its ancestors: v2's

@@ -5,8 +5,6 @@
 //! other on their connection's thread, once the budget is spent. Without such a limit there is
 //! no budget; a thread that cannot be started is then handled where it is spawned.
 
-use std::io;
-
 /// Address space counted per thread: a 128 KiB stack, its guard page, the signal stack and its
 /// guard, with room to spare.
 const PER_THREAD: u64 = 192 << 10;
@@ -21,41 +19,11 @@ const LEAST: u64 = 3;
 /// it first in `main`, before any thread is started: it also keeps malloc to one arena under a
 /// limit (glibc reserves 64 MiB of address space for each arena a new thread may get).
 pub fn thread_budget() -> Option<usize> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit with a valid resource and a pointer to a live rlimit.
-    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } != 0
-        || limit.rlim_cur == libc::RLIM_INFINITY
-    {
-        return None;
-    }
-    // SAFETY: mallopt takes two integers and changes only malloc's own tuning; no other thread
-    // runs yet.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
-    let used = address_space_used().unwrap_or(0);
+    let limit = common::rlimit::address_space_limit()?;
+    common::rlimit::cap_malloc_arenas(1);
     let room = limit
-        .rlim_cur
-        .saturating_sub(used)
-        .saturating_sub(HEAP.max(limit.rlim_cur / 4));
+        .saturating_sub(common::rlimit::address_space_used())
+        .saturating_sub(HEAP.max(limit / 4));
     let threads = (room / PER_THREAD).max(LEAST);
     (threads < UNBOUNDED).then(|| usize::try_from(threads).unwrap_or(usize::MAX))
-}
-
-/// This process's address space so far (`VmSize` in /proc/self/status), in bytes.
-fn address_space_used() -> io::Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmSize:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        })
-        .map(|kib| kib << 10)
-        .ok_or_else(|| io::Error::other("no VmSize line"))
 }
