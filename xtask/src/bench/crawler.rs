@@ -29,9 +29,9 @@ use testkit::site::{Site, SiteHandle, SiteOptions};
 use super::{Load, Section, max, median, ms, release_binary, spawn, wait_limited, wait_measured};
 
 /// Tree pages of the generated site.
-const PAGES: usize = 2000;
+pub const PAGES: usize = 2000;
 /// The fixed per-page latency of the throughput runs.
-const LATENCY: Duration = Duration::from_millis(20);
+pub const LATENCY: Duration = Duration::from_millis(20);
 /// Runs per setting; the median is reported.
 const RUNS: usize = 5;
 /// Cancellation runs.
@@ -76,15 +76,21 @@ pub fn run() -> crate::Result<Vec<Section>> {
     Ok(vec![section, hostile(&crawler)?, budget(&crawler)?])
 }
 
-/// Complete crawls at -c 20, 50 and 100, a row each; returns the median plain round trip (ms).
-fn throughput_rows(crawler: &Path, section: &mut Section) -> crate::Result<f64> {
+/// The generated site of the throughput runs (and of `cargo xtask compare`'s crawl): [`PAGES`]
+/// pages, [`LATENCY`] each, served by enough workers for -c 100.
+pub fn start_site() -> crate::Result<SiteHandle> {
     let options = SiteOptions {
         latency: LATENCY,
         workers: 256,
     };
-    let site = Site::generated(PAGES)
+    Site::generated(PAGES)
         .start("127.0.0.1:0", options)
-        .map_err(|err| format!("site: {err}"))?;
+        .map_err(|err| format!("site: {err}"))
+}
+
+/// Complete crawls at -c 20, 50 and 100, a row each; returns the median plain round trip (ms).
+fn throughput_rows(crawler: &Path, section: &mut Section) -> crate::Result<f64> {
+    let site = start_site()?;
     let mut round_trips = Vec::new();
     for concurrency in [20usize, 50, 100] {
         let mut rates = Vec::new();

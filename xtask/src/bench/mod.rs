@@ -8,7 +8,7 @@
 //! [`harness`].
 
 pub mod chat;
-mod crawler;
+pub mod crawler;
 pub mod du4;
 mod harness;
 mod mirrored_fetch;

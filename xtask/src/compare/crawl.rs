@@ -13,14 +13,12 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use testkit::child::{lines, wait_deadline};
-use testkit::site::{Site, SiteOptions};
 
 use super::du4::status;
 use super::{Programs, Row, thousands};
+use crate::bench::crawler::{LATENCY, PAGES, start_site};
 use crate::bench::{median, spawn};
 
-const PAGES: usize = 2000;
-const LATENCY: Duration = Duration::from_millis(20);
 /// Runs of each, alternated; the median rate is reported.
 const RUNS: usize = 3;
 /// Silent this long, a crawl that has not ended is stopped.
@@ -29,13 +27,7 @@ const IDLE: Duration = Duration::from_secs(3);
 const CAP: Duration = Duration::from_secs(120);
 
 pub fn run(programs: &Programs) -> crate::Result<Vec<Row>> {
-    let options = SiteOptions {
-        latency: LATENCY,
-        workers: 256,
-    };
-    let site = Site::generated(PAGES)
-        .start("127.0.0.1:0", options)
-        .map_err(|err| format!("site: {err}"))?;
+    let site = start_site()?;
     let url = site.url("/");
     let go = programs.go("crawl3").map(Path::to_path_buf);
     let ours = programs.ours("crawler");
