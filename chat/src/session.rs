@@ -60,7 +60,8 @@ enum State {
     /// The room has been asked; input waits for its answer.
     Joining(Arc<str>),
     Chatting(Arc<str>),
-    Ended,
+    /// Over; the name it had, for the log lines that follow (its drops).
+    Ended(Option<Arc<str>>),
 }
 
 /// One client's protocol state; see the module's docs.
@@ -119,7 +120,7 @@ impl Session {
 
     /// The clock: past the deadline, the client is told and the session ends.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Output>) {
-        if now >= self.deadline && !matches!(self.state, State::Ended) {
+        if now >= self.deadline && !matches!(self.state, State::Ended(_)) {
             let idle = humantime::format_duration(self.limits.idle_timeout);
             out.push(Output::Last(
                 format!("Disconnected: no message for {idle}\n").into(),
@@ -133,7 +134,7 @@ impl Session {
 
     /// The server is shutting down: the client is told, and the session ends.
     pub fn shut_down(&mut self, out: &mut Vec<Output>) {
-        if !matches!(self.state, State::Ended) {
+        if !matches!(self.state, State::Ended(_)) {
             out.push(Output::Last(FAREWELL.into()));
             self.end(End::Shutdown, out);
         }
@@ -150,16 +151,20 @@ impl Session {
         matches!(self.state, State::Naming | State::Chatting(_))
     }
 
-    /// The name, once the room has been asked for it (the room must then hear of the leave).
+    /// The name the room has been asked for, kept once the session is over (for the log).
     pub fn name(&self) -> Option<&Arc<str>> {
         match &self.state {
-            State::Joining(name) | State::Chatting(name) => Some(name),
-            State::Naming | State::Ended => None,
+            State::Joining(name) | State::Chatting(name) | State::Ended(Some(name)) => Some(name),
+            State::Naming | State::Ended(None) => None,
         }
     }
 
     fn end(&mut self, end: End, out: &mut Vec<Output>) {
-        self.state = State::Ended;
+        let name = match std::mem::replace(&mut self.state, State::Naming) {
+            State::Joining(name) | State::Chatting(name) | State::Ended(Some(name)) => Some(name),
+            State::Naming | State::Ended(None) => None,
+        };
+        self.state = State::Ended(name);
         out.push(Output::End(end));
     }
 
@@ -197,7 +202,7 @@ impl Session {
                         out.push(Output::Say(said));
                     }
                 }
-                (State::Joining(_) | State::Ended, _) => unreachable!("wants_input"),
+                (State::Joining(_) | State::Ended(_), _) => unreachable!("wants_input"),
             }
         }
     }

@@ -75,6 +75,8 @@ fn long_lines_are_refused_and_the_last_line_counts_at_close() {
             Output::End(End::Closed),
         ]
     );
+    // The log's last lines about it (its drops) still name it.
+    assert_eq!(session.name().map(|name| &**name), Some("bob"));
 }
 
 #[test]
