@@ -21,7 +21,7 @@ use slab::Slab;
 
 use crate::accept::accept_loop;
 use crate::config::{Config, Message, Summary};
-use crate::flow::{Flow, Gate};
+use crate::flow::{self, Flow, Gate};
 use crate::log::Log;
 use crate::room::{self, Event, Fanout};
 use crate::session::{End, Output, Session};
@@ -31,15 +31,16 @@ use self::conn::{Conn, Flushed};
 /// The token of each loop's waker; clients' tokens are their slots.
 const WAKER: Token = Token(usize::MAX);
 /// Capacity of the broadcaster's event channel: loops wait when it is full (backpressure on
-/// senders); the broadcaster never waits for a loop (their channels are unbounded, and each
-/// loop empties its channel every turn).
-const EVENT_QUEUE: usize = 16 << 10;
+/// senders); the broadcaster never waits for a loop (their inboxes are unbounded, and each
+/// loop empties its inbox every turn).
+pub const EVENT_QUEUE: usize = 1024;
 /// Bytes read from one client per turn, so one flood cannot starve the others.
 const READ_BUDGET: usize = 64 << 10;
-/// Lines a loop hands the room per turn. The room's relay of them waits in this loop's inbox
-/// until the turn ends, so without this bound a turn of floods (hundreds of clients sending
-/// 64 KiB of empty lines each) queued millions of messages there.
-const TURN_LINES: usize = EVENT_QUEUE;
+/// The bound of the loops' inboxes, which the broadcaster never waits on: while the messages
+/// relayed and not yet taken into a feed cost this much ([`flow::cost`], once per loop), no
+/// loop reads a sender. Unbounded, a turn of floods (hundreds of clients sending 64 KiB of empty
+/// lines each, or lines of `--max-line`) queued millions of messages there.
+pub const TRANSIT: usize = 4 << 20;
 /// How often a loop with clients left unread looks at a shut gate again.
 const GATE_POLL: Duration = Duration::from_millis(5);
 
@@ -92,6 +93,8 @@ struct Loops {
     members: Vec<usize>,
     /// The loop and slot of each member.
     loop_of: HashMap<u64, (usize, usize)>,
+    /// What the loops' inboxes hold ([`TRANSIT`]).
+    transit: Arc<AtomicUsize>,
 }
 
 impl Fanout for Loops {
@@ -109,6 +112,9 @@ impl Fanout for Loops {
     fn broadcast(&mut self, message: &Message) {
         for (handle, &members) in self.handles.iter().zip(&self.members) {
             if members > 0 {
+                // Counted before it is sent, so the loop's count down never comes first.
+                self.transit
+                    .fetch_add(flow::cost(message), Ordering::Relaxed);
                 handle.send(ToLoop::Message(Arc::clone(message)));
             }
         }
@@ -133,7 +139,8 @@ pub fn serve(
 ) -> io::Result<Summary> {
     let (events, events_rx) = bounded::<Event<(usize, usize)>>(EVENT_QUEUE);
     let live = Arc::new(AtomicUsize::new(0));
-    let (handles, threads) = start_loops(&events, config, done, log, &live)?;
+    let transit = Arc::new(AtomicUsize::new(0));
+    let (handles, threads) = start_loops(&events, config, done, log, (&live, &transit))?;
     let _wake_loops = {
         let handles = handles.clone();
         done.on_cancel(move || {
@@ -142,7 +149,7 @@ pub fn serve(
             }
         })
     };
-    let broadcaster = start_broadcaster(events_rx, &handles, done, log)?;
+    let broadcaster = start_broadcaster(events_rx, &handles, transit, done, log)?;
     drop(events);
     let connections = accept_loop(
         listener,
@@ -163,13 +170,14 @@ pub fn serve(
     })
 }
 
-/// Starts the event loops, one feed each, all behind one gate; returns how to reach each.
+/// Starts the event loops, one feed each, all behind one gate, sharing the count of clients
+/// `live` and of the bytes in `transit`; returns how to reach each.
 fn start_loops(
     events: &Sender<Event<(usize, usize)>>,
     config: &Arc<Config>,
     done: &Done,
     log: &Log,
-    live: &Arc<AtomicUsize>,
+    (live, transit): (&Arc<AtomicUsize>, &Arc<AtomicUsize>),
 ) -> io::Result<(Vec<Handle>, Vec<JoinHandle<u64>>)> {
     let loops = loop_count(config);
     let gate = Arc::new(Gate::default());
@@ -200,12 +208,12 @@ fn start_loops(
             done: done.clone(),
             log: log.clone(),
             live: Arc::clone(live),
+            transit: Arc::clone(transit),
             scratch: vec![0; crate::limits::EVENTS_READ],
             batch: Vec::with_capacity(conn::BATCH + 8192),
             unfinished: false,
             dirty: Vec::new(),
             delivered: 0,
-            said: 0,
         };
         handles.push(handle);
         let name = format!("event_loop_{index}");
@@ -222,6 +230,7 @@ fn start_loops(
 fn start_broadcaster(
     events: Receiver<Event<(usize, usize)>>,
     handles: &[Handle],
+    transit: Arc<AtomicUsize>,
     done: &Done,
     log: &Log,
 ) -> io::Result<JoinHandle<()>> {
@@ -229,6 +238,7 @@ fn start_broadcaster(
         handles: handles.to_vec(),
         members: vec![0; handles.len()],
         loop_of: HashMap::new(),
+        transit,
     };
     let (done, log) = (done.clone(), log.clone());
     let broadcaster = thread::Builder::new().name("broadcaster".into());
@@ -278,6 +288,8 @@ struct EventLoop {
     done: Done,
     log: Log,
     live: Arc<AtomicUsize>,
+    /// What the loops' inboxes hold ([`TRANSIT`]).
+    transit: Arc<AtomicUsize>,
     scratch: Vec<u8>,
     /// Where a flush gathers a client's messages for one write.
     batch: Vec<u8>,
@@ -287,8 +299,6 @@ struct EventLoop {
     dirty: Vec<usize>,
     /// The feed's head at the last delivery: a new head means every client has news.
     delivered: u64,
-    /// Lines handed to the room this turn (at most about [`TURN_LINES`]).
-    said: usize,
 }
 
 impl EventLoop {
@@ -305,7 +315,7 @@ impl EventLoop {
             // at again soon.
             let timeout = if self.unfinished || !self.again.is_empty() || !self.dirty.is_empty() {
                 Duration::ZERO
-            } else if !self.held.is_empty() && !self.flow.gate().is_open() {
+            } else if !self.held.is_empty() && !self.may_read() {
                 GATE_POLL.min(next_sweep.saturating_duration_since(Instant::now()))
             } else {
                 next_sweep.saturating_duration_since(Instant::now())
@@ -314,7 +324,6 @@ impl EventLoop {
                 self.log.line(format_args!("poll: {err}"));
                 break;
             }
-            self.said = 0;
             self.take_inbox();
             for event in events.iter() {
                 self.ready(event.token(), event.is_readable(), event.is_writable());
@@ -351,11 +360,21 @@ impl EventLoop {
         }
     }
 
+    /// True while a sender in the room may be read: the gate is open and the inboxes are
+    /// below [`TRANSIT`].
+    fn may_read(&self) -> bool {
+        self.flow.gate().is_open() && self.transit.load(Ordering::Relaxed) < TRANSIT
+    }
+
     /// Everything waiting in the inbox.
     fn take_inbox(&mut self) {
         while let Ok(message) = self.inbox.try_recv() {
             match message {
-                ToLoop::Message(message) => self.flow.push(message),
+                ToLoop::Message(message) => {
+                    self.transit
+                        .fetch_sub(flow::cost(&message), Ordering::Relaxed);
+                    self.flow.push(message);
+                }
                 ToLoop::Conn(id, stream, peer) => self.greet(id, stream, peer),
                 ToLoop::Answer(id, slot, welcome) => self.answer(id, slot, welcome),
                 ToLoop::Left(id, slot) => self.left(id, slot),
@@ -440,21 +459,23 @@ impl EventLoop {
     }
 
     /// Reads what the client sent (up to the turn's budget) into its session, unless the gate
-    /// is shut (a client that holds the room is behind) or the client is choked.
+    /// is shut (a client that holds the room is behind), the inboxes are full, or the client
+    /// is choked.
     fn read(&mut self, slot: usize) {
         let mut budget = READ_BUDGET;
         loop {
+            let open = self.may_read();
             let Some(conn) = self.conns.get_mut(slot) else {
                 return;
             };
-            let gated = conn.cursor().is_some() && !self.flow.gate().is_open();
+            let gated = conn.cursor().is_some() && !open;
             if !conn.reads() || gated {
                 if conn.hold() {
                     self.held.push(slot);
                 }
                 return;
             }
-            if budget == 0 || self.said >= TURN_LINES {
+            if budget == 0 {
                 self.again.push(slot);
                 return;
             }
@@ -478,7 +499,7 @@ impl EventLoop {
     /// Once the gate is open, clients left unread are read again (a choked one waits for its
     /// flush).
     fn release_held(&mut self) {
-        if self.held.is_empty() || !self.flow.gate().is_open() {
+        if self.held.is_empty() || !self.may_read() {
             return;
         }
         for slot in std::mem::take(&mut self.held) {
@@ -511,7 +532,6 @@ impl EventLoop {
                     let _ = self.events.send(Event::Join { id, name, member });
                 }
                 Output::Say(message) => {
-                    self.said += 1;
                     let _ = self.events.send(Event::Say(message));
                 }
                 Output::Log(line) => self.log.line(line),
@@ -564,11 +584,12 @@ impl EventLoop {
     /// Writes what a client has pending; closes it once an ended session has been delivered,
     /// or its socket failed.
     fn flush(&mut self, slot: usize) {
+        let open = self.may_read();
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let flushed = conn.flush(&mut self.flow, Instant::now(), &mut self.batch);
-        if conn.resume(self.flow.gate().is_open()) {
+        if conn.resume(open) {
             self.again.push(slot);
         }
         match flushed {

@@ -27,6 +27,11 @@ const MAX_PRIVATE: usize = 64;
 /// bounded in memory, not only in text.
 const MESSAGE_OVERHEAD: u64 = 64;
 
+/// What holding `message` costs, as the feed counts it: its text and [`MESSAGE_OVERHEAD`].
+pub fn cost(message: &Message) -> usize {
+    message.len() + MESSAGE_OVERHEAD as usize
+}
+
 /// The room's messages, numbered, each with the byte offset of its start, held while a cursor
 /// may still need them (a ring read by a cursor per client, as the LMAX Disruptor does).
 pub struct Feed {

@@ -117,9 +117,13 @@ impl Costs {
                     heap_per_client: CLIENT_HEAP + line_buffer(EVENTS_READ),
                     // Each event loop costs a poll and a waker.
                     engine_descriptors: 2 * loops,
-                    // Each loop holds one read's messages while the room is behind.
+                    // Each loop holds one read's messages while the room is behind; the
+                    // broadcaster's queue may be full of long lines, the inboxes hold about
+                    // TRANSIT.
                     engine_memory: (loops + 2) * thread_cost(DEFAULT_STACK)
-                        + loops * EVENTS_READ * LINE_COST,
+                        + loops * EVENTS_READ * LINE_COST
+                        + crate::events::EVENT_QUEUE * (config.max_line + 64)
+                        + crate::events::TRANSIT,
                 }
             }
         }

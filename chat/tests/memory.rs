@@ -87,11 +87,14 @@ fn quiet(addr: SocketAddr, name: &str) -> Result<Client, String> {
 }
 
 /// What comes once the server is full: one sender's 16 MB, or first every quiet client's 16 KiB
-/// of empty lines (each a message: the most messages per byte a client can send), then that.
+/// of empty lines (each a message: the most messages per byte a client can send), or as much as
+/// its socket takes of 64 KiB in lines as long as `--max-line` allows (the most bytes per
+/// message), then that.
 #[derive(Clone, Copy, PartialEq)]
 enum Burst {
     OneSender,
     EmptyLinesFromAll,
+    LongLinesFromAll,
 }
 
 fn fills_up_then_refuses_and_keeps_chatting(engine: &str, bytes: u64, burst: Burst) {
@@ -142,6 +145,15 @@ fn fills_up_then_refuses_and_keeps_chatting(engine: &str, bytes: u64, burst: Bur
                 .stream
                 .write_all(&empty_lines)
                 .expect("send empty lines");
+        }
+    }
+    if burst == Burst::LongLinesFromAll {
+        let long_lines = format!("{}\n", "y".repeat(7999)).repeat(8);
+        for client in &mut quiet_ones {
+            // What the socket takes now: the server may already have shut the gate.
+            client.stream.set_nonblocking(true).expect("non-blocking");
+            let _ = client.stream.write(long_lines.as_bytes());
+            client.stream.set_nonblocking(false).expect("blocking");
         }
     }
     // 16 MB through the room from one sender, while nobody else but alice and bob reads.
@@ -203,6 +215,11 @@ fn events_under_sixty_four_mebibytes_of_address_space() {
 #[test]
 fn events_under_sixty_four_mebibytes_when_every_client_floods_empty_lines() {
     fills_up_then_refuses_and_keeps_chatting("events", 64 << 20, Burst::EmptyLinesFromAll);
+}
+
+#[test]
+fn events_under_sixty_four_mebibytes_when_every_client_floods_long_lines() {
+    fills_up_then_refuses_and_keeps_chatting("events", 64 << 20, Burst::LongLinesFromAll);
 }
 
 #[test]
