@@ -7,7 +7,7 @@
 mod conn;
 
 use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -194,26 +194,29 @@ fn start_loops(
             sleeping: Arc::default(),
             clients: Arc::default(),
         };
-        let event_loop = EventLoop {
+        let router = Router {
             index,
-            poll,
-            inbox,
-            handle: handle.clone(),
             events: events.clone(),
             flow: Flow::new(cap, config, Arc::clone(&gate), log.clone()),
-            conns: Slab::new(),
+            log: log.clone(),
+            transit: Arc::clone(transit),
             again: Vec::new(),
             held: Vec::new(),
-            config: Arc::clone(config),
-            done: done.clone(),
-            log: log.clone(),
-            live: Arc::clone(live),
-            transit: Arc::clone(transit),
+            dirty: Vec::new(),
             scratch: vec![0; crate::limits::EVENTS_READ],
             batch: Vec::with_capacity(conn::BATCH + 8192),
             unfinished: false,
-            dirty: Vec::new(),
             delivered: 0,
+        };
+        let event_loop = EventLoop {
+            poll,
+            inbox,
+            handle: handle.clone(),
+            config: Arc::clone(config),
+            done: done.clone(),
+            live: Arc::clone(live),
+            conns: Slab::new(),
+            router,
         };
         handles.push(handle);
         let name = format!("event_loop_{index}");
@@ -269,36 +272,60 @@ pub fn loop_count(config: &Config) -> usize {
     }
 }
 
-/// One event loop and everything it owns.
+/// One event loop: its connections by slot, and everything else it owns ([`Router`]), kept
+/// apart so that one client and the rest of the loop can be borrowed at once.
 struct EventLoop {
-    index: usize,
     poll: Poll,
     inbox: Receiver<ToLoop>,
     /// How others reach this loop: its sleeping flag and its count of clients are here.
     handle: Handle,
-    events: Sender<Event<(usize, usize)>>,
-    flow: Flow,
-    /// Connections by slot (their token; a slot is reused once its client has gone).
-    conns: Slab<Conn>,
-    /// Clients with more to read than one turn's budget, or input waiting on the room.
-    again: Vec<usize>,
-    /// Clients not read while the gate was shut.
-    held: Vec<usize>,
     config: Arc<Config>,
     done: Done,
-    log: Log,
     live: Arc<AtomicUsize>,
+    /// Connections by slot (their token; a slot is reused once its client has gone).
+    conns: Slab<Conn>,
+    router: Router,
+}
+
+/// What a loop does for one client at a time: moves its bytes between its socket, its session,
+/// the room and the feed. Each step returns whether the client stays.
+struct Router {
+    index: usize,
+    events: Sender<Event<(usize, usize)>>,
+    flow: Flow,
+    log: Log,
     /// What the loops' inboxes hold ([`TRANSIT`]).
     transit: Arc<AtomicUsize>,
+    /// Clients with more to read than one turn's budget, or input waiting on the room.
+    again: Vec<usize>,
+    /// Clients not read while the gate was shut or the inboxes full.
+    held: Vec<usize>,
+    /// Clients given a line of their own this turn.
+    dirty: Vec<usize>,
     scratch: Vec<u8>,
     /// Where a flush gathers a client's messages for one write.
     batch: Vec<u8>,
     /// A flush stopped at its size limit this turn: do not sleep.
     unfinished: bool,
-    /// Clients given a line of their own this turn.
-    dirty: Vec<usize>,
     /// The feed's head at the last delivery: a new head means every client has news.
     delivered: u64,
+}
+
+/// What a step leaves a client: kept, or to be closed and its slot freed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Keep,
+    Close,
+}
+
+impl Next {
+    /// `then` if the client is kept.
+    fn then(self, then: impl FnOnce() -> Next) -> Next {
+        match self {
+            Next::Keep => then(),
+            Next::Close => Next::Close,
+        }
+    }
 }
 
 impl EventLoop {
@@ -313,15 +340,17 @@ impl EventLoop {
         while !self.done.cancelled() {
             // `wait` itself does not sleep while the inbox has something; a shut gate is looked
             // at again soon.
-            let timeout = if self.unfinished || !self.again.is_empty() || !self.dirty.is_empty() {
-                Duration::ZERO
-            } else if !self.held.is_empty() && !self.may_read() {
-                GATE_POLL.min(next_sweep.saturating_duration_since(Instant::now()))
-            } else {
-                next_sweep.saturating_duration_since(Instant::now())
-            };
+            let router = &self.router;
+            let timeout =
+                if router.unfinished || !router.again.is_empty() || !router.dirty.is_empty() {
+                    Duration::ZERO
+                } else if !router.held.is_empty() && !router.may_read() {
+                    GATE_POLL.min(next_sweep.saturating_duration_since(Instant::now()))
+                } else {
+                    next_sweep.saturating_duration_since(Instant::now())
+                };
             if let Err(err) = self.wait(&mut events, timeout) {
-                self.log.line(format_args!("poll: {err}"));
+                self.router.log.line(format_args!("poll: {err}"));
                 break;
             }
             self.take_inbox();
@@ -329,8 +358,8 @@ impl EventLoop {
                 self.ready(event.token(), event.is_readable(), event.is_writable());
             }
             self.release_held();
-            for slot in std::mem::take(&mut self.again) {
-                self.read(slot);
+            for slot in std::mem::take(&mut self.router.again) {
+                self.with(slot, None, Router::read);
             }
             // What the room relayed meanwhile (as the lines just read) goes out in this round.
             self.take_inbox();
@@ -341,7 +370,7 @@ impl EventLoop {
             }
         }
         self.shut_down();
-        self.flow.dropped()
+        self.router.flow.dropped()
     }
 
     /// Sleeps in `poll` unless the inbox has something (the sleeping flag tells senders to wake
@@ -360,24 +389,36 @@ impl EventLoop {
         }
     }
 
-    /// True while a sender in the room may be read: the gate is open and the inboxes are
-    /// below [`TRANSIT`].
-    fn may_read(&self) -> bool {
-        self.flow.gate().is_open() && self.transit.load(Ordering::Relaxed) < TRANSIT
+    /// Runs `step` on the client in `slot`, if there is one (and, given `id`, it is that
+    /// client: a message for a slot whose client has gone is for nobody), and closes it if the
+    /// step says so. The loop's one lookup of a slot.
+    fn with(
+        &mut self,
+        slot: usize,
+        id: Option<u64>,
+        step: impl FnOnce(&mut Router, usize, &mut Conn) -> Next,
+    ) {
+        let conn = self.conns.get_mut(slot);
+        let Some(conn) = conn.filter(|conn| id.is_none_or(|id| conn.id() == id)) else {
+            return;
+        };
+        if step(&mut self.router, slot, conn) == Next::Close {
+            self.close(slot);
+        }
     }
 
     /// Everything waiting in the inbox.
     fn take_inbox(&mut self) {
         while let Ok(message) = self.inbox.try_recv() {
             match message {
-                ToLoop::Message(message) => {
-                    self.transit
-                        .fetch_sub(flow::cost(&message), Ordering::Relaxed);
-                    self.flow.push(message);
-                }
+                ToLoop::Message(message) => self.router.take(message),
                 ToLoop::Conn(id, stream, peer) => self.greet(id, stream, peer),
-                ToLoop::Answer(id, slot, welcome) => self.answer(id, slot, welcome),
-                ToLoop::Left(id, slot) => self.left(id, slot),
+                ToLoop::Answer(id, slot, welcome) => {
+                    self.with(slot, Some(id), |router, slot, conn| {
+                        router.answer(slot, conn, welcome)
+                    });
+                }
+                ToLoop::Left(id, slot) => self.with(slot, Some(id), Router::left),
             }
         }
     }
@@ -397,8 +438,8 @@ impl EventLoop {
         let stream = match registered {
             Ok(stream) => stream,
             Err(err) => {
-                self.log
-                    .line(format_args!("{peer} refused: register: {err}"));
+                let log = &self.router.log;
+                log.line(format_args!("{peer} refused: register: {err}"));
                 self.live.fetch_sub(1, Ordering::SeqCst);
                 self.handle.clients.fetch_sub(1, Ordering::Relaxed);
                 return;
@@ -407,154 +448,29 @@ impl EventLoop {
         let mut out = Vec::new();
         let session = Session::new(peer, self.config.limits(), Instant::now(), &mut out);
         let slot = self.conns.insert(Conn::new(id, stream, session));
-        self.act(slot, out);
-        self.flush(slot);
-    }
-
-    /// The room has heard of a client's leave (a refused name: it never will). A message for a
-    /// slot whose client has gone (its id differs) is for nobody.
-    fn left(&mut self, id: u64, slot: usize) {
-        if let Some(conn) = self.conns.get_mut(slot).filter(|conn| conn.id == id) {
-            conn.left(&self.flow);
-            self.flush(slot);
-        }
-    }
-
-    /// The room's answer to a client's name: admitted (with its welcome) or taken.
-    fn answer(&mut self, id: u64, slot: usize, welcome: Option<Message>) {
-        let Some(conn) = self.conns.get_mut(slot).filter(|conn| conn.id == id) else {
-            return;
-        };
-        if conn.ending() {
-            if welcome.is_none() {
-                self.left(id, slot);
-            }
-            return;
-        }
-        let mut out = Vec::new();
-        let admitted = welcome.is_some();
-        conn.answered(welcome, &self.flow);
-        conn.session.joined(admitted, Instant::now(), &mut out);
-        self.act(slot, out);
-        self.dirty.push(slot);
-        // Input may have waited in the socket while the room decided.
-        self.again.push(slot);
+        self.with(slot, None, |router, slot, conn| {
+            router
+                .act(slot, conn, out)
+                .then(|| router.flush(slot, conn))
+        });
     }
 
     /// A socket's readiness.
     fn ready(&mut self, token: Token, readable: bool, writable: bool) {
-        if token == WAKER {
-            return;
-        }
-        let slot = token.0;
-        if writable && let Some(conn) = self.conns.get_mut(slot) {
-            conn.writable();
-        }
-        if readable {
-            self.read(slot);
-        }
-        if writable {
-            self.flush(slot);
+        if token != WAKER {
+            self.with(token.0, None, |router, slot, conn| {
+                router.ready(slot, conn, readable, writable)
+            });
         }
     }
 
-    /// Reads what the client sent (up to the turn's budget) into its session, unless the gate
-    /// is shut (a client that holds the room is behind), the inboxes are full, or the client
-    /// is choked.
-    fn read(&mut self, slot: usize) {
-        let mut budget = READ_BUDGET;
-        loop {
-            let open = self.may_read();
-            let Some(conn) = self.conns.get_mut(slot) else {
-                return;
-            };
-            let gated = conn.cursor().is_some() && !open;
-            if !conn.reads() || gated {
-                if conn.hold() {
-                    self.held.push(slot);
-                }
-                return;
-            }
-            if budget == 0 {
-                self.again.push(slot);
-                return;
-            }
-            conn.resume(true);
-            let mut out = Vec::new();
-            let now = Instant::now();
-            match conn.stream.read(&mut self.scratch) {
-                Ok(0) => conn.session.closed(now, &mut out),
-                Ok(n) => {
-                    budget = budget.saturating_sub(n);
-                    conn.session.received(&self.scratch[..n], now, &mut out);
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => conn.session.closed(now, &mut out),
-            }
-            self.act(slot, out);
-        }
-    }
-
-    /// Once the gate is open, clients left unread are read again (a choked one waits for its
-    /// flush).
+    /// Once the gate is open and the inboxes below their bound, clients left unread are read
+    /// again (a choked one waits for its flush).
     fn release_held(&mut self) {
-        if self.held.is_empty() || !self.may_read() {
-            return;
-        }
-        for slot in std::mem::take(&mut self.held) {
-            let Some(conn) = self.conns.get_mut(slot) else {
-                continue;
-            };
-            if conn.resume(true) {
-                self.again.push(slot);
-            } else if conn.held() {
-                self.held.push(slot);
+        if !self.router.held.is_empty() && self.router.may_read() {
+            for slot in std::mem::take(&mut self.router.held) {
+                self.with(slot, None, Router::release);
             }
-        }
-    }
-
-    /// Does what a session said, in order.
-    fn act(&mut self, slot: usize, out: Vec<Output>) {
-        let mut last = None;
-        for output in out {
-            let Some(conn) = self.conns.get_mut(slot) else {
-                return;
-            };
-            match output {
-                Output::Reply(line) => {
-                    conn.reply(line, &self.flow);
-                    self.dirty.push(slot);
-                }
-                Output::Join(name) => {
-                    conn.joining();
-                    let (id, member) = (conn.id, (self.index, slot));
-                    let _ = self.events.send(Event::Join { id, name, member });
-                }
-                Output::Say(message) => {
-                    let _ = self.events.send(Event::Say(message));
-                }
-                Output::Log(line) => self.log.line(line),
-                Output::Last(line) => last = Some(line),
-                Output::End(end) => self.end(slot, end, last.take(), false),
-            }
-        }
-    }
-
-    /// The session is over: the room hears of the leave, what is pending up to now is still
-    /// delivered (the last line, or what a half-closed client is still reading), then close;
-    /// at once if its socket failed.
-    fn end(&mut self, slot: usize, end: End, last: Option<Message>, failed: bool) {
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return;
-        };
-        if conn.end(end, last, &self.flow) {
-            let _ = self.events.send(Event::Leave { id: conn.id });
-        }
-        if failed {
-            self.close(slot);
-        } else {
-            self.flush(slot);
         }
     }
 
@@ -562,42 +478,26 @@ impl EventLoop {
     /// to be full (the others are only reviewed), or else the lines of their own some clients
     /// were given.
     fn deliver(&mut self) {
-        let dirty = std::mem::take(&mut self.dirty);
-        if self.flow.feed().head() == self.delivered && !self.unfinished {
+        let dirty = std::mem::take(&mut self.router.dirty);
+        let head = self.router.flow.feed().head();
+        if head == self.router.delivered && !self.router.unfinished {
             for slot in dirty {
-                self.flush(slot);
+                self.with(slot, None, Router::flush);
             }
             return;
         }
-        self.delivered = self.flow.feed().head();
-        self.unfinished = false;
+        self.router.delivered = head;
+        self.router.unfinished = false;
         let now = Instant::now();
         for slot in 0..self.conns.capacity() {
-            match self.conns.get_mut(slot) {
-                Some(conn) if conn.blocked_before(now) => conn.review(&mut self.flow, now),
-                Some(_) => self.flush(slot),
-                None => {}
-            }
-        }
-    }
-
-    /// Writes what a client has pending; closes it once an ended session has been delivered,
-    /// or its socket failed.
-    fn flush(&mut self, slot: usize) {
-        let open = self.may_read();
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return;
-        };
-        let flushed = conn.flush(&mut self.flow, Instant::now(), &mut self.batch);
-        if conn.resume(open) {
-            self.again.push(slot);
-        }
-        match flushed {
-            Ok(Flushed::All) if conn.finished(&self.flow) => self.close(slot),
-            // The next turn goes on, without sleeping.
-            Ok(Flushed::More) => self.unfinished = true,
-            Ok(_) => {}
-            Err(_) => self.end(slot, End::Closed, None, true),
+            self.with(slot, None, |router, slot, conn| {
+                if conn.blocked_before(now) {
+                    conn.review(&mut router.flow, now);
+                    Next::Keep
+                } else {
+                    router.flush(slot, conn)
+                }
+            });
         }
     }
 
@@ -611,7 +511,7 @@ impl EventLoop {
             self.conns = Slab::new();
         }
         // Closing the socket (dropping it) also takes it out of the poll set.
-        conn.close(&mut self.flow);
+        conn.close(&mut self.router.flow);
         self.live.fetch_sub(1, Ordering::SeqCst);
         self.handle.clients.fetch_sub(1, Ordering::Relaxed);
     }
@@ -621,27 +521,26 @@ impl EventLoop {
     fn sweep(&mut self) {
         let now = Instant::now();
         let cut_before = now.checked_sub(self.config.write_timeout);
-        let mut oldest = self.flow.feed().head();
+        let mut oldest = self.router.flow.feed().head();
         for slot in 0..self.conns.capacity() {
-            let Some(conn) = self.conns.get_mut(slot) else {
-                continue;
-            };
-            if cut_before.is_some_and(|before| conn.blocked_before(before)) {
-                let name = conn.session.name().map_or("?", |name| &**name);
-                self.log
-                    .line(format_args!("{name}: write stalled, disconnecting"));
-                self.end(slot, End::Closed, None, true);
-                continue;
-            }
-            conn.review(&mut self.flow, now);
-            if let Some(cursor) = conn.cursor() {
-                oldest = oldest.min(cursor);
-            }
-            let mut out = Vec::new();
-            conn.session.tick(now, &mut out);
-            self.act(slot, out);
+            self.with(slot, None, |router, slot, conn| {
+                if cut_before.is_some_and(|before| conn.blocked_before(before)) {
+                    let name = conn.name();
+                    router
+                        .log
+                        .line(format_args!("{name}: write stalled, disconnecting"));
+                    return router.fail(conn);
+                }
+                conn.review(&mut router.flow, now);
+                if let Some(cursor) = conn.cursor() {
+                    oldest = oldest.min(cursor);
+                }
+                let mut out = Vec::new();
+                conn.tick(now, &mut out);
+                router.act(slot, conn, out)
+            });
         }
-        self.flow.release_before(oldest);
+        self.router.flow.release_before(oldest);
     }
 
     /// The done signal: every client is given what is pending, then its session's farewell,
@@ -652,17 +551,15 @@ impl EventLoop {
         // What the room relayed before the signal is pending too.
         self.take_inbox();
         for slot in 0..self.conns.capacity() {
-            let Some(conn) = self.conns.get_mut(slot) else {
-                continue;
-            };
-            let mut out = Vec::new();
-            conn.session.shut_down(&mut out);
-            self.act(slot, out);
-            // The room will hear of no more leaves.
-            if let Some(conn) = self.conns.get_mut(slot) {
-                conn.left(&self.flow);
-            }
-            self.flush(slot);
+            self.with(slot, None, |router, slot, conn| {
+                let mut out = Vec::new();
+                conn.shut_down(&mut out);
+                router.act(slot, conn, out).then(|| {
+                    // The room will hear of no more leaves.
+                    conn.left(&router.flow);
+                    router.flush(slot, conn)
+                })
+            });
         }
         let mut events = Events::with_capacity(1024);
         while !self.conns.is_empty() {
@@ -671,7 +568,7 @@ impl EventLoop {
                 break;
             }
             // A flush that stopped at its size limit goes on without waiting for an event.
-            let wait = if self.unfinished {
+            let wait = if self.router.unfinished {
                 Duration::ZERO
             } else {
                 left
@@ -688,6 +585,165 @@ impl EventLoop {
         }
         for slot in 0..self.conns.capacity() {
             self.close(slot);
+        }
+    }
+}
+
+impl Router {
+    /// True while a sender in the room may be read: the gate is open and the inboxes are
+    /// below [`TRANSIT`].
+    fn may_read(&self) -> bool {
+        self.flow.gate().is_open() && self.transit.load(Ordering::Relaxed) < TRANSIT
+    }
+
+    /// A message of the room's, from the inbox into the feed.
+    fn take(&mut self, message: Message) {
+        self.transit
+            .fetch_sub(flow::cost(&message), Ordering::Relaxed);
+        self.flow.push(message);
+    }
+
+    /// A socket's readiness: what the client sent is read, then what is pending written.
+    fn ready(&mut self, slot: usize, conn: &mut Conn, readable: bool, writable: bool) -> Next {
+        if writable {
+            conn.writable();
+        }
+        let next = match readable {
+            true => self.read(slot, conn),
+            false => Next::Keep,
+        };
+        match writable {
+            true => next.then(|| self.flush(slot, conn)),
+            false => next,
+        }
+    }
+
+    /// Reads what the client sent (up to the turn's budget) into its session, unless the gate
+    /// is shut (a client that holds the room is behind), the inboxes are full, or the client
+    /// is choked.
+    fn read(&mut self, slot: usize, conn: &mut Conn) -> Next {
+        let mut budget = READ_BUDGET;
+        loop {
+            let gated = conn.cursor().is_some() && !self.may_read();
+            if !conn.reads() || gated {
+                if conn.hold() {
+                    self.held.push(slot);
+                }
+                return Next::Keep;
+            }
+            if budget == 0 {
+                self.again.push(slot);
+                return Next::Keep;
+            }
+            conn.resume(true);
+            let mut out = Vec::new();
+            let Some(read) = conn.receive(&mut self.scratch, Instant::now(), &mut out) else {
+                return Next::Keep;
+            };
+            budget = budget.saturating_sub(read);
+            if self.act(slot, conn, out) == Next::Close {
+                return Next::Close;
+            }
+        }
+    }
+
+    /// A client left unread: read again if it may be now, else held on.
+    fn release(&mut self, slot: usize, conn: &mut Conn) -> Next {
+        if conn.resume(true) {
+            self.again.push(slot);
+        } else if conn.held() {
+            self.held.push(slot);
+        }
+        Next::Keep
+    }
+
+    /// Does what a session said, in order.
+    fn act(&mut self, slot: usize, conn: &mut Conn, out: Vec<Output>) -> Next {
+        let mut last = None;
+        for output in out {
+            match output {
+                Output::Reply(line) => {
+                    conn.reply(line, &self.flow);
+                    self.dirty.push(slot);
+                }
+                Output::Join(name) => {
+                    conn.joining();
+                    let (id, member) = (conn.id(), (self.index, slot));
+                    let _ = self.events.send(Event::Join { id, name, member });
+                }
+                Output::Say(message) => {
+                    let _ = self.events.send(Event::Say(message));
+                }
+                Output::Log(line) => self.log.line(line),
+                Output::Last(line) => last = Some(line),
+                Output::End(end) => {
+                    if self.end(slot, conn, end, last.take()) == Next::Close {
+                        return Next::Close;
+                    }
+                }
+            }
+        }
+        Next::Keep
+    }
+
+    /// The room's answer to a client's name: admitted (with its welcome) or taken.
+    fn answer(&mut self, slot: usize, conn: &mut Conn, welcome: Option<Message>) -> Next {
+        if conn.ending() {
+            return match welcome {
+                None => self.left(slot, conn),
+                Some(_) => Next::Keep,
+            };
+        }
+        let mut out = Vec::new();
+        conn.answered(welcome, &self.flow, Instant::now(), &mut out);
+        self.act(slot, conn, out).then(|| {
+            self.dirty.push(slot);
+            // Input may have waited in the socket while the room decided.
+            self.again.push(slot);
+            Next::Keep
+        })
+    }
+
+    /// The room has heard of a client's leave (a refused name: it never will).
+    fn left(&mut self, slot: usize, conn: &mut Conn) -> Next {
+        conn.left(&self.flow);
+        self.flush(slot, conn)
+    }
+
+    /// The session is over: the room hears of the leave, and what is pending up to now is
+    /// still delivered (the last line, or what a half-closed client is still reading).
+    fn end(&mut self, slot: usize, conn: &mut Conn, end: End, last: Option<Message>) -> Next {
+        if conn.end(end, last, &self.flow) {
+            let _ = self.events.send(Event::Leave { id: conn.id() });
+        }
+        self.flush(slot, conn)
+    }
+
+    /// The socket failed (or stalled): the room hears of the leave, and the client is closed
+    /// at once.
+    fn fail(&mut self, conn: &mut Conn) -> Next {
+        if conn.fail(&self.flow) {
+            let _ = self.events.send(Event::Leave { id: conn.id() });
+        }
+        Next::Close
+    }
+
+    /// Writes what a client has pending; closes it once an ended session has been delivered,
+    /// or its socket failed.
+    fn flush(&mut self, slot: usize, conn: &mut Conn) -> Next {
+        let flushed = conn.flush(&mut self.flow, Instant::now(), &mut self.batch);
+        if conn.resume(self.may_read()) {
+            self.again.push(slot);
+        }
+        match flushed {
+            Ok(Flushed::All) if conn.finished(&self.flow) => Next::Close,
+            // The next turn goes on, without sleeping.
+            Ok(Flushed::More) => {
+                self.unfinished = true;
+                Next::Keep
+            }
+            Ok(_) => Next::Keep,
+            Err(_) => self.fail(conn),
         }
     }
 }

@@ -1,15 +1,15 @@
 //! One client of an event loop: its socket, its session, its backlog in the loop's [`Flow`],
-//! and its transitions (admitted, ended, failed, flushed). The loop routes; the connection owns
-//! its state.
+//! and its transitions (read, answered, ended, failed, left, flushed, closed). The loop routes;
+//! the connection owns its state.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::time::Instant;
 
 use mio::net::TcpStream;
 
 use crate::config::Message;
 use crate::flow::{Backlog, Flow};
-use crate::session::{End, Session};
+use crate::session::{End, Output, Session};
 
 /// Bytes gathered for one `write`.
 pub const BATCH: usize = 64 << 10;
@@ -17,9 +17,9 @@ pub const BATCH: usize = 64 << 10;
 const FLUSH_BYTES: usize = 256 << 10;
 
 pub struct Conn {
-    pub id: u64,
-    pub stream: TcpStream,
-    pub session: Session,
+    id: u64,
+    stream: TcpStream,
+    session: Session,
     backlog: Backlog,
     /// Since when the socket has taken nothing of what is pending (the 10 s limit).
     blocked_since: Option<Instant>,
@@ -53,6 +53,49 @@ impl Conn {
             ending: None,
             throttled: false,
         }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The client's name, for the log.
+    pub fn name(&self) -> &str {
+        self.session.name().map_or("?", |name| name)
+    }
+
+    /// Reads what the client sent into its session (a closed or failed socket: the session is
+    /// told). `None` if nothing was waiting, else the bytes read.
+    pub fn receive(
+        &mut self,
+        buf: &mut [u8],
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) -> Option<usize> {
+        loop {
+            match (&self.stream).read(buf) {
+                Ok(n) if n > 0 => {
+                    self.session.received(&buf[..n], now, out);
+                    return Some(n);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Ok(_) | Err(_) => {
+                    self.session.closed(now, out);
+                    return Some(0);
+                }
+            }
+        }
+    }
+
+    /// The clock: the session's idle limit.
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<Output>) {
+        self.session.tick(now, out);
+    }
+
+    /// The server is stopping: the session's farewell.
+    pub fn shut_down(&mut self, out: &mut Vec<Output>) {
+        self.session.shut_down(out);
     }
 
     /// True while the connection still reads its client: not ending, the session wanting
@@ -110,9 +153,16 @@ impl Conn {
     }
 
     /// The room's answer: admitted (its cursor starts at the feed's head, its welcome first), or
-    /// the name was taken (the room then knows nothing of it).
-    pub fn answered(&mut self, welcome: Option<Message>, flow: &Flow) {
+    /// the name was taken (the room then knows nothing of it); the session says what follows.
+    pub fn answered(
+        &mut self,
+        welcome: Option<Message>,
+        flow: &Flow,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
         self.in_room = welcome.is_some();
+        self.session.joined(self.in_room, now, out);
         if let Some(welcome) = welcome {
             self.backlog.admit(welcome, flow.feed());
         }
@@ -134,6 +184,12 @@ impl Conn {
         tell_room
     }
 
+    /// The socket failed: the session is over with nothing more to deliver. True if the room
+    /// must now hear of the leave.
+    pub fn fail(&mut self, flow: &Flow) -> bool {
+        self.end(End::Closed, None, flow)
+    }
+
     /// The room has heard of the leave (or never will): deliver what is pending, then close.
     pub fn left(&mut self, flow: &Flow) {
         self.backlog.left(flow.feed());
@@ -146,13 +202,13 @@ impl Conn {
 
     /// Applies the flow policy now (drops, the notice once caught up, the gate).
     pub fn review(&mut self, flow: &mut Flow, now: Instant) {
-        let name = self.session.name().map_or("?", |name| &**name);
+        let name = self.session.name().map_or("?", |name| name);
         flow.review(&mut self.backlog, name, now);
     }
 
     /// The connection is closed: its backlog leaves the flow.
     pub fn close(mut self, flow: &mut Flow) {
-        let name = self.session.name().map_or("?", |name| &**name);
+        let name = self.session.name().map_or("?", |name| name);
         flow.remove(&mut self.backlog, name);
     }
 
