@@ -21,7 +21,7 @@ use slab::Slab;
 
 use crate::accept::accept_loop;
 use crate::config::{Config, Message, Summary};
-use crate::flow::{self, Flow, Gate};
+use crate::flow::{Flow, Gate};
 use crate::log::Log;
 use crate::room::{self, Event, Fanout};
 use crate::session::{End, Output, Session};
@@ -36,11 +36,6 @@ const WAKER: Token = Token(usize::MAX);
 pub const EVENT_QUEUE: usize = 1024;
 /// Bytes read from one client per turn, so one flood cannot starve the others.
 const READ_BUDGET: usize = 64 << 10;
-/// The bound of the loops' inboxes, which the broadcaster never waits on: while the messages
-/// relayed and not yet taken into a feed cost this much ([`flow::cost`], once per loop), no
-/// loop reads a sender. Unbounded, a turn of floods (hundreds of clients sending 64 KiB of empty
-/// lines each, or lines of `--max-line`) queued millions of messages there.
-pub const TRANSIT: usize = 4 << 20;
 /// How often a loop with clients left unread looks at a shut gate again.
 const GATE_POLL: Duration = Duration::from_millis(5);
 
@@ -93,8 +88,8 @@ struct Loops {
     members: Vec<usize>,
     /// The loop and slot of each member.
     loop_of: HashMap<u64, (usize, usize)>,
-    /// What the loops' inboxes hold ([`TRANSIT`]).
-    transit: Arc<AtomicUsize>,
+    /// Counts what the inboxes hold ([`Gate::send`]).
+    gate: Arc<Gate>,
 }
 
 impl Fanout for Loops {
@@ -112,9 +107,7 @@ impl Fanout for Loops {
     fn broadcast(&mut self, message: &Message) {
         for (handle, &members) in self.handles.iter().zip(&self.members) {
             if members > 0 {
-                // Counted before it is sent, so the loop's count down never comes first.
-                self.transit
-                    .fetch_add(flow::cost(message), Ordering::Relaxed);
+                self.gate.send(message);
                 handle.send(ToLoop::Message(Arc::clone(message)));
             }
         }
@@ -139,8 +132,8 @@ pub fn serve(
 ) -> io::Result<Summary> {
     let (events, events_rx) = bounded::<Event<(usize, usize)>>(EVENT_QUEUE);
     let live = Arc::new(AtomicUsize::new(0));
-    let transit = Arc::new(AtomicUsize::new(0));
-    let (handles, threads) = start_loops(&events, config, done, log, (&live, &transit))?;
+    let gate = Arc::new(Gate::default());
+    let (handles, threads) = start_loops(&events, config, done, log, (&live, &gate))?;
     let _wake_loops = {
         let handles = handles.clone();
         done.on_cancel(move || {
@@ -149,7 +142,7 @@ pub fn serve(
             }
         })
     };
-    let broadcaster = start_broadcaster(events_rx, &handles, transit, done, log)?;
+    let broadcaster = start_broadcaster(events_rx, &handles, gate, done, log)?;
     drop(events);
     let connections = accept_loop(
         listener,
@@ -171,16 +164,15 @@ pub fn serve(
 }
 
 /// Starts the event loops, one feed each, all behind one gate, sharing the count of clients
-/// `live` and of the bytes in `transit`; returns how to reach each.
+/// `live`; returns how to reach each.
 fn start_loops(
     events: &Sender<Event<(usize, usize)>>,
     config: &Arc<Config>,
     done: &Done,
     log: &Log,
-    (live, transit): (&Arc<AtomicUsize>, &Arc<AtomicUsize>),
+    (live, gate): (&Arc<AtomicUsize>, &Arc<Gate>),
 ) -> io::Result<(Vec<Handle>, Vec<JoinHandle<u64>>)> {
     let loops = loop_count(config);
-    let gate = Arc::new(Gate::default());
     let cap = (config.max_backlog_total / loops).max(1);
     let mut handles = Vec::new();
     let mut threads = Vec::new();
@@ -197,9 +189,8 @@ fn start_loops(
         let router = Router {
             index,
             events: events.clone(),
-            flow: Flow::new(cap, config, Arc::clone(&gate), log.clone()),
+            flow: Flow::new(cap, config, Arc::clone(gate), log.clone()),
             log: log.clone(),
-            transit: Arc::clone(transit),
             again: Vec::new(),
             held: Vec::new(),
             dirty: Vec::new(),
@@ -233,7 +224,7 @@ fn start_loops(
 fn start_broadcaster(
     events: Receiver<Event<(usize, usize)>>,
     handles: &[Handle],
-    transit: Arc<AtomicUsize>,
+    gate: Arc<Gate>,
     done: &Done,
     log: &Log,
 ) -> io::Result<JoinHandle<()>> {
@@ -241,7 +232,7 @@ fn start_broadcaster(
         handles: handles.to_vec(),
         members: vec![0; handles.len()],
         loop_of: HashMap::new(),
-        transit,
+        gate,
     };
     let (done, log) = (done.clone(), log.clone());
     let broadcaster = thread::Builder::new().name("broadcaster".into());
@@ -294,11 +285,9 @@ struct Router {
     events: Sender<Event<(usize, usize)>>,
     flow: Flow,
     log: Log,
-    /// What the loops' inboxes hold ([`TRANSIT`]).
-    transit: Arc<AtomicUsize>,
     /// Clients with more to read than one turn's budget, or input waiting on the room.
     again: Vec<usize>,
-    /// Clients not read while the gate was shut or the inboxes full.
+    /// Clients not read while the gate was shut.
     held: Vec<usize>,
     /// Clients given a line of their own this turn.
     dirty: Vec<usize>,
@@ -344,7 +333,7 @@ impl EventLoop {
             let timeout =
                 if router.unfinished || !router.again.is_empty() || !router.dirty.is_empty() {
                     Duration::ZERO
-                } else if !router.held.is_empty() && !router.may_read() {
+                } else if !router.held.is_empty() && !router.flow.gate().is_open() {
                     GATE_POLL.min(next_sweep.saturating_duration_since(Instant::now()))
                 } else {
                     next_sweep.saturating_duration_since(Instant::now())
@@ -464,10 +453,10 @@ impl EventLoop {
         }
     }
 
-    /// Once the gate is open and the inboxes below their bound, clients left unread are read
-    /// again (a choked one waits for its flush).
+    /// Once the gate is open, clients left unread are read again (a choked one waits for its
+    /// flush).
     fn release_held(&mut self) {
-        if !self.router.held.is_empty() && self.router.may_read() {
+        if !self.router.held.is_empty() && self.router.flow.gate().is_open() {
             for slot in std::mem::take(&mut self.router.held) {
                 self.with(slot, None, Router::release);
             }
@@ -590,16 +579,9 @@ impl EventLoop {
 }
 
 impl Router {
-    /// True while a sender in the room may be read: the gate is open and the inboxes are
-    /// below [`TRANSIT`].
-    fn may_read(&self) -> bool {
-        self.flow.gate().is_open() && self.transit.load(Ordering::Relaxed) < TRANSIT
-    }
-
     /// A message of the room's, from the inbox into the feed.
     fn take(&mut self, message: Message) {
-        self.transit
-            .fetch_sub(flow::cost(&message), Ordering::Relaxed);
+        self.flow.gate().arrived(&message);
         self.flow.push(message);
     }
 
@@ -619,12 +601,12 @@ impl Router {
     }
 
     /// Reads what the client sent (up to the turn's budget) into its session, unless the gate
-    /// is shut (a client that holds the room is behind), the inboxes are full, or the client
+    /// is shut (a client that holds the room is behind, or the inboxes are full) or the client
     /// is choked.
     fn read(&mut self, slot: usize, conn: &mut Conn) -> Next {
         let mut budget = READ_BUDGET;
         loop {
-            let gated = conn.cursor().is_some() && !self.may_read();
+            let gated = conn.cursor().is_some() && !self.flow.gate().is_open();
             if !conn.reads() || gated {
                 if conn.hold() {
                     self.held.push(slot);
@@ -732,7 +714,7 @@ impl Router {
     /// or its socket failed.
     fn flush(&mut self, slot: usize, conn: &mut Conn) -> Next {
         let flushed = conn.flush(&mut self.flow, Instant::now(), &mut self.batch);
-        if conn.resume(self.may_read()) {
+        if conn.resume(self.flow.gate().is_open()) {
             self.again.push(slot);
         }
         match flushed {

@@ -27,10 +27,11 @@ const MAX_PRIVATE: usize = 64;
 /// bounded in memory, not only in text.
 const MESSAGE_OVERHEAD: u64 = 64;
 
-/// What holding `message` costs, as the feed counts it: its text and [`MESSAGE_OVERHEAD`].
-pub fn cost(message: &Message) -> usize {
-    message.len() + MESSAGE_OVERHEAD as usize
-}
+/// The bound of the event loops' inboxes, which the broadcaster never waits on: while the
+/// messages relayed and not yet in a feed cost this much (as the feed counts, once per loop),
+/// the [`Gate`] is shut. Unbounded, a turn of floods (hundreds of clients sending 64 KiB of
+/// empty lines each, or lines of `--max-line`) queued millions of messages there.
+pub const TRANSIT: usize = 4 << 20;
 
 /// The room's messages, numbered, each with the byte offset of its start, held while a cursor
 /// may still need them (a ring read by a cursor per client, as the LMAX Disruptor does).
@@ -296,19 +297,35 @@ impl Backlog {
     }
 }
 
-/// Shut while any client that holds the room is above its high-water mark: then no engine
-/// reads from a sender (a client in the room; one naming itself is read). One per server.
+/// Shut while any client that holds the room is above its high-water mark, or [`TRANSIT`] bytes
+/// are on their way to the feeds: then no engine reads from a sender (a client in the room; one
+/// naming itself is read). One per server.
 #[derive(Default)]
 pub struct Gate {
     /// Flows with a client behind.
     behind: AtomicUsize,
+    /// Bytes of messages sent toward a feed and not yet in it.
+    transit: AtomicUsize,
     lock: Mutex<()>,
     opened: Condvar,
 }
 
 impl Gate {
     pub fn is_open(&self) -> bool {
-        self.behind.load(Ordering::SeqCst) == 0
+        self.behind.load(Ordering::SeqCst) == 0 && self.transit.load(Ordering::Relaxed) < TRANSIT
+    }
+
+    /// `message` is sent toward a feed (counted before it is sent, so that it never arrives
+    /// first).
+    pub fn send(&self, message: &Message) {
+        let cost = message.len() + MESSAGE_OVERHEAD as usize;
+        self.transit.fetch_add(cost, Ordering::Relaxed);
+    }
+
+    /// `message` has reached its feed.
+    pub fn arrived(&self, message: &Message) {
+        let cost = message.len() + MESSAGE_OVERHEAD as usize;
+        self.transit.fetch_sub(cost, Ordering::Relaxed);
     }
 
     /// Waits at most `limit` for the gate to open; true if it is open.

@@ -123,7 +123,7 @@ impl Costs {
                     engine_memory: (loops + 2) * thread_cost(DEFAULT_STACK)
                         + loops * EVENTS_READ * LINE_COST
                         + crate::events::EVENT_QUEUE * (config.max_line + 64)
-                        + crate::events::TRANSIT,
+                        + crate::flow::TRANSIT,
                 }
             }
         }
@@ -140,7 +140,7 @@ pub fn fit(config: &mut Config, log: &Log) -> usize {
         log.line(format_args!(
             "holding at most {} of backlog for all clients together (the limit of this \
              process's {bound_by})",
-            bytes(backlog)
+            common::size::format(backlog as u64)
         ));
         config.max_backlog_total = backlog;
     }
@@ -166,17 +166,6 @@ pub fn fit(config: &mut Config, log: &Log) -> usize {
 /// "1 client", "2 clients".
 pub fn clients(count: usize) -> String {
     format!("{count} client{}", if count == 1 { "" } else { "s" })
-}
-
-/// A size as the command line reads it: `512KiB`, `3MiB`, or bytes.
-fn bytes(count: usize) -> String {
-    match count {
-        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{}MiB", n >> 20),
-        n if n >= 1 << 20 => format!("{:.1}MiB", n as f64 / f64::from(1 << 20)),
-        n if n >= 1 << 10 => format!("{}KiB", n >> 10),
-        1 => "1 byte".to_string(),
-        n => format!("{n} bytes"),
-    }
 }
 
 /// The clients this process can serve with `config`'s engine, and the limit that says so: one
@@ -214,7 +203,8 @@ fn capacity(config: &Config) -> (usize, &'static str, Option<(usize, &'static st
         let room_bytes = room_bytes
             .saturating_sub(SPARE_MEMORY + costs.engine_memory + arenas.saturating_sub(1) * ARENA);
         // A quarter for the backlogs (through their overhead), the rest for the clients.
-        let backlog = (room_bytes / 4 / BACKLOG_OVERHEAD).max(1);
+        // In whole KiB, as the log says it.
+        let backlog = (room_bytes / 4 / BACKLOG_OVERHEAD / 1024 * 1024).max(1);
         backlog_room = Some((backlog, room.resource.name()));
         let held = backlog.min(config.max_backlog_total) * BACKLOG_OVERHEAD;
         let stacks = costs.threads_per_client * thread_cost(costs.thread_stack);

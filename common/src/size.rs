@@ -1,5 +1,6 @@
 //! A size on the command line (`4096`, `64KiB`, `1MiB`, `2GiB`, `1TiB`), one parser for every
-//! program's size flags, so that a limit reads the same everywhere.
+//! program's size flags, and one way to say a size in a message, so that a limit reads the same
+//! everywhere.
 
 /// The largest size accepted: 1 TiB, far past any limit these programs need; said in a unit the
 /// parser accepts.
@@ -48,6 +49,19 @@ pub fn parse<T: TryFrom<u64>>(arg: &str) -> Result<T, String> {
     T::try_from(bytes).map_err(|_| "too large for this machine".into())
 }
 
+/// `bytes` as a message says it, and (but for a fraction of a MiB) as [`parse`] reads it:
+/// `10 MiB`, `1.5 MiB`, `512 KiB`, `1000 bytes`, `1 byte`.
+pub fn format(bytes: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    match bytes {
+        1 => "1 byte".into(),
+        MIB.. if bytes.is_multiple_of(MIB) => format!("{} MiB", bytes / MIB),
+        MIB.. => format!("{:.1} MiB", bytes as f64 / MIB as f64),
+        1024.. if bytes.is_multiple_of(1024) => format!("{} KiB", bytes / 1024),
+        _ => format!("{bytes} bytes"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +85,24 @@ mod tests {
         assert_eq!(size("1TiB"), Ok(1 << 40));
         assert_eq!(size("1T"), Ok(1 << 40));
         assert_eq!(parse::<usize>("8KiB"), Ok(8192));
+    }
+
+    #[test]
+    fn a_size_is_said_in_the_largest_unit_that_fits() {
+        let said: Vec<String> = [0, 1, 1000, 8 << 10, 1536 << 10, 10 << 20, 2 << 30]
+            .map(format)
+            .into();
+        let want = [
+            "0 bytes",
+            "1 byte",
+            "1000 bytes",
+            "8 KiB",
+            "1.5 MiB",
+            "10 MiB",
+            "2048 MiB",
+        ];
+        assert_eq!(said, want);
+        assert_eq!(size(&format(8 << 10)), Ok(8 << 10));
     }
 
     #[test]

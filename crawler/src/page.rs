@@ -152,31 +152,25 @@ pub(crate) fn redirect_target(url: &Url, response: &Response) -> Result<Url, Fai
     if target.as_str().len() > MAX_URL {
         return Err(Failure::Failed(format!(
             "redirect to a URL longer than {}",
-            size(MAX_URL as u64)
+            common::size::format(MAX_URL as u64)
         )));
     }
     Ok(target)
-}
-
-/// `bytes` as a person writes it: `10 MiB`, `512 KiB`, `1000 bytes`.
-pub(crate) fn size(bytes: u64) -> String {
-    match bytes {
-        0 => "0 bytes".into(),
-        _ if bytes.is_multiple_of(1 << 20) => format!("{} MiB", bytes >> 20),
-        _ if bytes.is_multiple_of(1 << 10) => format!("{} KiB", bytes >> 10),
-        _ => format!("{bytes} bytes"),
-    }
 }
 
 /// Says on `errors` what a fetched page lost: its body past `--max-body` (`max_body`), and
 /// `long` links over [`MAX_URL`], one line each.
 pub(crate) fn tell(errors: &mut dyn Write, url: &Url, cut: bool, long: usize, max_body: u64) {
     if cut {
-        let _ = writeln!(errors, "crawler: {url}: body cut at {}", size(max_body));
+        let _ = writeln!(
+            errors,
+            "crawler: {url}: body cut at {}",
+            common::size::format(max_body)
+        );
     }
     if long > 0 {
         let plural = if long == 1 { "link" } else { "links" };
-        let at = size(MAX_URL as u64);
+        let at = common::size::format(MAX_URL as u64);
         let _ = writeln!(
             errors,
             "crawler: {url}: {long} {plural} longer than {at} dropped"

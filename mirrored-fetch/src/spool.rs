@@ -281,14 +281,9 @@ fn room_left(file: &File, keep: Option<u64>, more: u64) -> Result<(), Loss> {
     Err(Loss::limit(format!(
         "TMPDIR ({}) is nearly full: {} free, {} kept free",
         dir.display(),
-        mib(free),
-        mib(keep)
+        common::size::format(free),
+        common::size::format(keep)
     )))
-}
-
-/// `bytes` in MiB, for messages.
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }
 
 impl Body {
