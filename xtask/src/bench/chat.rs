@@ -3,7 +3,9 @@
 //!
 //! 1. Throughput, closed loop: 10 senders keep 64 messages in flight, a message leaving the
 //!    flight when every reading client has it; 100 and 1,000 clients; deliveries per second
-//!    and p50/p99 send-to-receipt latency; then the same with one more client that never reads.
+//!    and p50/p99 send-to-receipt latency; then the same with one more client that never reads,
+//!    once the room has sent it what the kernel may buffer toward it (so the rounds measure what
+//!    it costs once left behind, not the second it may hold the room first).
 //! 2. Join storm: clients that read everything join at once; time from the first connect to
 //!    the last of the N*(N-1)/2 arrival notices, lines lost, and the server's RSS per client
 //!    once quiet (VmRSS less the idle server's, over N).

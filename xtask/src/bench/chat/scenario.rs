@@ -58,6 +58,7 @@ fn closed_loop(setup: &Setup, n: usize, stalled: bool, run: &mut Run) -> crate::
     if stalled {
         // It joins last (not already behind on arrivals), with a small window, and never reads.
         join(&mut swarm, 1, false, Some(4096))?;
+        fill_toward_silent(&mut swarm, n)?;
     }
     swarm.start_flow();
     let name = swarm::name(n);
@@ -229,6 +230,17 @@ fn kernel_buffers() -> usize {
     most.unwrap_or(4 << 20) + (1 << 20)
 }
 
+/// Sends what the kernel may hold toward the silent client first, and waits until the `n`
+/// readers have it, so that what is measured next sees the room once nothing more fits: the
+/// book's room then stalls, and ours has had its one hold of at most a second (the stall limit)
+/// before the silent client is left behind.
+fn fill_toward_silent(swarm: &mut Swarm, n: usize) -> crate::Result<()> {
+    let lines = swarm.fill(0, kernel_buffers());
+    let due = (lines * n) as u64;
+    swarm.run_until(FILL_CAP, |s| s.tally.filler >= due)?;
+    Ok(())
+}
+
 /// Deliveries per second in each of `windows` consecutive windows of `window` of the closed
 /// loop with `n` reading clients (and one more that never reads, when `stalled`, with as much
 /// sent first as the kernel may buffer toward it), after a second of warm-up, and the p99 latency in ms of the messages sent and received in them. For
@@ -248,11 +260,7 @@ pub fn window(
     join_quiet(&mut swarm, n, true, None, LOSS_QUIET)?;
     if stalled {
         join(&mut swarm, 1, false, Some(4096))?;
-        // What the kernel may hold toward the silent client, sent first, so the windows see
-        // the room once nothing more fits (the book's room then stalls).
-        let lines = swarm.fill(0, kernel_buffers());
-        let due = (lines * n) as u64;
-        swarm.run_until(FILL_CAP, |s| s.tally.filler >= due)?;
+        fill_toward_silent(&mut swarm, n)?;
     }
     swarm.start_flow();
     swarm.run_until(Duration::from_secs(1), |_| false)?;
