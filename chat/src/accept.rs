@@ -15,6 +15,11 @@ use crate::limits::{self, Reserve};
 use crate::log::Log;
 use crate::session;
 
+/// The kernel's send buffer for each client. A writer waiting on a full socket is woken only
+/// once about a third of the buffer has drained, and autotuned it grows to megabytes: a reader
+/// taking 2 MB/s then looked, for over a second, as if it took nothing, and lost lines.
+const SEND_BUFFER: usize = 256 << 10;
+
 /// Accepts connections until `done` fires, handing each to `start` with a fresh id while fewer
 /// than `max_clients` are `live` (the engine counts them down as they end). Returns the number
 /// of connections accepted, refused ones included.
@@ -44,6 +49,7 @@ pub fn accept_loop(
             continue;
         }
         live.fetch_add(1, Ordering::SeqCst);
+        let _ = socket2::SockRef::from(&conn).set_send_buffer_size(SEND_BUFFER);
         if let Err(err) = start(conn, peer, connections) {
             live.fetch_sub(1, Ordering::SeqCst);
             log.line(format_args!("{peer} refused: {err}"));

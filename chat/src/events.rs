@@ -104,6 +104,12 @@ impl Fanout for Loops {
         self.handles[member.0].send(ToLoop::Answer(id, member.1, welcome));
     }
 
+    fn say(&mut self, message: &Message) {
+        // Counted again for each loop it goes to before the queue's count goes.
+        self.broadcast(message);
+        self.gate.arrived(message);
+    }
+
     fn broadcast(&mut self, message: &Message) {
         for (handle, &members) in self.handles.iter().zip(&self.members) {
             if members > 0 {
@@ -132,7 +138,7 @@ pub fn serve(
 ) -> io::Result<Summary> {
     let (events, events_rx) = bounded::<Event<(usize, usize)>>(EVENT_QUEUE);
     let live = Arc::new(AtomicUsize::new(0));
-    let gate = Arc::new(Gate::default());
+    let gate = Arc::new(Gate::new(config));
     let (handles, threads) = start_loops(&events, config, done, log, (&live, &gate))?;
     let _wake_loops = {
         let handles = handles.clone();
@@ -654,6 +660,7 @@ impl Router {
                     let _ = self.events.send(Event::Join { id, name, member });
                 }
                 Output::Say(message) => {
+                    self.flow.gate().send(&message);
                     let _ = self.events.send(Event::Say(message));
                 }
                 Output::Log(line) => self.log.line(line),

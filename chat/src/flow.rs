@@ -27,11 +27,17 @@ const MAX_PRIVATE: usize = 64;
 /// bounded in memory, not only in text.
 const MESSAGE_OVERHEAD: u64 = 64;
 
-/// The bound of the event loops' inboxes, which the broadcaster never waits on: while the
-/// messages relayed and not yet in a feed cost this much (as the feed counts, once per loop),
-/// the [`Gate`] is shut. Unbounded, a turn of floods (hundreds of clients sending 64 KiB of
-/// empty lines each, or lines of `--max-line`) queued millions of messages there.
-pub const TRANSIT: usize = 4 << 20;
+/// The least the lines on their way to the feeds may cost before the [`Gate`] shuts.
+const MIN_TRANSIT: usize = 64 << 10;
+
+/// What the lines read from senders and not yet in every feed may cost (as a feed counts, once
+/// per feed they go to) before the [`Gate`] shuts: the high-water mark. The room's queue and
+/// the event loops' inboxes are bounded by it; and a client that holds the room then never
+/// finds more than twice the mark ahead of it once the gate has shut (1,024 queued lines of
+/// 8 KiB were 32 times the mark, which only a reader of 8 MB/s drained within the stall limit).
+pub fn transit_limit(config: &Config) -> usize {
+    (config.max_backlog / 4).max(MIN_TRANSIT)
+}
 
 /// The room's messages, numbered, each with the byte offset of its start, held while a cursor
 /// may still need them (a ring read by a cursor per client, as the LMAX Disruptor does).
@@ -56,6 +62,11 @@ impl Feed {
             held: 0,
             cap: cap as u64,
         }
+    }
+
+    /// The bytes of every message pushed so far.
+    pub fn bytes(&self) -> u64 {
+        self.end
     }
 
     /// The number the next message will have.
@@ -297,35 +308,54 @@ impl Backlog {
     }
 }
 
-/// Shut while any client that holds the room is above its high-water mark, or [`TRANSIT`] bytes
-/// are on their way to the feeds: then no engine reads from a sender (a client in the room; one
-/// naming itself is read). One per server.
-#[derive(Default)]
+/// Shut while any client that holds the room is above its high-water mark, or the lines on
+/// their way to the feeds cost [`transit_limit`]: then no engine reads from a sender (a client
+/// in the room; one naming itself is read). One per server.
 pub struct Gate {
     /// Flows with a client behind.
     behind: AtomicUsize,
-    /// Bytes of messages sent toward a feed and not yet in it.
+    /// What the lines read and not yet in every feed cost.
     transit: AtomicUsize,
+    transit_limit: usize,
     lock: Mutex<()>,
     opened: Condvar,
 }
 
 impl Gate {
-    pub fn is_open(&self) -> bool {
-        self.behind.load(Ordering::SeqCst) == 0 && self.transit.load(Ordering::Relaxed) < TRANSIT
+    pub fn new(config: &Config) -> Gate {
+        Gate {
+            behind: AtomicUsize::new(0),
+            transit: AtomicUsize::new(0),
+            transit_limit: transit_limit(config),
+            lock: Mutex::new(()),
+            opened: Condvar::new(),
+        }
     }
 
-    /// `message` is sent toward a feed (counted before it is sent, so that it never arrives
+    pub fn is_open(&self) -> bool {
+        self.behind.load(Ordering::SeqCst) == 0
+            && self.transit.load(Ordering::SeqCst) < self.transit_limit
+    }
+
+    /// `message` is on its way to a feed (counted before it is sent, so that it never arrives
     /// first).
     pub fn send(&self, message: &Message) {
         let cost = message.len() + MESSAGE_OVERHEAD as usize;
-        self.transit.fetch_add(cost, Ordering::Relaxed);
+        self.transit.fetch_add(cost, Ordering::SeqCst);
     }
 
-    /// `message` has reached its feed.
+    /// `message` has reached a feed, or the room's queue has handed it on; wakes the readers
+    /// waiting at the gate if that opens it.
     pub fn arrived(&self, message: &Message) {
         let cost = message.len() + MESSAGE_OVERHEAD as usize;
-        self.transit.fetch_sub(cost, Ordering::Relaxed);
+        let before = self.transit.fetch_sub(cost, Ordering::SeqCst);
+        if before >= self.transit_limit && before - cost < self.transit_limit {
+            let _guard = self
+                .lock
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
+            self.opened.notify_all();
+        }
     }
 
     /// Waits at most `limit` for the gate to open; true if it is open.

@@ -119,11 +119,11 @@ impl Costs {
                     engine_descriptors: 2 * loops,
                     // Each loop holds one read's messages while the room is behind; the
                     // broadcaster's queue may be full of long lines, the inboxes hold about
-                    // TRANSIT.
+                    // the transit limit.
                     engine_memory: (loops + 2) * thread_cost(DEFAULT_STACK)
                         + loops * EVENTS_READ * LINE_COST
                         + crate::events::EVENT_QUEUE * (config.max_line + 64)
-                        + crate::flow::TRANSIT,
+                        + crate::flow::transit_limit(config),
                 }
             }
         }

@@ -33,7 +33,10 @@ pub trait Fanout {
     /// The room's answer to a join: the welcome (the client's first lines, before any message
     /// after this point), or `None` if the name was taken.
     fn answer(&mut self, id: u64, name: &Arc<str>, member: Self::Member, welcome: Option<Message>);
-    /// `message` to every admitted client.
+    /// `message`, which a client said (counted at the [`Gate`](crate::flow::Gate) on its way),
+    /// to every admitted client.
+    fn say(&mut self, message: &Message);
+    /// `message`, the room's own, to every admitted client.
     fn broadcast(&mut self, message: &Message);
     /// The client has left the room.
     fn remove(&mut self, id: u64);
@@ -113,7 +116,7 @@ pub fn broadcaster<F: Fanout>(
             default(next_tick.saturating_duration_since(now)) => continue,
         };
         match event {
-            Event::Say(message) => fanout.broadcast(&message),
+            Event::Say(message) => fanout.say(&message),
             Event::Join { id, name, member } => match room.join(id, &name) {
                 Some(Welcome { welcome, arrival }) => {
                     fanout.broadcast(&arrival);

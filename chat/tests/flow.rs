@@ -291,6 +291,44 @@ fn a_client_refused_a_name_that_then_leaves_is_closed(engine: Engine) {
     assert_eq!(other.expect_closed(), Vec::<String>::new());
 }
 
+/// A reader that takes a little at a time (64 KiB every 50 ms, 1.3 MB/s) beside a sender that
+/// bursts 8 MB in lines of 8,000 bytes and never reads holds the room, and loses nothing.
+/// The thread engine lost thousands of such lines: once the gate shut, the room's queue still
+/// held 1,024 lines (8 MB, 32 times the high-water mark), and its writers, blocked on full
+/// sockets, reviewed no one, so a tick's 50 ms of a flood ran megabytes past the mark too.
+fn a_reader_that_takes_a_little_at_a_time_loses_nothing_beside_a_silent_sender(engine: Engine) {
+    const LINES: usize = 1_000;
+    let _lock = shared();
+    // The sender is not cut for taking nothing while the burst goes through.
+    let server = Server::start(chat::Config {
+        write_timeout: Duration::from_secs(60),
+        ..config(engine)
+    });
+    let (mut reader, _) = server.join("reader");
+    let (sender, _) = server.join("sender");
+    reader.expect("sender has arrived");
+    let padding = "p".repeat(7992);
+    let text: String = (0..LINES).map(|i| format!("{i:06} {padding}\n")).collect();
+    let sending = send_from_thread(&sender, text);
+    let (mut next, mut taken) = (0, 0);
+    let until = Instant::now() + Duration::from_secs(60);
+    while next < LINES && Instant::now() < until {
+        let line = reader.line();
+        assert!(!line.starts_with("***"), "after {next} lines: {line}");
+        assert_eq!(line, format!("sender: {next:06} {padding}"));
+        next += 1;
+        taken += line.len() + 1;
+        if taken >= 64 << 10 {
+            // The reader's pace, not a wait for anything.
+            thread::sleep(Duration::from_millis(50));
+            taken = 0;
+        }
+    }
+    assert_eq!(next, LINES, "not every line came within 60 s");
+    drop(sender);
+    let _ = sending.join();
+}
+
 crate::on_both_engines!(
     a_client_refused_a_name_that_then_leaves_is_closed,
     one_sender_bursts_50000_lines_and_a_netcat3_reader_gets_every_one,
@@ -300,4 +338,5 @@ crate::on_both_engines!(
     a_line_that_could_never_fit_a_backlog_is_refused_and_the_sender_told,
     a_backlog_of_one_byte_still_greets,
     a_reader_that_pauses_is_told_once_then_gets_every_line,
+    a_reader_that_takes_a_little_at_a_time_loses_nothing_beside_a_silent_sender,
 );

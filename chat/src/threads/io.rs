@@ -115,6 +115,7 @@ impl<'a> Client<'a> {
                         Err(end) => return Some(end),
                     },
                     Output::Say(message) => {
+                        self.shared.outbox.gate.send(&message);
                         if self.shared.events.send(Event::Say(message)).is_err() {
                             session.shut_down(out);
                         }

@@ -27,15 +27,22 @@ struct State {
     clients: HashMap<u64, (Arc<str>, Backlog)>,
     /// Writers waiting on `wake`.
     waiting: usize,
+    /// The feed's size in bytes when every client was last reviewed, and how much it may grow
+    /// before the next review: a writer blocked on a full socket reviews nothing, and a tick's
+    /// 50 ms of a flood was megabytes past the high-water mark before the gate shut.
+    reviewed_at: u64,
+    review_every: u64,
 }
 
 impl Outbox {
     pub fn new(config: &Config, log: &Log) -> Outbox {
-        let gate = Arc::new(Gate::default());
+        let gate = Arc::new(Gate::new(config));
         let state = State {
             flow: Flow::new(config.max_backlog_total, config, gate.clone(), log.clone()),
             clients: HashMap::new(),
             waiting: 0,
+            reviewed_at: 0,
+            review_every: (config.max_backlog as u64 / 16).max(1),
         };
         Outbox {
             state: Mutex::new(state),
@@ -140,9 +147,17 @@ impl Fanout for Arc<Outbox> {
         let _ = member.send(welcome.is_some());
     }
 
+    fn say(&mut self, message: &Message) {
+        self.gate.arrived(message);
+        self.broadcast(message);
+    }
+
     fn broadcast(&mut self, message: &Message) {
         let mut state = self.lock();
         state.flow.push(Arc::clone(message));
+        if state.flow.feed().bytes() - state.reviewed_at >= state.review_every {
+            state.review(Instant::now());
+        }
         self.wake(&state);
     }
 
@@ -155,14 +170,21 @@ impl Fanout for Arc<Outbox> {
     /// go behind the slowest.
     fn tick(&mut self) {
         let mut state = self.lock();
-        let now = Instant::now();
-        let State { flow, clients, .. } = &mut *state;
-        let mut oldest = flow.feed().head();
-        for (name, backlog) in clients.values_mut() {
-            flow.review(backlog, name, now);
+        let oldest = state.review(Instant::now());
+        state.flow.release_before(oldest);
+        self.wake(&state);
+    }
+}
+
+impl State {
+    /// The policy for every client now; returns the oldest cursor.
+    fn review(&mut self, now: Instant) -> u64 {
+        self.reviewed_at = self.flow.feed().bytes();
+        let mut oldest = self.flow.feed().head();
+        for (name, backlog) in self.clients.values_mut() {
+            self.flow.review(backlog, name, now);
             oldest = backlog.cursor().map_or(oldest, |cursor| cursor.min(oldest));
         }
-        flow.release_before(oldest);
-        self.wake(&state);
+        oldest
     }
 }

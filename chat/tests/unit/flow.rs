@@ -5,11 +5,11 @@ use super::*;
 const MS: Duration = Duration::from_millis(1);
 
 fn flow(max_backlog: usize) -> (Flow, Arc<Gate>) {
-    let gate = Arc::new(Gate::default());
     let config = Config {
         max_backlog,
         ..Config::default()
     };
+    let gate = Arc::new(Gate::new(&config));
     let flow = Flow::new(1 << 20, &config, Arc::clone(&gate), Log::discard());
     (flow, gate)
 }
