@@ -131,7 +131,8 @@ impl Costs {
 }
 
 /// The most clients served at once (`--max-clients`, but never more than the process's limits
-/// allow), with `config.max_backlog_total` lowered to what memory allows; both logged.
+/// allow), with `config.max_backlog_total` lowered to what memory allows, and
+/// `config.max_backlog` to what a feed holds; each logged.
 pub fn fit(config: &mut Config, log: &Log) -> usize {
     let (capacity, bound_by, backlog) = capacity(config);
     if let Some((backlog, bound_by)) = backlog
@@ -143,6 +144,20 @@ pub fn fit(config: &mut Config, log: &Log) -> usize {
             common::size::format(backlog as u64)
         ));
         config.max_backlog_total = backlog;
+    }
+    // A client that holds the room can be twice the high-water mark behind: its feed (a share
+    // of the total) must hold that, or it drops lines it was reading.
+    let feeds = match config.engine {
+        Engine::Threads => 1,
+        Engine::Events => crate::events::loop_count(config),
+    };
+    let share = (config.max_backlog_total / feeds / 2).max(1);
+    if config.max_backlog > share {
+        log.line(format_args!(
+            "holding at most {} for one client (half a feed's share of the backlog for all)",
+            common::size::format(share as u64)
+        ));
+        config.max_backlog = share;
     }
     if config.max_clients <= capacity {
         log.line(format_args!(
