@@ -66,7 +66,8 @@ use crate::log::Log;
 
 /// Serves chat clients on `listener` until `done` fires, then tells every client the server is
 /// shutting down, closes every connection, and returns once every thread it started has ended.
-/// An error means the server could not start (its first threads could not be spawned).
+/// An error means the server could not start (the limits leave room for no client, or its first
+/// threads could not be spawned).
 pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summary> {
     let mut config = config.clamped();
     let (log, logger) = Log::start(config.log)?;
@@ -75,12 +76,14 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
     let _wake_accept = done.on_cancel(move || {
         let _ = socket2::SockRef::from(&wake).shutdown(Shutdown::Both);
     });
-    let max_clients = limits::fit(&mut config, &log);
-    let config = Arc::new(config);
-    let summary = match config.engine {
-        Engine::Threads => threads::serve(&listener, &config, &done, &log, max_clients),
-        Engine::Events => events::serve(&listener, &config, &done, &log, max_clients),
-    };
+    let grace = config.shutdown_grace;
+    let summary = limits::fit(&mut config, &log).and_then(|max_clients| {
+        let config = Arc::new(config);
+        match config.engine {
+            Engine::Threads => threads::serve(&listener, &config, &done, &log, max_clients),
+            Engine::Events => events::serve(&listener, &config, &done, &log, max_clients),
+        }
+    });
     if let Ok(Summary { dropped, .. }) = &summary
         && *dropped > 0
     {
@@ -89,7 +92,7 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
     log.line("shut down");
     drop(log);
     if let Some(logger) = logger {
-        logger.finish(config.shutdown_grace);
+        logger.finish(grace);
     }
     summary
 }

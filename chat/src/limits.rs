@@ -19,7 +19,7 @@ use crate::{Config, Engine};
 
 /// Descriptors kept for the server itself (poll, wakers, reserve, ...) beyond those open at
 /// start-up: an eighth of the limit, within these bounds.
-const SPARE_DESCRIPTORS: (usize, usize) = (8, 64);
+const SPARE_DESCRIPTORS: (usize, usize) = (2, 64);
 /// Memory maps kept for the heap, libraries and the allocator's arenas.
 const SPARE_MAPS: usize = 2048;
 /// Memory maps one thread costs: its stack and guard page, its signal stack and guard page.
@@ -132,9 +132,15 @@ impl Costs {
 
 /// The most clients served at once (`--max-clients`, but never more than the process's limits
 /// allow), with `config.max_backlog_total` lowered to what memory allows, and
-/// `config.max_backlog` to what a feed holds; each logged.
-pub fn fit(config: &mut Config, log: &Log) -> usize {
+/// `config.max_backlog` to what a feed holds; each logged. An error if the limits leave room
+/// for no client (`ulimit -n 9`): promised one, it was never served.
+pub fn fit(config: &mut Config, log: &Log) -> io::Result<usize> {
     let (capacity, bound_by, backlog) = capacity(config);
+    if capacity == 0 {
+        return Err(io::Error::other(format!(
+            "the limit of this process's {bound_by} leaves no room for a client"
+        )));
+    }
     if let Some((backlog, bound_by)) = backlog
         && backlog < config.max_backlog_total
     {
@@ -164,7 +170,7 @@ pub fn fit(config: &mut Config, log: &Log) -> usize {
             "serving at most {} (--max-clients)",
             clients(config.max_clients)
         ));
-        config.max_clients
+        Ok(config.max_clients)
     } else {
         let asked = match config.max_clients {
             usize::MAX => String::new(),
@@ -174,7 +180,7 @@ pub fn fit(config: &mut Config, log: &Log) -> usize {
             "serving at most {} (the limit of this process's {bound_by}{asked})",
             clients(capacity),
         ));
-        capacity
+        Ok(capacity)
     }
 }
 
@@ -195,10 +201,10 @@ fn capacity(config: &Config) -> (usize, &'static str, Option<(usize, &'static st
     let descriptors = limit
         .saturating_sub(count_entries("/proc/self/fd"))
         .saturating_sub(spare);
-    let (mut capacity, mut bound_by, mut backlog_room) = (descriptors.max(1), "descriptors", None);
+    let (mut capacity, mut bound_by, mut backlog_room) = (descriptors, "descriptors", None);
     let mut bind = |clients: usize, by| {
-        if clients.max(1) < capacity {
-            (capacity, bound_by) = (clients.max(1), by);
+        if clients < capacity {
+            (capacity, bound_by) = (clients, by);
         }
     };
     let threads = thread_limit().saturating_sub(SPARE_THREADS);

@@ -385,6 +385,27 @@ fn at_a_low_descriptor_limit(engine: &str) {
     );
 }
 
+#[test]
+fn a_descriptor_limit_that_leaves_no_room_for_a_client_is_one_error_and_status_1() {
+    let _lock = shared();
+    for engine in ["events", "threads"] {
+        let mut command = Command::new(BIN);
+        command.args(["--engine", engine, "--addr", "127.0.0.1:0"]);
+        crate::util::limit(&mut command, libc::RLIMIT_NOFILE, 8);
+        let run = testkit::child::Run::of(command.stdin(Stdio::null()), PATIENCE);
+        // It said "serving at most 1 client", then never greeted one (events exited, threads
+        // logged EMFILE 50 times a second).
+        run.expect_code(1);
+        let last = run.stderr_lines().last().copied().unwrap_or_default();
+        assert_eq!(
+            last,
+            "chat: serve: the limit of this process's descriptors leaves no room for a client",
+            "{run}"
+        );
+        assert!(!run.stderr.contains("serving at most"), "{run}");
+    }
+}
+
 /// Runs chat with `args`, which must end in a usage error, within [`PATIENCE`].
 fn usage_error(args: &[&str]) -> testkit::child::Run {
     let run = testkit::child::Run::of(Command::new(BIN).args(args).stdin(Stdio::null()), PATIENCE);
