@@ -46,23 +46,15 @@ pub(crate) fn at_once(mirrors: usize) -> (usize, &'static str) {
 
 /// Requests the address space left under `RLIMIT_AS` holds (`usize::MAX` with no limit).
 fn address_space_room() -> usize {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::As).current;
+    let limit = common::rlimit::address_space_limit();
     let Some(limit) = limit.and_then(|limit| usize::try_from(limit).ok()) else {
         return usize::MAX;
     };
-    let used = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status
-                .lines()
-                .find_map(|line| line.strip_prefix("VmSize:"))?;
-            line.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<usize>()
-                .ok()
-        })
-        .map_or(limit / 2, |kib| kib << 10);
+    // Where /proc does not say, half the limit is taken as used.
+    let used = match usize::try_from(common::rlimit::address_space_used()) {
+        Ok(0) | Err(_) => limit / 2,
+        Ok(bytes) => bytes,
+    };
     let left = limit.saturating_sub(used);
     // The first requests may each open an arena as well; the rest share them.
     let arenas = 8 * std::thread::available_parallelism().map_or(1, usize::from);
