@@ -372,10 +372,13 @@ fn is_gzip(headers: &ureq::http::HeaderMap) -> bool {
     headers
         .get(ureq::http::header::CONTENT_ENCODING)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|coding| {
-            let coding = coding.trim();
-            coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")
-        })
+        .is_some_and(is_gzip_coding)
+}
+
+/// True for the one content coding decoded here: `gzip` or `x-gzip`, in any case.
+fn is_gzip_coding(value: &str) -> bool {
+    let coding = value.trim();
+    coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")
 }
 
 /// Why a request failed. Displays as one line, e.g. `connection refused (os error 111)`.

@@ -255,8 +255,7 @@ fn check_codings<'a>(
         ));
     }
     // What `Response::into_body` decodes (`is_gzip`): one header line whose value is `gzip`.
-    let decoded = content.len() == 1
-        && (content[0].eq_ignore_ascii_case("gzip") || content[0].eq_ignore_ascii_case("x-gzip"));
+    let decoded = content.len() == 1 && super::is_gzip_coding(&content[0]);
     if content_codings && !decoded && !codings(&content).is_empty() {
         return Err(unsupported("content coding", "Content-Encoding", &content));
     }
