@@ -30,10 +30,6 @@ use self::conn::{Conn, Flushed};
 
 /// The token of each loop's waker; clients' tokens are their slots.
 const WAKER: Token = Token(usize::MAX);
-/// Capacity of the broadcaster's event channel: loops wait when it is full (backpressure on
-/// senders); the broadcaster never waits for a loop (their inboxes are unbounded, and each
-/// loop empties its inbox every turn).
-pub const EVENT_QUEUE: usize = 1024;
 /// Bytes read from one client per turn, so one flood cannot starve the others.
 const READ_BUDGET: usize = 64 << 10;
 /// How often a loop with clients left unread looks at a shut gate again.
@@ -136,7 +132,7 @@ pub fn serve(
     log: &Log,
     max_clients: usize,
 ) -> io::Result<Summary> {
-    let (events, events_rx) = bounded::<Event<(usize, usize)>>(EVENT_QUEUE);
+    let (events, events_rx) = bounded::<Event<(usize, usize)>>(room::EVENT_QUEUE);
     let live = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(Gate::new(config));
     let (handles, threads) = start_loops(&events, config, done, log, (&live, &gate))?;
@@ -655,7 +651,6 @@ impl Router {
                     self.dirty.push(slot);
                 }
                 Output::Join(name) => {
-                    conn.joining();
                     let (id, member) = (conn.id(), (self.index, slot));
                     let _ = self.events.send(Event::Join { id, name, member });
                 }

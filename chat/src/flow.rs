@@ -191,8 +191,8 @@ impl Backlog {
         }
     }
 
-    /// True while the client has let its own lines pile up: its input is not read until it
-    /// takes them (as a blocked write stops a thread engine's reader).
+    /// True while the client has let its own lines pile up (the event engine then does not read
+    /// its input until it takes them; beyond, its own lines are dropped).
     pub fn choked(&self) -> bool {
         self.private.len() >= MAX_PRIVATE
     }

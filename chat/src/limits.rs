@@ -95,6 +95,8 @@ impl Costs {
         // A line buffer holds a partial line of up to `max_line` plus one read, in a vector
         // that may have doubled.
         let line_buffer = |read: usize| 2 * (config.max_line + read);
+        // The broadcaster's queue, full of long lines.
+        let queue = crate::room::EVENT_QUEUE * (config.max_line + 64);
         match config.engine {
             Engine::Threads => Costs {
                 threads_per_client: 2,
@@ -105,9 +107,8 @@ impl Costs {
                     + line_buffer(THREAD_READ)
                     + THREAD_READ * LINE_COST,
                 engine_descriptors: 0,
-                // The broadcaster and the log, the broadcaster's queue full of long lines.
-                engine_memory: 2 * thread_cost(DEFAULT_STACK)
-                    + crate::threads::EVENT_QUEUE * (config.max_line + 64),
+                // The broadcaster and the log, and the queue.
+                engine_memory: 2 * thread_cost(DEFAULT_STACK) + queue,
             },
             Engine::Events => {
                 let loops = crate::events::loop_count(config);
@@ -117,12 +118,11 @@ impl Costs {
                     heap_per_client: CLIENT_HEAP + line_buffer(EVENTS_READ),
                     // Each event loop costs a poll and a waker.
                     engine_descriptors: 2 * loops,
-                    // Each loop holds one read's messages while the room is behind; the
-                    // broadcaster's queue may be full of long lines, the inboxes hold about
-                    // the transit limit.
+                    // Each loop holds one read's messages while the room is behind; the queue;
+                    // the inboxes hold about the transit limit.
                     engine_memory: (loops + 2) * thread_cost(DEFAULT_STACK)
                         + loops * EVENTS_READ * LINE_COST
-                        + crate::events::EVENT_QUEUE * (config.max_line + 64)
+                        + queue
                         + crate::flow::transit_limit(config),
                 }
             }

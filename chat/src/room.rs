@@ -44,6 +44,10 @@ pub trait Fanout {
     fn tick(&mut self) {}
 }
 
+/// Capacity of the broadcaster's event channel, for both engines: a connection's reader waits
+/// when it is full (backpressure on senders); the broadcaster never waits for a client.
+pub const EVENT_QUEUE: usize = 1024;
+
 /// How often the broadcaster ticks its [`Fanout`], events or not.
 pub const TICK: Duration = Duration::from_millis(50);
 

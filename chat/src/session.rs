@@ -40,7 +40,7 @@ pub enum End {
     Closed,
     /// No line for the idle timeout (ex. 8.13); the client has been told.
     Idle,
-    /// The server is shutting down (the engines' end; a session never says it).
+    /// The server is shutting down ([`Session::shut_down`]).
     Shutdown,
 }
 
@@ -160,11 +160,7 @@ impl Session {
     }
 
     fn end(&mut self, end: End, out: &mut Vec<Output>) {
-        let name = match std::mem::replace(&mut self.state, State::Naming) {
-            State::Joining(name) | State::Chatting(name) | State::Ended(Some(name)) => Some(name),
-            State::Naming | State::Ended(None) => None,
-        };
-        self.state = State::Ended(name);
+        self.state = State::Ended(self.name().cloned());
         out.push(Output::End(end));
     }
 

@@ -27,9 +27,6 @@ use self::conns::Conns;
 use self::io::Client;
 use self::outbox::Outbox;
 
-/// Capacity of the broadcaster's event channel: readers wait when it is full (backpressure on
-/// senders), the broadcaster never does.
-pub const EVENT_QUEUE: usize = 1024;
 /// A writer keeps a batch buffer of up to this capacity between wakes.
 const BATCH_KEPT: usize = 4 << 10;
 
@@ -41,7 +38,7 @@ pub fn serve(
     log: &Log,
     max_clients: usize,
 ) -> std::io::Result<Summary> {
-    let (events, events_rx) = bounded::<Event<Sender<bool>>>(EVENT_QUEUE);
+    let (events, events_rx) = bounded::<Event<Sender<bool>>>(room::EVENT_QUEUE);
     let outbox = Arc::new(Outbox::new(config, log));
     let broadcaster = {
         let (outbox, done, log) = (outbox.clone(), done.clone(), log.clone());

@@ -23,8 +23,6 @@ pub struct Conn {
     backlog: Backlog,
     /// Since when the socket has taken nothing of what is pending (the 10 s limit).
     blocked_since: Option<Instant>,
-    /// The room has been asked about this client's name: it must hear of the leave.
-    in_room: bool,
     /// The session is over: deliver what is pending, then close.
     ending: Option<End>,
     /// Input was left unread (the client was choked or the gate shut): read it again later.
@@ -49,7 +47,6 @@ impl Conn {
             session,
             backlog: Backlog::default(),
             blocked_since: None,
-            in_room: false,
             ending: None,
             throttled: false,
         }
@@ -147,11 +144,6 @@ impl Conn {
         self.backlog.reply(line, flow.feed());
     }
 
-    /// The room is asked about a name: from now on it must hear of the leave.
-    pub fn joining(&mut self) {
-        self.in_room = true;
-    }
-
     /// The room's answer: admitted (its cursor starts at the feed's head, its welcome first), or
     /// the name was taken (the room then knows nothing of it); the session says what follows.
     pub fn answered(
@@ -161,8 +153,7 @@ impl Conn {
         now: Instant,
         out: &mut Vec<Output>,
     ) {
-        self.in_room = welcome.is_some();
-        self.session.joined(self.in_room, now, out);
+        self.session.joined(welcome.is_some(), now, out);
         if let Some(welcome) = welcome {
             self.backlog.admit(welcome, flow.feed());
         }
@@ -177,7 +168,8 @@ impl Conn {
         }
         self.ending = Some(end);
         self.backlog.leaving(last);
-        let tell_room = self.in_room && end != End::Shutdown;
+        // The room has been asked about its name (and not refused it): it must hear of the leave.
+        let tell_room = self.session.name().is_some() && end != End::Shutdown;
         if !tell_room {
             self.left(flow);
         }
