@@ -3,7 +3,7 @@
 //! them, then a 16 MB burst. Newcomers are refused with one line, the room keeps chatting, and
 //! the process exits 0 on Ctrl-C (an abort is status 134).
 
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -177,6 +177,21 @@ fn fills_up_then_refuses_and_keeps_chatting(engine: &str, bytes: u64, burst: Bur
         .set_read_timeout(Some(Duration::from_secs(120)))
         .expect("timeout");
     let drain = std::thread::spawn(move || while sender.try_line().is_ok() {});
+    // Alice reads too (as bob does below), so she is not cut for taking nothing either.
+    alice
+        .stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    let mut alice_reads = BufReader::new(alice.stream.try_clone().expect("clone"));
+    let alice_drain = std::thread::spawn(move || {
+        let mut line = Vec::new();
+        while alice_reads
+            .read_until(b'\n', &mut line)
+            .is_ok_and(|n| n > 0)
+        {
+            line.clear();
+        }
+    });
     flood.join().expect("the burst was sent");
     eprintln!("{engine}: burst sent after {:?}", started.elapsed());
     // The room goes on: alice says something until bob hears it (a client that did not read
@@ -211,7 +226,7 @@ fn fills_up_then_refuses_and_keeps_chatting(engine: &str, bytes: u64, burst: Bur
     drop((alice, bob, quiet_ones, newcomer));
     proc.interrupt().unwrap_or_else(|err| panic!("{err}"));
     let status = proc.wait(PATIENCE).unwrap_or_else(|err| panic!("{err}"));
-    let _ = drain.join();
+    let _ = (drain.join(), alice_drain.join());
     // Everything it logged (the stream ends with the process).
     let _ = proc.stderr.finish(PATIENCE);
     let log = proc.stderr.all();
