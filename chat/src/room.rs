@@ -56,8 +56,8 @@ pub const TICK: Duration = Duration::from_millis(50);
 pub struct Room {
     /// By arrival number.
     members: BTreeMap<u64, Arc<str>>,
-    /// Client id to arrival number.
-    arrivals: HashMap<u64, u64>,
+    /// Client id to arrival number and name key (kept: the key is costly to compute again).
+    arrivals: HashMap<u64, (u64, String)>,
     /// Name key ([`text::name_key`]) to client id: no two clients share one.
     keys: HashMap<String, u64>,
     next_arrival: u64,
@@ -79,8 +79,8 @@ impl Room {
         let others = text::client_list(self.members.values().map(|name| &**name));
         let welcome = format!("You are {name}\nCurrent clients: {others}\n").into();
         let arrival = format!("{name} has arrived\n").into();
-        self.keys.insert(key, id);
-        self.arrivals.insert(id, self.next_arrival);
+        self.keys.insert(key.clone(), id);
+        self.arrivals.insert(id, (self.next_arrival, key));
         self.members.insert(self.next_arrival, Arc::clone(name));
         self.next_arrival += 1;
         Some(Welcome { welcome, arrival })
@@ -88,9 +88,9 @@ impl Room {
 
     /// Removes a client; its name, if it was in.
     pub fn leave(&mut self, id: u64) -> Option<Arc<str>> {
-        let arrival = self.arrivals.remove(&id)?;
+        let (arrival, key) = self.arrivals.remove(&id)?;
         let name = self.members.remove(&arrival)?;
-        self.keys.remove(&text::name_key(&name));
+        self.keys.remove(&key);
         Some(name)
     }
 }
