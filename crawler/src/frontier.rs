@@ -13,7 +13,6 @@ use common::exit::context;
 use url::Url;
 
 use crate::Task;
-use crate::seen::Fingerprinter;
 
 /// Bytes of tasks kept in memory before the rest waits on disk.
 pub(crate) const MEMORY: usize = 256 << 10;
@@ -27,8 +26,6 @@ pub(crate) struct Frontier {
     bytes: usize,
     /// The tasks after those in memory, encoded; `None` until the first spill.
     spill: Option<Spill>,
-    /// Fingerprints are not stored on disk: they are computed again on the way back.
-    keys: Fingerprinter,
 }
 
 /// The unnamed file, and the encoded tasks not yet written to it.
@@ -42,12 +39,11 @@ struct Spill {
 }
 
 impl Frontier {
-    pub(crate) fn new(keys: Fingerprinter) -> Frontier {
+    pub(crate) fn new() -> Frontier {
         Frontier {
             memory: VecDeque::new(),
             bytes: 0,
             spill: None,
-            keys,
         }
     }
 
@@ -90,7 +86,7 @@ impl Frontier {
             && let Some(spill) = &mut self.spill
             && !spill.is_empty()
         {
-            let tasks = spill.read_slice(&self.keys);
+            let tasks = spill.read_slice();
             for task in tasks.map_err(|err| context("the frontier's file", err))? {
                 self.bytes += cost(&task);
                 self.memory.push_back(task);
@@ -120,7 +116,7 @@ impl Spill {
     }
 
     /// The next tasks in order, about [`SLICE`] bytes of them (at least one).
-    fn read_slice(&mut self, keys: &Fingerprinter) -> io::Result<Vec<Task>> {
+    fn read_slice(&mut self) -> io::Result<Vec<Task>> {
         if !self.unwritten.is_empty() {
             self.write()?;
         }
@@ -129,7 +125,7 @@ impl Spill {
         self.file.read_exact_at(&mut buffer, self.read)?;
         let mut tasks = Vec::new();
         let mut at = 0;
-        while let Some((task, used)) = decode(&buffer[at..], keys)? {
+        while let Some((task, used)) = decode(&buffer[at..])? {
             tasks.push(task);
             at += used;
         }
@@ -138,7 +134,7 @@ impl Spill {
             let need = record_len(&buffer).ok_or_else(corrupt)?;
             buffer.resize(need, 0);
             self.file.read_exact_at(&mut buffer, self.read)?;
-            let (task, used) = decode(&buffer, keys)?.ok_or_else(corrupt)?;
+            let (task, used) = decode(&buffer)?.ok_or_else(corrupt)?;
             tasks.push(task);
             at = used;
         }
@@ -184,7 +180,7 @@ fn record_len(bytes: &[u8]) -> Option<usize> {
 }
 
 /// The task at the start of `bytes` and the bytes it took; `None` if it is not all there.
-fn decode(bytes: &[u8], keys: &Fingerprinter) -> io::Result<Option<(Task, usize)>> {
+fn decode(bytes: &[u8]) -> io::Result<Option<(Task, usize)>> {
     let Some(len) = record_len(bytes) else {
         return Ok(None);
     };
@@ -208,7 +204,6 @@ fn decode(bytes: &[u8], keys: &Fingerprinter) -> io::Result<Option<(Task, usize)
     }
     let url = urls.remove(0);
     let task = Task {
-        fingerprint: keys.of(&url),
         url,
         depth: usize::try_from(depth).map_err(|_| corrupt())?,
         print,
@@ -230,8 +225,7 @@ mod tests {
 
     #[test]
     fn tasks_come_back_in_order_from_memory_and_disk() {
-        let keys = Fingerprinter::default();
-        let mut frontier = Frontier::new(keys.clone());
+        let mut frontier = Frontier::new();
         let long = "x".repeat(8000);
         let count = 3 * MEMORY / 8000;
         for i in 0..count {
@@ -239,7 +233,6 @@ mod tests {
             let from = Url::parse("http://h.test/from").unwrap();
             frontier
                 .push(Task {
-                    fingerprint: keys.of(&url),
                     url,
                     depth: i,
                     print: i % 2 == 0,
@@ -253,7 +246,6 @@ mod tests {
             let task = frontier.front().unwrap().unwrap();
             assert_eq!(task.depth, i);
             assert!(task.url.path().ends_with(&format!("/{i}")));
-            assert_eq!(task.fingerprint, keys.of(&task.url));
             let task = frontier.pop().unwrap();
             assert_eq!(
                 (task.print, task.redirected_from.len()),

@@ -109,8 +109,6 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct Task {
     pub url: Url,
-    /// The URL's fingerprint in the `seen` set.
-    pub fingerprint: Fingerprint,
     /// Links followed from a start URL (start URLs are 0). A redirect does not count: its
     /// target is the same page, at the same depth.
     pub depth: usize,
@@ -188,7 +186,7 @@ pub fn run(
     let (to_unseen_links, unseen_links) = bounded::<Task>(0);
     // Scoped threads: all joined before `run` returns, whatever the outcome.
     thread::scope(|scope| {
-        let frontier = Frontier::new(keys.clone());
+        let frontier = Frontier::new();
         let mut handout = Handout::new(to_unseen_links, frontier, &done, out);
         let mut workers = Vec::new();
         for n in 0..config.concurrency.max(1) {

@@ -144,7 +144,6 @@ impl Seen {
         self.seen.replace(entry);
         Some(Task {
             url,
-            fingerprint,
             depth,
             print,
             redirected_from,
@@ -185,7 +184,7 @@ impl Seen {
                     ..
                 } = task;
                 redirected_from.push(url);
-                let fingerprint = self.fingerprinted(&location);
+                let fingerprint = self.keys.of(&location);
                 // Like a link: not followed to another host, nor fetched twice (unless nearer).
                 Taken::Unseen(
                     self.offer(location, fingerprint, depth, redirected_from)
@@ -196,10 +195,6 @@ impl Seen {
             Report::Failed { url, why } => Taken::Failed(url, why),
             Report::Cancelled => Taken::Cancelled,
         }
-    }
-
-    fn fingerprinted(&self, url: &Url) -> Fingerprint {
-        self.keys.of(url)
     }
 
     /// Tasks at depth 0 for the start URLs not seen before.
