@@ -79,11 +79,13 @@ pub fn run() -> crate::Result<Vec<Section>> {
 /// The generated site of the throughput runs (and of `cargo xtask compare`'s crawl): [`PAGES`]
 /// pages, [`LATENCY`] each, served by enough workers for -c 100.
 pub fn start_site() -> crate::Result<SiteHandle> {
-    let options = SiteOptions {
-        latency: LATENCY,
-        workers: 256,
-    };
-    Site::generated(PAGES)
+    generated_site(PAGES, LATENCY, 256)
+}
+
+/// A generated site of `pages` pages, each answered after `latency`, by `workers` threads.
+fn generated_site(pages: usize, latency: Duration, workers: usize) -> crate::Result<SiteHandle> {
+    let options = SiteOptions { latency, workers };
+    Site::generated(pages)
         .start("127.0.0.1:0", options)
         .map_err(|err| format!("site: {err}"))
 }
@@ -405,15 +407,7 @@ fn long_urls(crawler: &Path) -> crate::Result<(f64, usize)> {
 
 /// Peak RSS (KiB) and URLs printed of a complete crawl of a generated site of `pages` pages.
 fn site_crawl(crawler: &Path, pages: usize) -> crate::Result<(u64, usize)> {
-    let site = Site::generated(pages)
-        .start(
-            "127.0.0.1:0",
-            SiteOptions {
-                latency: Duration::ZERO,
-                workers: 64,
-            },
-        )
-        .map_err(|err| format!("site: {err}"))?;
+    let site = generated_site(pages, Duration::ZERO, 64)?;
     let (kib, printed, killed) = sampled(
         Command::new(crawler).args(["--same-host", &site.url("/")]),
         Duration::from_secs(600),

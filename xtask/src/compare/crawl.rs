@@ -93,21 +93,15 @@ fn crawl(bin: &Path, url: &str) -> crate::Result<Crawl> {
             Err(mpsc::RecvTimeoutError::Timeout) => break,
         }
     }
-    let exit = match ended {
-        true => wait_deadline(&mut child, IDLE),
-        false => None,
-    };
+    // A crawl that went silent without ending is stopped (killed and reaped) at once.
+    let exit = wait_deadline(&mut child, if ended { IDLE } else { Duration::ZERO });
     let end = match exit {
         Some(exit) => format!("ends by itself ({})", status(exit)),
-        None => {
-            let _ = child.kill();
-            format!(
-                "never ends: stopped after {} s without output",
-                IDLE.as_secs()
-            )
-        }
+        None => format!(
+            "never ends: stopped after {} s without output",
+            IDLE.as_secs()
+        ),
     };
-    let _ = child.wait();
     drop(stdin);
     Ok(Crawl {
         printed,
