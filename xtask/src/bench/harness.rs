@@ -191,7 +191,7 @@ pub fn ms(duration: Duration) -> f64 {
 
 /// The 1-minute load average when a benchmark starts, for the note that compares it with the
 /// one at its end: other work on the machine moves every figure.
-pub struct Load(pub String);
+pub struct Load(String);
 
 impl Load {
     pub fn now() -> Load {
@@ -201,11 +201,16 @@ impl Load {
 
     /// Notes the load before and now, and `why` it matters to this benchmark.
     pub fn note(&self, section: &mut Section, why: &str) {
+        section.note(self.since(why));
+    }
+
+    /// The load before and now, and `why` it matters.
+    pub fn since(&self, why: &str) -> String {
         let Load(now) = Load::now();
-        section.note(format!(
+        format!(
             "load average (1 min) before / after: {} / {now}: {why}",
             self.0
-        ));
+        )
     }
 }
 

@@ -59,12 +59,16 @@ pub fn run(args: BenchArgs) -> crate::Result {
             sections.push(section);
         }
     }
-    let report = report(&sections);
+    write_report("bench", "REPORT.md", &report(&sections))
+}
+
+/// Writes `text` to `file` in [`bench_dir`] and says so (as `xtask WHAT`).
+pub(crate) fn write_report(what: &str, file: &str, text: &str) -> crate::Result {
     let dir = bench_dir();
     std::fs::create_dir_all(&dir).map_err(|err| format!("{}: {err}", dir.display()))?;
-    let path = dir.join("REPORT.md");
-    std::fs::write(&path, report).map_err(|err| format!("{}: {err}", path.display()))?;
-    eprintln!("xtask bench: wrote {}", path.display());
+    let path = dir.join(file);
+    std::fs::write(&path, text).map_err(|err| format!("{}: {err}", path.display()))?;
+    eprintln!("xtask {what}: wrote {}", path.display());
     Ok(())
 }
 
@@ -160,7 +164,7 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// Builds the release binaries of the named packages (every benchmark is named after its package).
-fn build_release(packages: &[&str]) -> crate::Result {
+pub(crate) fn build_release(packages: &[&str]) -> crate::Result {
     let mut args = vec!["build", "--release"];
     for package in packages {
         args.extend(["--package", package]);

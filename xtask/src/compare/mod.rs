@@ -23,7 +23,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 pub use crate::bench::thousands;
-use crate::bench::{Load, bench_dir, machine_description, target_dir};
+use crate::bench::{Load, machine_description, target_dir};
 
 #[derive(clap::Args)]
 pub struct CompareArgs {
@@ -125,18 +125,7 @@ pub fn run(args: CompareArgs) -> crate::Result {
         .collect();
     let mut notes = vec![format!("go: {}", build::version(&args.go))];
     if !args.build_only {
-        let rust = crate::cargo(&[
-            "build",
-            "--release",
-            "-p",
-            "du4",
-            "-p",
-            "chat",
-            "-p",
-            "netcat3",
-            "-p",
-            "crawler",
-        ]);
+        let rust = crate::bench::build_release(&["du4", "chat", "netcat3", "crawler"]);
         let reverb = crate::cargo(&["build", "--release", "-p", "netcat3", "--example", "reverb"])
             .map(|()| target_dir().join("release/examples/reverb"))
             .map_err(|err| format!("the reverb example did not build: {err}"));
@@ -152,21 +141,11 @@ pub fn run(args: CompareArgs) -> crate::Result {
                 Err(why) => rows.push(Row::new(name, format!("not run: {why}"), "-")),
             }
         }
-        notes.push(format!(
-            "load average (1 min) before / after: {} / {}: the programs share the cores with \
-             whatever else runs",
-            load.0,
-            Load::now().0
-        ));
+        notes.push(load.since("the programs share the cores with whatever else runs"));
     }
     let table = table(&args.gopl, &rows, &notes);
     print!("{table}");
-    let dir = bench_dir();
-    std::fs::create_dir_all(&dir).map_err(|err| format!("{}: {err}", dir.display()))?;
-    let path = dir.join("COMPARE.md");
-    std::fs::write(&path, &table).map_err(|err| format!("{}: {err}", path.display()))?;
-    eprintln!("xtask compare: wrote {}", path.display());
-    Ok(())
+    crate::bench::write_report("compare", "COMPARE.md", &table)
 }
 
 /// The book's programs need `localhost:8000`: fails in one line when something holds it.
