@@ -38,7 +38,7 @@ use scenario::{burst, throughput};
 use server::Setup;
 
 pub use scenario::{room, window};
-pub use server::Setup as ChatSetup;
+pub use server::{BOOK_ADDR, Setup as ChatSetup};
 
 use super::{Section, median, release_binary, thousands};
 

@@ -13,16 +13,12 @@ pub const PROGRAMS: [&str; 5] = ["du4", "chat", "netcat3", "reverb2", "crawl3"];
 const DISTRIBUTION_GOPATH: &str = "/usr/share/gocode";
 
 /// Builds each program into `out`: its path, or why it did not build. An error only when the
-/// build cannot start at all (no go command, no output directory).
+/// build cannot start at all (no output directory; the go command is checked by [`version`]).
 pub fn build(
     go: &Path,
     gopl: &Path,
     out: &Path,
 ) -> crate::Result<Vec<(&'static str, crate::Result<PathBuf>)>> {
-    if let Err(err) = Command::new(go).arg("version").output() {
-        let hint = "install Go: apt-get install golang-go golang-golang-x-net-dev";
-        return Err(format!("{}: {err} ({hint})", go.display()));
-    }
     let gopl = gopl
         .canonicalize()
         .map_err(|err| format!("{}: {err}", gopl.display()))?;
@@ -80,10 +76,13 @@ fn x_net_gopath(go: &Path) -> Option<PathBuf> {
     (output.status.success() && !text.is_empty()).then(|| text.into())
 }
 
-/// `go version`'s line, or why there is none.
-pub fn version(go: &Path) -> String {
+/// `go version`'s line; an error, with how to install Go, if there is no go command.
+pub fn version(go: &Path) -> crate::Result<String> {
     match Command::new(go).arg("version").output() {
-        Ok(output) => String::from_utf8_lossy(&output.stdout).trim().to_string(),
-        Err(err) => format!("{}: {err}", go.display()),
+        Ok(output) => Ok(String::from_utf8_lossy(&output.stdout).trim().to_string()),
+        Err(err) => {
+            let hint = "install Go: apt-get install golang-go golang-golang-x-net-dev";
+            Err(format!("{}: {err} ({hint})", go.display()))
+        }
     }
 }

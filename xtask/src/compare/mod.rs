@@ -42,7 +42,7 @@ pub struct CompareArgs {
 }
 
 /// The address the book's servers listen on and its clients dial.
-pub const BOOK_PORT: &str = "127.0.0.1:8000";
+pub use crate::bench::chat::BOOK_ADDR;
 
 /// A piece of work run on both: its rows.
 type Work = fn(&Programs) -> crate::Result<Vec<Row>>;
@@ -106,6 +106,7 @@ pub fn run(args: CompareArgs) -> crate::Result {
     }
     let load = Load::now();
     let out = target_dir().join("gopl");
+    let go_version = build::version(&args.go)?;
     let go = build::build(&args.go, &args.gopl, &out)?;
     let mut rows: Vec<Row> = go
         .iter()
@@ -123,7 +124,7 @@ pub fn run(args: CompareArgs) -> crate::Result {
             Row::new(format!("build ch8/{name}"), go, "-")
         })
         .collect();
-    let mut notes = vec![format!("go: {}", build::version(&args.go))];
+    let mut notes = vec![format!("go: {go_version}")];
     if !args.build_only {
         let rust = crate::bench::build_release(&["du4", "chat", "netcat3", "crawler"]);
         let reverb = crate::cargo(&["build", "--release", "-p", "netcat3", "--example", "reverb"])
@@ -150,7 +151,7 @@ pub fn run(args: CompareArgs) -> crate::Result {
 
 /// The book's programs need `localhost:8000`: fails in one line when something holds it.
 fn port_free() -> crate::Result {
-    match TcpListener::bind(BOOK_PORT) {
+    match TcpListener::bind(BOOK_ADDR) {
         Ok(_) => Ok(()),
         Err(err) => Err(format!(
             "localhost:8000 is taken ({err}); the book's programs listen on and dial it: free it \

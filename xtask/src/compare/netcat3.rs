@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::du4::status;
 use testkit::child::{Proc, read_all};
 
-use super::{BOOK_PORT, Programs, Row, collect};
+use super::{BOOK_ADDR, Programs, Row, collect};
 use crate::bench::{spawn, wait_limited};
 
 /// No netcat3 may run longer (three echoes a second apart take about three seconds).
@@ -24,8 +24,8 @@ pub fn run(programs: &Programs) -> crate::Result<Vec<Row>> {
     };
     let ours = match (&programs.reverb, programs.ours("netcat3")) {
         (Ok(reverb), Ok(netcat3)) => {
-            let reverb = [reverb.clone(), "--addr".into(), BOOK_PORT.into()];
-            pair(&reverb, &netcat3, &[BOOK_PORT])
+            let reverb = [reverb.clone(), "--addr".into(), BOOK_ADDR.into()];
+            pair(&reverb, &netcat3, &[BOOK_ADDR])
         }
         (Err(why), _) => Err(why.clone()),
         (_, Err(why)) => Err(why),
@@ -46,9 +46,9 @@ fn pair(argv: &[PathBuf], netcat3: &Path, args: &[&str]) -> crate::Result<String
     // Killed when dropped.
     let reverb = Proc::start(&mut command, Stdio::null(), Some("reverb"))?;
     listening(
-        BOOK_PORT
+        BOOK_ADDR
             .parse()
-            .map_err(|err| format!("{BOOK_PORT}: {err}"))?,
+            .map_err(|err| format!("{BOOK_ADDR}: {err}"))?,
     )?;
     let mut command = Command::new(netcat3);
     command

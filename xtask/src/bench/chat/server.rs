@@ -15,7 +15,7 @@ use super::swarm::Protocol;
 
 /// The longest wait for the server to listen, and for its exit after SIGINT.
 const PATIENCE: Duration = Duration::from_secs(10);
-/// Where the book's chat listens, always.
+/// Where the book's servers listen (chat, reverb), always, and its clients dial.
 pub const BOOK_ADDR: &str = "127.0.0.1:8000";
 
 /// The server to start for a scenario: which binary and engine (`None`: the book's chat, which
