@@ -490,6 +490,7 @@ impl EventLoop {
                 }
             });
         }
+        self.router.flow.passed();
     }
 
     /// Closes a client's connection and frees its slot.
@@ -512,7 +513,6 @@ impl EventLoop {
     fn sweep(&mut self) {
         let now = Instant::now();
         let cut_before = now.checked_sub(self.config.write_timeout);
-        let mut oldest = self.router.flow.feed().head();
         for slot in 0..self.conns.capacity() {
             self.with(slot, None, |router, slot, conn| {
                 if cut_before.is_some_and(|before| conn.blocked_before(before)) {
@@ -523,15 +523,12 @@ impl EventLoop {
                     return router.fail(conn);
                 }
                 conn.review(&mut router.flow, now);
-                if let Some(cursor) = conn.cursor() {
-                    oldest = oldest.min(cursor);
-                }
                 let mut out = Vec::new();
                 conn.tick(now, &mut out);
                 router.act(slot, conn, out)
             });
         }
-        self.router.flow.release_before(oldest);
+        self.router.flow.passed();
     }
 
     /// The done signal: every client is given what is pending, then its session's farewell,
@@ -679,7 +676,7 @@ impl Router {
             };
         }
         let mut out = Vec::new();
-        conn.answered(welcome, &self.flow, Instant::now(), &mut out);
+        conn.answered(welcome, &mut self.flow, Instant::now(), &mut out);
         self.act(slot, conn, out).then(|| {
             self.dirty.push(slot);
             // Input may have waited in the socket while the room decided.

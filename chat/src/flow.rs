@@ -7,7 +7,8 @@
 //! that takes nothing, or stays past the mark, for the stall limit (1 s) is *stalled*: kept
 //! within `--max-backlog` of the head, the messages it skips dropped for it alone and counted,
 //! and told once how many when it has caught up (it then holds the room again). The feed keeps
-//! its share of `--max-backlog-total`; past it the oldest go, so the largest backlogs drop first.
+//! its share of `--max-backlog-total`; past it the oldest go, so the largest backlogs drop first,
+//! but never one that a client holding the room has not read.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -91,20 +92,21 @@ impl Feed {
         self.tail + self.entries.partition_point(|&(_, at)| at < from) as u64
     }
 
-    /// Appends a message, letting the oldest go past the cap (the newest is always kept).
-    pub fn push(&mut self, message: Message) {
+    /// Appends a message, letting the oldest before `keep` go past the cap (the newest is
+    /// always kept).
+    fn push(&mut self, message: Message, keep: u64) {
         let len = message.len() as u64;
         self.entries.push_back((message, self.end));
         self.end += len;
         self.held += len + MESSAGE_OVERHEAD;
-        while self.held > self.cap && self.entries.len() > 1 {
+        while self.held > self.cap && self.entries.len() > 1 && self.tail < keep {
             self.pop();
         }
     }
 
     /// Lets go of every message before `seq` (every cursor has passed it); an emptied feed
     /// gives its memory back, so a quiet server stays small.
-    pub fn release_before(&mut self, seq: u64) {
+    fn release_before(&mut self, seq: u64) {
         while self.tail < seq && !self.entries.is_empty() {
             self.pop();
         }
@@ -195,13 +197,6 @@ impl Backlog {
     /// its input until it takes them; beyond, its own lines are dropped).
     pub fn choked(&self) -> bool {
         self.private.len() >= MAX_PRIVATE
-    }
-
-    /// The room admitted the client: its cursor starts at the feed's head, its welcome first
-    /// (never dropped, however small `--max-backlog`).
-    pub fn admit(&mut self, welcome: Message, feed: &Feed) {
-        self.cursor = Some(feed.head());
-        self.private.push_back((feed.head(), welcome));
     }
 
     /// The feed number delivery stops at: the head, or where the session ended.
@@ -397,6 +392,13 @@ pub struct Flow {
     behind: usize,
     /// Messages dropped, summed over clients.
     dropped: u64,
+    /// No message from this number on goes past the feed's cap: a client that holds the room
+    /// may need it (the least cursor of those at the last [`passed`](Flow::passed), or lower).
+    floor: u64,
+    /// The least cursor reviewed since the last pass, of any client and of those that hold the
+    /// room.
+    lowest: u64,
+    lowest_holding: u64,
     log: Log,
 }
 
@@ -410,6 +412,9 @@ impl Flow {
             gate,
             behind: 0,
             dropped: 0,
+            floor: u64::MAX,
+            lowest: u64::MAX,
+            lowest_holding: u64::MAX,
             log,
         }
     }
@@ -425,7 +430,32 @@ impl Flow {
 
     /// A message for every client of this feed.
     pub fn push(&mut self, message: Message) {
-        self.feed.push(message);
+        self.feed.push(message, self.floor);
+    }
+
+    /// The room admitted a client: its cursor starts at the feed's head, its welcome first
+    /// (never dropped, however small `--max-backlog`), and it holds the room.
+    pub fn admit(&mut self, backlog: &mut Backlog, welcome: Message) {
+        let head = self.feed.head();
+        backlog.cursor = Some(head);
+        backlog.private.push_back((head, welcome));
+        self.holds(head);
+    }
+
+    /// A client that holds the room is at `cursor`: no later message goes past the cap.
+    fn holds(&mut self, cursor: u64) {
+        self.floor = self.floor.min(cursor);
+        self.lowest_holding = self.lowest_holding.min(cursor);
+        self.lowest = self.lowest.min(cursor);
+    }
+
+    /// Every client has been reviewed since the last pass: the feed lets go of what all have
+    /// passed, and past its cap of what none that holds the room still needs.
+    pub fn passed(&mut self) {
+        let head = self.feed.head();
+        self.feed.release_before(self.lowest.min(head));
+        self.floor = self.lowest_holding;
+        (self.lowest, self.lowest_holding) = (u64::MAX, u64::MAX);
     }
 
     /// Messages dropped so far, summed over clients.
@@ -485,6 +515,10 @@ impl Flow {
         }
         let behind = !backlog.stalled && backlog.over_since.is_some();
         self.set_behind(backlog, behind);
+        self.lowest = self.lowest.min(cursor);
+        if !backlog.stalled && backlog.end.is_none_or(|end| cursor < end) {
+            self.holds(cursor);
+        }
     }
 
     fn set_behind(&mut self, backlog: &mut Backlog, behind: bool) {
@@ -513,11 +547,6 @@ impl Flow {
             self.log
                 .line(format_args!("{name}: {dropped} messages dropped"));
         }
-    }
-
-    /// Lets go of the messages before `oldest`, the oldest cursor of this feed's clients.
-    pub fn release_before(&mut self, oldest: u64) {
-        self.feed.release_before(oldest);
     }
 }
 

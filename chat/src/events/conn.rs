@@ -149,13 +149,13 @@ impl Conn {
     pub fn answered(
         &mut self,
         welcome: Option<Message>,
-        flow: &Flow,
+        flow: &mut Flow,
         now: Instant,
         out: &mut Vec<Output>,
     ) {
         self.session.joined(welcome.is_some(), now, out);
         if let Some(welcome) = welcome {
-            self.backlog.admit(welcome, flow.feed());
+            flow.admit(&mut self.backlog, welcome);
         }
     }
 

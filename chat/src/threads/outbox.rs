@@ -141,7 +141,7 @@ impl Fanout for Arc<Outbox> {
         if let Some(welcome) = &welcome {
             let mut state = self.lock();
             let mut backlog = Backlog::default();
-            backlog.admit(Arc::clone(welcome), state.flow.feed());
+            state.flow.admit(&mut backlog, Arc::clone(welcome));
             state.clients.insert(id, (Arc::clone(name), backlog));
         }
         let _ = member.send(welcome.is_some());
@@ -166,25 +166,21 @@ impl Fanout for Arc<Outbox> {
         self.left(id);
     }
 
-    /// The policy for every client, also those whose writer waits in a `write`, and the feed let
-    /// go behind the slowest.
+    /// The policy for every client, also those whose writer waits in a `write`.
     fn tick(&mut self) {
         let mut state = self.lock();
-        let oldest = state.review(Instant::now());
-        state.flow.release_before(oldest);
+        state.review(Instant::now());
         self.wake(&state);
     }
 }
 
 impl State {
-    /// The policy for every client now; returns the oldest cursor.
-    fn review(&mut self, now: Instant) -> u64 {
+    /// The policy for every client now, and the feed let go behind them ([`Flow::passed`]).
+    fn review(&mut self, now: Instant) {
         self.reviewed_at = self.flow.feed().bytes();
-        let mut oldest = self.flow.feed().head();
         for (name, backlog) in self.clients.values_mut() {
             self.flow.review(backlog, name, now);
-            oldest = backlog.cursor().map_or(oldest, |cursor| cursor.min(oldest));
         }
-        oldest
+        self.flow.passed();
     }
 }

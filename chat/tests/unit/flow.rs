@@ -37,7 +37,7 @@ fn own_lines_and_feed_messages_go_out_in_the_rooms_order_and_partial_writes_lose
     let now = Instant::now();
     flow.push("before the join\n".into());
     backlog.reply("Enter your name:\n".into(), flow.feed());
-    backlog.admit("You are x\n".into(), flow.feed());
+    flow.admit(&mut backlog, "You are x\n".into());
     flow.push("a\n".into());
     backlog.reply("Line too long\n".into(), flow.feed());
     flow.push("b\n".into());
@@ -62,7 +62,7 @@ fn a_reader_that_keeps_up_holds_the_room_and_loses_nothing_however_far_behind() 
     let (mut flow, gate) = flow(1000);
     let mut backlog = Backlog::default();
     let now = Instant::now();
-    backlog.admit("You are x\n".into(), flow.feed());
+    flow.admit(&mut backlog, "You are x\n".into());
     for i in 0..1000 {
         flow.push(format!("message {i:011}\n").into());
     }
@@ -82,11 +82,51 @@ fn a_reader_that_keeps_up_holds_the_room_and_loses_nothing_however_far_behind() 
 }
 
 #[test]
+fn past_its_cap_the_feed_keeps_what_a_client_that_holds_the_room_has_not_read() {
+    let config = Config {
+        max_backlog: 1 << 20,
+        ..Config::default()
+    };
+    // Room for about 12 messages of 20 bytes (each counted with its overhead).
+    let mut flow = Flow::new(1000, &config, Arc::new(Gate::new(&config)), Log::discard());
+    let (mut reader, mut quiet) = (Backlog::default(), Backlog::default());
+    let now = Instant::now();
+    flow.admit(&mut reader, "You are reader\n".into());
+    flow.admit(&mut quiet, "You are quiet\n".into());
+    let say = |flow: &mut Flow, from| {
+        for i in from..from + 100 {
+            flow.push(format!("message {i:011}\n").into());
+        }
+    };
+    say(&mut flow, 0);
+    flow.review(&mut quiet, "quiet", now);
+    // Both hold the room: nothing goes, whatever the cap.
+    assert_eq!(flow.feed().tail, 0);
+    flow.passed();
+    let got = take(&mut flow, &mut reader, now + 1000 * MS);
+    assert_eq!(got.lines().count(), 101);
+    // The quiet one took nothing for the stall limit: only the reader holds the room now, as
+    // the next pass (every client reviewed) finds.
+    flow.review(&mut quiet, "quiet", now + 1000 * MS);
+    flow.passed();
+    flow.review(&mut reader, "reader", now + 1000 * MS);
+    flow.review(&mut quiet, "quiet", now + 1000 * MS);
+    flow.passed();
+    say(&mut flow, 100);
+    let got = take(&mut flow, &mut reader, now + 1100 * MS);
+    assert_eq!(got.lines().count(), 100);
+    assert!(got.starts_with("message 00000000100\n"), "{got}");
+    assert_eq!(flow.dropped(), 0, "nothing dropped for the reader");
+    flow.review(&mut quiet, "quiet", now + 1100 * MS);
+    assert_eq!(flow.dropped(), 100, "dropped for the quiet one alone");
+}
+
+#[test]
 fn a_client_that_takes_nothing_for_the_stall_limit_drops_for_itself_and_is_told_once() {
     let (mut flow, gate) = flow(1000);
     let mut backlog = Backlog::default();
     let now = Instant::now();
-    backlog.admit("You are x\n".into(), flow.feed());
+    flow.admit(&mut backlog, "You are x\n".into());
     for i in 0..100 {
         flow.push(format!("message {i:011}\n").into());
     }
@@ -125,7 +165,7 @@ fn a_stalled_client_keeps_a_message_as_long_as_the_backlog_and_the_feed_its_cap(
     let (mut flow, _) = flow(10);
     let mut backlog = Backlog::default();
     let now = Instant::now();
-    backlog.admit("You are a long-named client\n".into(), flow.feed());
+    flow.admit(&mut backlog, "You are a long-named client\n".into());
     flow.push("0123456789".into());
     flow.review(&mut backlog, "x", now);
     flow.push("abcdefghi\n".into());
@@ -139,11 +179,11 @@ fn a_stalled_client_keeps_a_message_as_long_as_the_backlog_and_the_feed_its_cap(
     // Room for two 4-byte messages, each counted with its overhead.
     let mut feed = Feed::new(2 * (4 + MESSAGE_OVERHEAD as usize));
     for text in ["aaaa", "bbbb", "cccc"] {
-        feed.push(text.into());
+        feed.push(text.into(), u64::MAX);
     }
     assert_eq!((feed.tail, feed.head()), (1, 3));
     assert_eq!(feed.entries.get(1).map(|(m, _)| &**m), Some("cccc"));
-    feed.push("x".repeat(20).into());
+    feed.push("x".repeat(20).into(), u64::MAX);
     assert_eq!((feed.tail, feed.head()), (3, 4), "the newest stays");
     feed.release_before(4);
     assert_eq!(feed.entries.capacity(), 0);
