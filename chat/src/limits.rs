@@ -76,7 +76,7 @@ fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
     // The kernel's cap on a listen backlog (a larger request is cut to it), as Go reads it.
-    let somaxconn = i32::try_from(read_number("/proc/sys/net/core/somaxconn"));
+    let somaxconn = i32::try_from(common::rlimit::read_number("/proc/sys/net/core/somaxconn"));
     socket.listen(somaxconn.unwrap_or(libc::SOMAXCONN).max(libc::SOMAXCONN))?;
     Ok(socket.into())
 }
@@ -108,7 +108,7 @@ impl Costs {
                     + THREAD_READ * LINE_COST,
                 engine_descriptors: 0,
                 // The broadcaster and the log, and the queue.
-                engine_memory: 2 * thread_cost(DEFAULT_STACK) + queue,
+                engine_memory: 2 * common::rlimit::thread_cost(DEFAULT_STACK) + queue,
             },
             Engine::Events => {
                 let loops = crate::events::loop_count(config);
@@ -120,7 +120,7 @@ impl Costs {
                     engine_descriptors: 2 * loops,
                     // Each loop holds one read's messages while the room is behind; the queue;
                     // the inboxes hold about the transit limit.
-                    engine_memory: (loops + 2) * thread_cost(DEFAULT_STACK)
+                    engine_memory: (loops + 2) * common::rlimit::thread_cost(DEFAULT_STACK)
                         + loops * EVENTS_READ * LINE_COST
                         + queue
                         + crate::flow::transit_limit(config),
@@ -199,7 +199,7 @@ fn capacity(config: &Config) -> (usize, &'static str, Option<(usize, &'static st
     let spare =
         (limit / 8).clamp(SPARE_DESCRIPTORS.0, SPARE_DESCRIPTORS.1) + costs.engine_descriptors;
     let descriptors = limit
-        .saturating_sub(count_entries("/proc/self/fd"))
+        .saturating_sub(common::rlimit::open_descriptors())
         .saturating_sub(spare);
     let (mut capacity, mut bound_by, mut backlog_room) = (descriptors, "descriptors", None);
     let mut bind = |clients: usize, by| {
@@ -207,11 +207,12 @@ fn capacity(config: &Config) -> (usize, &'static str, Option<(usize, &'static st
             (capacity, bound_by) = (clients, by);
         }
     };
-    let threads = thread_limit().saturating_sub(SPARE_THREADS);
+    let threads = common::rlimit::threads_left().saturating_sub(SPARE_THREADS);
     if let Some(clients) = threads.checked_div(costs.threads_per_client) {
         bind(clients, "threads");
     }
-    if let Some(clients) = (map_limit() / MAPS_PER_THREAD).checked_div(costs.threads_per_client) {
+    let maps = common::rlimit::maps_left().saturating_sub(SPARE_MAPS);
+    if let Some(clients) = (maps / MAPS_PER_THREAD).checked_div(costs.threads_per_client) {
         bind(clients, "memory maps");
     }
     let rooms = common::rlimit::memory_rooms();
@@ -228,7 +229,7 @@ fn capacity(config: &Config) -> (usize, &'static str, Option<(usize, &'static st
         let backlog = (room_bytes / 4 / BACKLOG_OVERHEAD / 1024 * 1024).max(1);
         backlog_room = Some((backlog, room.resource.name()));
         let held = backlog.min(config.max_backlog_total) * BACKLOG_OVERHEAD;
-        let stacks = costs.threads_per_client * thread_cost(costs.thread_stack);
+        let stacks = costs.threads_per_client * common::rlimit::thread_cost(costs.thread_stack);
         let room_bytes = room_bytes.saturating_sub(held);
         // glibc keeps ended threads' stacks for reuse, up to its cache's size: at most as many
         // as have run.
@@ -237,25 +238,6 @@ fn capacity(config: &Config) -> (usize, &'static str, Option<(usize, &'static st
         bind(clients, room.resource.name());
     }
     (capacity, bound_by, backlog_room)
-}
-
-/// Everything a thread started with a `stack`-byte stack maps: the stack and its guard page
-/// (glibc puts its thread descriptor and TLS at the stack's top, a page more), and the signal
-/// stack std maps for each thread (to report stack overflows) with its own guard page.
-fn thread_cost(stack: usize) -> usize {
-    let page = page_size();
-    // SAFETY: getauxval reads the auxiliary vector and has no preconditions.
-    let min_signal_stack = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
-    let signal_stack = libc::SIGSTKSZ.max(min_signal_stack);
-    stack.next_multiple_of(page) + 2 * page + signal_stack.next_multiple_of(page) + page
-}
-
-fn page_size() -> usize {
-    // SAFETY: sysconf with a valid name has no preconditions.
-    usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
-        .ok()
-        .filter(|&page| page > 0)
-        .unwrap_or(4096)
 }
 
 /// Under an address-space limit, caps glibc's malloc arenas (64 MiB of address space each, up to
@@ -268,43 +250,6 @@ fn cap_malloc_arenas(room: u64) -> usize {
     let arenas = (room / 8 / ARENA + 1).min(8 * cores);
     common::rlimit::cap_malloc_arenas(arenas);
     arenas
-}
-
-/// Threads this process may still start: RLIMIT_NPROC (per user), threads-max, pid_max.
-fn thread_limit() -> usize {
-    // No limit, unless getrlimit says otherwise (RLIM_INFINITY becomes usize::MAX).
-    let mut limit = libc::rlimit {
-        rlim_cur: libc::RLIM_INFINITY,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: getrlimit with a valid resource and a pointer to a live rlimit.
-    unsafe { libc::getrlimit(libc::RLIMIT_NPROC, &mut limit) };
-    let nproc = usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX);
-    let kernel = read_number("/proc/sys/kernel/threads-max")
-        .min(read_number("/proc/sys/kernel/pid_max"))
-        .min(nproc);
-    kernel.saturating_sub(count_entries("/proc/self/task"))
-}
-
-/// Memory maps this process may still create (vm.max_map_count less those in use).
-fn map_limit() -> usize {
-    let in_use = std::fs::read("/proc/self/maps")
-        .map(|maps| maps.iter().filter(|&&b| b == b'\n').count())
-        .unwrap_or(0);
-    read_number("/proc/sys/vm/max_map_count")
-        .saturating_sub(in_use)
-        .saturating_sub(SPARE_MAPS)
-}
-
-fn read_number(path: &str) -> usize {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(usize::MAX)
-}
-
-fn count_entries(dir: &str) -> usize {
-    std::fs::read_dir(dir).map(Iterator::count).unwrap_or(0)
 }
 
 /// One descriptor held back for the moment all others are taken.

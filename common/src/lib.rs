@@ -16,8 +16,8 @@
 //!   range, likewise.
 //! - [`wait_group`]: the book's `sync.WaitGroup`, as a channel that can sit in a `select!`.
 //! - [`net`]: the cancellable connect, a TCP connect the done signal aborts mid-handshake.
-//! - `rlimit`: the soft descriptor limit raised to the hard one, for programs holding thousands
-//!   of sockets.
+//! - `rlimit`: the process's limits (descriptors, threads, memory maps, memory), for programs
+//!   that size what they hold to fit instead of failing.
 //!
 //! Test and tool support (a generated web site, bounded child processes) is in the `testkit`
 //! crate, which no program links.

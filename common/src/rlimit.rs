@@ -8,6 +8,8 @@
 //!   what it holds to fit instead of aborting when `malloc` fails.
 //! - [`address_space_limit`], [`address_space_used`], [`cap_malloc_arenas`]: what a program
 //!   that budgets its threads under `ulimit -v` reads and sets (chat, the reverb example).
+//! - [`open_descriptors`], [`threads_left`], [`maps_left`], [`thread_cost`]: what else a server
+//!   that sizes its client limit counts (chat, mirrored-fetch).
 
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
@@ -109,6 +111,51 @@ fn status_bytes(status: &str, field: &str) -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// Descriptors this process has open (3 where /proc does not say).
+pub fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(3, Iterator::count)
+}
+
+/// Threads this process may still start: the least of RLIMIT_NPROC (per user), the kernel's
+/// threads-max and pid_max, less the threads it has.
+pub fn threads_left() -> usize {
+    let nproc = getrlimit(Resource::Nproc).current.unwrap_or(u64::MAX);
+    let kernel = read_number("/proc/sys/kernel/threads-max")
+        .min(read_number("/proc/sys/kernel/pid_max"))
+        .min(usize::try_from(nproc).unwrap_or(usize::MAX));
+    let threads = std::fs::read_dir("/proc/self/task").map_or(1, Iterator::count);
+    kernel.saturating_sub(threads)
+}
+
+/// Memory maps this process may still create: vm.max_map_count less those in use.
+pub fn maps_left() -> usize {
+    let in_use = std::fs::read("/proc/self/maps")
+        .map(|maps| maps.iter().filter(|&&b| b == b'\n').count())
+        .unwrap_or(0);
+    read_number("/proc/sys/vm/max_map_count").saturating_sub(in_use)
+}
+
+/// The number in a /proc file; `usize::MAX` (no limit) where there is none.
+pub fn read_number(path: &str) -> usize {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
+/// The address space a thread started with a `stack`-byte stack maps: the stack and its guard
+/// page (glibc puts its thread descriptor and TLS at the stack's top, a page more), and the
+/// signal stack std maps for each thread (to report stack overflows) with its own guard page.
+pub fn thread_cost(stack: usize) -> usize {
+    // SAFETY: sysconf with a valid name has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) });
+    let page = page.ok().filter(|&page| page > 0).unwrap_or(4096);
+    // SAFETY: getauxval reads the auxiliary vector and has no preconditions.
+    let min_signal_stack = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
+    let signal_stack = libc::SIGSTKSZ.max(min_signal_stack);
+    stack.next_multiple_of(page) + 2 * page + signal_stack.next_multiple_of(page) + page
+}
+
 /// Caps glibc's malloc arenas at `arenas`: each reserves 64 MiB of address space, up to eight
 /// per core by default, so under `ulimit -v` they alone can use up the limit. Elsewhere, nothing.
 pub fn cap_malloc_arenas(arenas: usize) {
@@ -176,6 +223,22 @@ fn room_under(root: &str, path: &str, max: &str, current: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_thread_costs_its_stack_its_signal_stack_and_their_guard_pages() {
+        // SAFETY: as in `thread_cost`.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let cost = super::thread_cost(64 << 10);
+        assert!(cost >= (64 << 10) + 3 * page + libc::SIGSTKSZ, "{cost}");
+        assert_eq!(cost % page, 0);
+    }
+
+    #[test]
+    fn a_process_has_descriptors_threads_and_maps_and_may_make_more() {
+        assert!(super::open_descriptors() >= 3);
+        assert!(super::threads_left() > 0);
+        assert!(super::maps_left() > 0);
+    }
+
     #[test]
     fn the_soft_limit_ends_at_the_hard_one() {
         let now = super::raise_descriptor_limit();

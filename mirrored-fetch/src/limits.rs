@@ -27,7 +27,7 @@ const ADDRESS_SPACE_PER_ARENA: usize = 64 << 20;
 /// (for messages). Raises the soft descriptor limit to the hard one first.
 pub(crate) fn at_once(mirrors: usize) -> (usize, &'static str) {
     let limit = usize::try_from(common::rlimit::raise_descriptor_limit()).unwrap_or(usize::MAX);
-    let open = std::fs::read_dir("/proc/self/fd").map_or(3, Iterator::count);
+    let open = common::rlimit::open_descriptors();
     let room = limit.saturating_sub(open + SPARE_DESCRIPTORS) / PER_REQUEST;
     [
         (room, "the descriptor limit"),

@@ -9,12 +9,9 @@ fn counts_read_in_correct_english() {
 }
 
 #[test]
-fn a_thread_costs_its_stack_its_signal_stack_and_their_guard_pages() {
-    let page = page_size();
-    let cost = thread_cost(THREAD_STACK);
-    assert!(cost >= THREAD_STACK + 3 * page + libc::SIGSTKSZ, "{cost}");
-    assert_eq!(cost % page, 0);
+fn a_connection_thread_costs_what_one_was_measured_to_map() {
     // Measured here: 1,000 connection threads added 80.75 KiB of address space each.
+    let cost = common::rlimit::thread_cost(THREAD_STACK);
     assert!(cost >= 80 << 10, "{cost}");
 }
 
