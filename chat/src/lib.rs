@@ -7,7 +7,7 @@
 //! `--max-backlog`, `--max-backlog-total`, `--max-line`, `--max-clients`). The protocol, line by
 //! line, is in docs/SPEC.md ("chat").
 //!
-//! The library's surface is [`run`], [`Config`], [`Engine`], [`Summary`] and [`listen`]. The
+//! The library's surface is [`run`], [`Config`], [`Engine`] and [`Summary`]. The
 //! book's listing is `threads.rs` with `room.rs`'s `broadcaster` (`--engine threads`: two threads
 //! per client, as the book has two goroutines); `events.rs`, the default, serves thousands of
 //! clients from a few mio event loops. Both drive one sans-IO core (`session`, `room`, `flow`);
@@ -28,7 +28,7 @@
 //!   `text::name_problem`, `room::Room::join` (ex. 8.14).
 //! - An unbounded client list: `text::client_list` ends a crowded one with `... and N more`.
 //! - Limits end the process or wedge it: `limits::fit` (the default `--max-clients` and
-//!   `--max-backlog-total`), [`listen`] (SOMAXCONN), `accept::accept_loop` (refusal with one line, a reserve descriptor
+//!   `--max-backlog-total`), `common::net::listen` (SOMAXCONN), `accept::accept_loop` (refusal with one line, a reserve descriptor
 //!   for EMFILE); the thread engine closes a finished connection's socket at once
 //!   (`threads/conns.rs`).
 //! - No way to stop: the done signal tells every client and returns within a second with every
@@ -54,7 +54,6 @@ mod text;
 mod threads;
 
 pub use config::{Config, Engine, Summary};
-pub use limits::listen;
 
 use std::io;
 use std::net::{Shutdown, TcpListener};

@@ -1,8 +1,6 @@
 //! The process's limits, so that no limit ever ends the server (SPEC.md, chat, item 10).
 //!
-//! [`listen`] asks for the kernel's largest accept queue (std asks for 128; each SYN a burst
-//! overflows costs its client a one-second retransmit). [`fit`] raises the soft descriptor limit
-//! to the hard one (as Go's runtime does), then sizes the client limit and the total backlog
+//! [`fit`] raises the soft descriptor limit to the hard one (as Go's runtime does), then sizes the client limit and the total backlog
 //! from every limit that binds, each client at the worst it can make the server hold: a thread
 //! that cannot map its signal stack, and a failed `malloc`, abort the process whatever the panic
 //! strategy, so the server never gets near either. [`Reserve`] keeps a descriptor back, to
@@ -10,9 +8,7 @@
 
 use std::fs::File;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-
-use socket2::{Domain, Socket, Type};
+use std::net::{SocketAddr, TcpStream};
 
 use crate::log::Log;
 use crate::{Config, Engine};
@@ -57,29 +53,6 @@ pub const THREAD_BATCH: usize = 16 << 10;
 /// session's output and the message, `NAME: \n` with a 32-character name of 4-byte characters,
 /// in a 160-byte allocation.
 const LINE_COST: usize = std::mem::size_of::<crate::session::Output>() + 160;
-
-/// Binds `addr` (the first of its resolved addresses that binds) and listens with the kernel's
-/// maximum accept queue.
-pub fn listen(addr: &str) -> io::Result<TcpListener> {
-    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
-    for addr in addr.to_socket_addrs()? {
-        match listen_on(addr) {
-            Ok(listener) => return Ok(listener),
-            Err(err) => last = err,
-        }
-    }
-    Err(last)
-}
-
-fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    // The kernel's cap on a listen backlog (a larger request is cut to it), as Go reads it.
-    let somaxconn = i32::try_from(common::rlimit::read_number("/proc/sys/net/core/somaxconn"));
-    socket.listen(somaxconn.unwrap_or(libc::SOMAXCONN).max(libc::SOMAXCONN))?;
-    Ok(socket.into())
-}
 
 /// What the engine of `config` costs: per client (threads, heap at worst) and for itself.
 struct Costs {

@@ -65,7 +65,7 @@ fn main() -> ExitCode {
 
 fn serve(args: Args) -> std::io::Result<Ending> {
     let listener =
-        chat::listen(&args.addr).map_err(|err| common::exit::context(&args.addr, err))?;
+        common::net::listen(&args.addr).map_err(|err| common::exit::context(&args.addr, err))?;
     let (canceller, done) = common::done::new();
     common::cancel::on_ctrlc(canceller)
         .map_err(|err| common::exit::context("Ctrl-C handler", std::io::Error::other(err)))?;

@@ -72,7 +72,7 @@ pub struct Server {
 impl Server {
     pub fn start(config: chat::Config) -> Server {
         // The binary's own listen (SOMAXCONN), not std's queue of 128.
-        let listener = chat::listen("127.0.0.1:0").expect("listen on 127.0.0.1:0");
+        let listener = common::net::listen("127.0.0.1:0").expect("listen on 127.0.0.1:0");
         let addr = listener.local_addr().expect("local_addr");
         let (canceller, done) = common::done::new();
         let (tx, finished) = crossbeam_channel::bounded(1);

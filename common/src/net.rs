@@ -1,5 +1,7 @@
 //! The cancellable connect: a TCP `connect` that the done signal aborts at once, wherever the
-//! handshake is (what netcat3 and the HTTP client of the crawler and mirrored-fetch share).
+//! handshake is (what netcat3 and the HTTP client of the crawler and mirrored-fetch share); and
+//! [`listen`], which asks for the kernel's largest accept queue (std asks for 128, and each SYN
+//! a burst of connections overflows costs its client a one-second retransmit: chat, reverb).
 //!
 //! std's `TcpStream::connect` shows no descriptor until it has connected, so no other thread can
 //! reach a connect in progress. A `socket2` socket exists before its first SYN: a
@@ -7,13 +9,37 @@
 //! connecting makes its `connect` fail at once (Linux).
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::done::{Done, OnCancel};
+
+/// Binds `addr` (the first of its resolved addresses that binds) and listens with the kernel's
+/// maximum accept queue.
+pub fn listen(addr: &str) -> io::Result<TcpListener> {
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
+    for addr in addr.to_socket_addrs()? {
+        match listen_on(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => last = err,
+        }
+    }
+    Err(last)
+}
+
+fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    // The kernel's cap on a listen backlog (a larger request is cut to it), as Go reads it.
+    let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok();
+    let somaxconn = somaxconn.and_then(|text| text.trim().parse().ok());
+    socket.listen(somaxconn.unwrap_or(libc::SOMAXCONN).max(libc::SOMAXCONN))?;
+    Ok(socket.into())
+}
 
 /// Connects to `addr`, giving up at `deadline` (none: the kernel's own limit) or the moment
 /// `done` fires (an error of kind `Interrupted`).

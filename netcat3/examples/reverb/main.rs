@@ -46,7 +46,7 @@ mod echoes;
 mod serve;
 mod slots;
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -155,7 +155,8 @@ fn main() -> ExitCode {
         Arc::new(Slots::new(most))
     });
     let done = common::cancel::main_done("reverb", false);
-    let listener = match TcpListener::bind(&args.addr).and_then(|l| Ok((l.local_addr()?, l))) {
+    let listener = common::net::listen(&args.addr).and_then(|l| Ok((l.local_addr()?, l)));
+    let listener = match listener {
         Ok((addr, listener)) => {
             exit::error("reverb", format_args!("listening on {addr}"));
             listener
