@@ -70,7 +70,7 @@ fn refuse_on_error(
 ) -> bool {
     // Out of descriptors: the process's (EMFILE) or the system's (ENFILE).
     if matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
-        && let Some(peer) = reserve.refuse_one(|| listener.accept(), &session::full(None))
+        && let Some(peer) = reserve.refuse_one(listener, &session::full(None))
     {
         log.line(format_args!("{peer} refused: {err}"));
         return true;

@@ -10,9 +10,9 @@ use crate::session::Limits;
 pub type Message = Arc<str>;
 
 /// How connections are served (`--engine`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Engine {
-    /// A fixed pool of event-loop threads over non-blocking sockets (the default).
+    /// A few event-loop threads over non-blocking sockets, for many clients (the default).
     Events,
     /// The book's design: a reader and a writer thread per client.
     Threads,

@@ -307,7 +307,7 @@ impl Backlog {
 /// their way to the feeds cost [`transit_limit`]: then no engine reads from a sender (a client
 /// in the room; one naming itself is read). One per server.
 pub struct Gate {
-    /// Flows with a client behind.
+    /// Clients that hold the room and are behind.
     behind: AtomicUsize,
     /// What the lines read and not yet in every feed cost.
     transit: AtomicUsize,
@@ -368,12 +368,15 @@ impl Gate {
         self.is_open()
     }
 
-    fn open(&self) {
-        let _guard = self
-            .lock
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        if self.behind.fetch_sub(1, Ordering::SeqCst) == 1 {
+    /// One client that holds the room more, or fewer, is behind.
+    fn behind(&self, behind: bool) {
+        if behind {
+            self.behind.fetch_add(1, Ordering::SeqCst);
+        } else if self.behind.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let _guard = self
+                .lock
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
             self.opened.notify_all();
         }
     }
@@ -388,8 +391,6 @@ pub struct Flow {
     /// How long a client may hold the room back (or take nothing) before it is stalled.
     stall: Duration,
     gate: Arc<Gate>,
-    /// Clients of this feed that hold the room and are behind.
-    behind: usize,
     /// Messages dropped, summed over clients.
     dropped: u64,
     /// No message from this number on goes past the feed's cap: a client that holds the room
@@ -410,7 +411,6 @@ impl Flow {
             max_backlog: config.max_backlog as u64,
             stall: config.stall,
             gate,
-            behind: 0,
             dropped: 0,
             floor: u64::MAX,
             lowest: u64::MAX,
@@ -522,20 +522,9 @@ impl Flow {
     }
 
     fn set_behind(&mut self, backlog: &mut Backlog, behind: bool) {
-        if backlog.behind == behind {
-            return;
-        }
-        backlog.behind = behind;
-        if behind {
-            self.behind += 1;
-            if self.behind == 1 {
-                self.gate.behind.fetch_add(1, Ordering::SeqCst);
-            }
-        } else {
-            self.behind -= 1;
-            if self.behind == 0 {
-                self.gate.open();
-            }
+        if backlog.behind != behind {
+            backlog.behind = behind;
+            self.gate.behind(behind);
         }
     }
 

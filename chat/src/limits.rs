@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use crate::log::Log;
 use crate::{Config, Engine};
@@ -233,16 +233,11 @@ impl Reserve {
         Reserve(File::open("/dev/null").ok())
     }
 
-    /// Out of descriptors: frees the reserve, accepts one waiting connection with it (`accept`
-    /// is the caller's, blocking or not), tells it `why` and closes it, then takes the reserve
-    /// back. Returns the refused peer, if a connection was waiting.
-    pub fn refuse_one(
-        &mut self,
-        accept: impl FnOnce() -> io::Result<(TcpStream, SocketAddr)>,
-        why: &str,
-    ) -> Option<SocketAddr> {
+    /// Out of descriptors: frees the reserve, accepts one waiting connection with it, tells it
+    /// `why` and closes it, then takes the reserve back. Returns the refused peer, if any.
+    pub fn refuse_one(&mut self, listener: &TcpListener, why: &str) -> Option<SocketAddr> {
         self.0 = None;
-        let refused = accept().ok().map(|(conn, peer)| {
+        let refused = listener.accept().ok().map(|(conn, peer)| {
             refuse(&conn, why);
             peer
         });

@@ -22,10 +22,9 @@ their Unicode TR39 skeleton, so ALICE, alıce, a̸lice and Alicé are all alice;
 #[derive(Parser)]
 #[command(name = "chat", version, after_help = NAME_RULES)]
 struct Args {
-    /// How connections are served: `events` (a few event-loop threads, for many clients) or
-    /// `threads` (the book's design: two threads per client).
-    #[arg(long, value_enum, default_value_t = EngineArg::Events)]
-    engine: EngineArg,
+    /// How connections are served.
+    #[arg(long, value_enum, default_value_t = chat::Engine::Events)]
+    engine: chat::Engine,
     /// Event-loop threads for `--engine events` [default: one per core]
     #[arg(long, allow_negative_numbers = true, value_parser = common::number::in_range::<usize>(1..=1024), value_name = "N")]
     loops: Option<usize>,
@@ -53,12 +52,6 @@ struct Args {
     max_clients: Option<usize>,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum EngineArg {
-    Events,
-    Threads,
-}
-
 fn main() -> ExitCode {
     common::exit::status("chat", serve(Args::parse()))
 }
@@ -74,10 +67,7 @@ fn serve(args: Args) -> std::io::Result<Ending> {
         Err(err) => common::exit::error("chat", format_args!("listening on {}: {err}", args.addr)),
     }
     let config = chat::Config {
-        engine: match args.engine {
-            EngineArg::Events => chat::Engine::Events,
-            EngineArg::Threads => chat::Engine::Threads,
-        },
+        engine: args.engine,
         loops: args.loops.unwrap_or(0),
         idle_timeout: args.idle_timeout,
         max_backlog: args.max_backlog,
