@@ -100,12 +100,6 @@ impl Fanout for Loops {
         self.handles[member.0].send(ToLoop::Answer(id, member.1, welcome));
     }
 
-    fn say(&mut self, message: &Message) {
-        // Counted again for each loop it goes to before the queue's count goes.
-        self.broadcast(message);
-        self.gate.arrived(message);
-    }
-
     fn broadcast(&mut self, message: &Message) {
         for (handle, &members) in self.handles.iter().zip(&self.members) {
             if members > 0 {
@@ -234,11 +228,11 @@ fn start_broadcaster(
         handles: handles.to_vec(),
         members: vec![0; handles.len()],
         loop_of: HashMap::new(),
-        gate,
+        gate: Arc::clone(&gate),
     };
     let (done, log) = (done.clone(), log.clone());
     let broadcaster = thread::Builder::new().name("broadcaster".into());
-    broadcaster.spawn(|| room::broadcaster(events, fanout, done, log))
+    broadcaster.spawn(move || room::broadcaster(events, fanout, &gate, done, log))
 }
 
 /// Hands a new connection to a loop ([`place`]).

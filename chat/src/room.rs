@@ -11,6 +11,7 @@ use common::done::Done;
 use crossbeam_channel::{Receiver, select};
 
 use crate::config::Message;
+use crate::flow::Gate;
 use crate::log::Log;
 use crate::text;
 
@@ -33,10 +34,7 @@ pub trait Fanout {
     /// The room's answer to a join: the welcome (the client's first lines, before any message
     /// after this point), or `None` if the name was taken.
     fn answer(&mut self, id: u64, name: &Arc<str>, member: Self::Member, welcome: Option<Message>);
-    /// `message`, which a client said (counted at the [`Gate`](crate::flow::Gate) on its way),
-    /// to every admitted client.
-    fn say(&mut self, message: &Message);
-    /// `message`, the room's own, to every admitted client.
+    /// `message` to every admitted client.
     fn broadcast(&mut self, message: &Message);
     /// The client has left the room.
     fn remove(&mut self, id: u64);
@@ -96,10 +94,11 @@ impl Room {
 }
 
 /// Owns the room and relays every event to it until `done` fires or every sender has gone:
-/// the book's `broadcaster`.
+/// the book's `broadcaster`. A line a client said leaves `gate`'s count once it is handed on.
 pub fn broadcaster<F: Fanout>(
     events: Receiver<Event<F::Member>>,
     mut fanout: F,
+    gate: &Gate,
     done: Done,
     log: Log,
 ) {
@@ -120,7 +119,10 @@ pub fn broadcaster<F: Fanout>(
             default(next_tick.saturating_duration_since(now)) => continue,
         };
         match event {
-            Event::Say(message) => fanout.say(&message),
+            Event::Say(message) => {
+                fanout.broadcast(&message);
+                gate.arrived(&message);
+            }
             Event::Join { id, name, member } => match room.join(id, &name) {
                 Some(Welcome { welcome, arrival }) => {
                     fanout.broadcast(&arrival);

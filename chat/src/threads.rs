@@ -43,7 +43,8 @@ pub fn serve(
     let broadcaster = {
         let (outbox, done, log) = (outbox.clone(), done.clone(), log.clone());
         conns::spawn("broadcaster", move || {
-            room::broadcaster(events_rx, outbox, done, log)
+            let gate = Arc::clone(&outbox.gate);
+            room::broadcaster(events_rx, outbox, &gate, done, log)
         })?
     };
     let live = Arc::new(AtomicUsize::new(0));

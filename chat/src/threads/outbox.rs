@@ -147,11 +147,6 @@ impl Fanout for Arc<Outbox> {
         let _ = member.send(welcome.is_some());
     }
 
-    fn say(&mut self, message: &Message) {
-        self.gate.arrived(message);
-        self.broadcast(message);
-    }
-
     fn broadcast(&mut self, message: &Message) {
         let mut state = self.lock();
         state.flow.push(Arc::clone(message));
