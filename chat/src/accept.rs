@@ -15,9 +15,8 @@ use crate::limits::{self, Reserve};
 use crate::log::Log;
 use crate::session;
 
-/// The kernel's send buffer for each client. A writer waiting on a full socket is woken only
-/// once about a third of the buffer has drained, and autotuned it grows to megabytes: a reader
-/// taking 2 MB/s then looked, for over a second, as if it took nothing, and lost lines.
+/// The kernel's send buffer for each client: a writer on a full socket wakes once a third of it
+/// has drained, and autotuned to megabytes that made a 2 MB/s reader look idle for a second.
 const SEND_BUFFER: usize = 256 << 10;
 
 /// Accepts connections until `done` fires, handing each to `start` with a fresh id while fewer
@@ -58,9 +57,8 @@ pub fn accept_loop(
     connections
 }
 
-/// A failed `accept`: out of descriptors, the waiting connection is refused with the reserve;
-/// anything else (a connection reset before accept) is logged. Either way it waits a little
-/// if nothing moved, so a persistent error never spins. True if a connection was refused.
+/// A failed `accept`: out of descriptors, the waiting connection is refused with the reserve,
+/// else the error is logged and it waits a little (no spin). True if a connection was refused.
 fn refuse_on_error(
     listener: &TcpListener,
     err: &io::Error,

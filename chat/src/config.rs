@@ -23,7 +23,7 @@ pub enum Engine {
 pub struct Config {
     /// Which engine serves the connections.
     pub engine: Engine,
-    /// Event-loop threads for [`Engine::Events`]; 0 means one per core.
+    /// Event-loop threads for [`Engine::Events`]; 0 means one per core (as `run` resolves it).
     pub loops: usize,
     /// Clients an event loop takes before the next loop is used (512): a small room on one loop
     /// costs one hand-off per message, not one per loop; past it, one loop's round of writes
@@ -84,11 +84,13 @@ impl Config {
         }
     }
 
-    /// Out-of-range values brought into range rather than trusted: a deadline far in the
-    /// future would overflow the clock's arithmetic.
+    /// Out-of-range values brought into range (a deadline far in the future would overflow the
+    /// clock's arithmetic), and no `loops` made one per core.
     pub(crate) fn clamped(self) -> Config {
         const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+        let cores = || std::thread::available_parallelism().map_or(1, usize::from);
         Config {
+            loops: if self.loops == 0 { cores() } else { self.loops },
             idle_timeout: self.idle_timeout.min(YEAR),
             max_line: self.max_line.max(1),
             max_backlog: self.max_backlog.max(1),

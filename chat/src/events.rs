@@ -168,7 +168,7 @@ fn start_loops(
     log: &Log,
     (live, gate): (&Arc<AtomicUsize>, &Arc<Gate>),
 ) -> io::Result<(Vec<Handle>, Vec<JoinHandle<u64>>)> {
-    let loops = loop_count(config);
+    let loops = config.loops;
     let cap = (config.max_backlog_total / loops).max(1);
     let mut handles = Vec::new();
     let mut threads = Vec::new();
@@ -248,14 +248,6 @@ fn place_conn(handles: &[Handle], pack: usize, conn: ToLoop) -> io::Result<()> {
     } else {
         handle.clients.fetch_sub(1, Ordering::Relaxed);
         Err(io::Error::other("event loop gone"))
-    }
-}
-
-/// The number of event loops: `--loops`, or one per core.
-pub fn loop_count(config: &Config) -> usize {
-    match config.loops {
-        0 => thread::available_parallelism().map_or(1, usize::from),
-        n => n,
     }
 }
 

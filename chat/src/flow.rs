@@ -23,19 +23,15 @@ use crate::session;
 /// Own lines queued for a client at most (notices for a client that floods and never reads);
 /// more are dropped, and its input is not read until it takes them.
 const MAX_PRIVATE: usize = 64;
-/// What holding a message costs beyond its text: its shared allocation's header and rounding,
-/// and its slot in the feed. The feed's cap counts this too, so that a flood of empty lines is
-/// bounded in memory, not only in text.
+/// What holding a message costs beyond its text (its allocation's header and rounding, its slot
+/// in the feed), counted so that a flood of empty lines is bounded in memory, not only in text.
 const MESSAGE_OVERHEAD: u64 = 64;
 
 /// The least the lines on their way to the feeds may cost before the [`Gate`] shuts.
 const MIN_TRANSIT: usize = 64 << 10;
 
-/// What the lines read from senders and not yet in every feed may cost (as a feed counts, once
-/// per feed they go to) before the [`Gate`] shuts: the high-water mark. The room's queue and
-/// the event loops' inboxes are bounded by it; and a client that holds the room then never
-/// finds more than twice the mark ahead of it once the gate has shut (1,024 queued lines of
-/// 8 KiB were 32 times the mark, which only a reader of 8 MB/s drained within the stall limit).
+/// What the lines read and not yet in every feed may cost (once per feed) before the [`Gate`]
+/// shuts: the high-water mark, so that the room's queue and the loops' inboxes stay within it.
 pub fn transit_limit(config: &Config) -> usize {
     (config.max_backlog / 4).max(MIN_TRANSIT)
 }

@@ -28,9 +28,8 @@
 //!   `text::name_problem`, `room::Room::join` (ex. 8.14).
 //! - An unbounded client list: `text::client_list` ends a crowded one with `... and N more`.
 //! - Limits end the process or wedge it: `limits::fit` (the default `--max-clients` and
-//!   `--max-backlog-total`), `common::net::listen` (SOMAXCONN), `accept::accept_loop` (refusal with one line, a reserve descriptor
-//!   for EMFILE); the thread engine closes a finished connection's socket at once
-//!   (`threads/conns.rs`).
+//!   `--max-backlog-total`), `common::net::listen` (SOMAXCONN), `accept::accept_loop` (refusal
+//!   with one line, a reserve descriptor for EMFILE).
 //! - No way to stop: the done signal tells every client and returns within a second with every
 //!   thread joined ([`run`]); the log has a thread of its own (`log.rs`), so a stderr nobody
 //!   reads stalls no one.
@@ -63,10 +62,8 @@ use common::done::Done;
 
 use crate::log::Log;
 
-/// Serves chat clients on `listener` until `done` fires, then tells every client the server is
-/// shutting down, closes every connection, and returns once every thread it started has ended.
-/// An error means the server could not start (the limits leave room for no client, or its first
-/// threads could not be spawned).
+/// Serves chat clients on `listener` until `done` fires, then tells every client so and returns
+/// once every thread it started has ended; an error if it could not start.
 pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summary> {
     let mut config = config.clamped();
     let (log, logger) = Log::start(config.log)?;

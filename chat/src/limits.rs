@@ -1,10 +1,10 @@
 //! The process's limits, so that no limit ever ends the server (SPEC.md, chat, item 10).
 //!
-//! [`fit`] raises the soft descriptor limit to the hard one (as Go's runtime does), then sizes the client limit and the total backlog
-//! from every limit that binds, each client at the worst it can make the server hold: a thread
-//! that cannot map its signal stack, and a failed `malloc`, abort the process whatever the panic
-//! strategy, so the server never gets near either. [`Reserve`] keeps a descriptor back, to
-//! accept and refuse a connection with when all others are taken (instead of EMFILE forever).
+//! [`fit`] raises the soft descriptor limit to the hard one (as Go's runtime does), then sizes
+//! the client limit and the total backlog from every limit that binds, each client at the worst
+//! it can make the server hold: a thread that cannot map its signal stack, and a failed `malloc`,
+//! abort the process whatever the panic strategy. [`Reserve`] keeps a descriptor back to refuse
+//! a connection with when all others are taken.
 
 use std::fs::File;
 use std::io;
@@ -49,9 +49,8 @@ pub const THREAD_READ: usize = 1 << 10;
 /// A thread-engine writer's batch stops growing at about this much, so that thousands of writers
 /// blocked on full sockets hold little each (counted per client, doubled as a vector grows).
 pub const THREAD_BATCH: usize = 16 << 10;
-/// What one line of a read costs until the room takes it, at worst (an empty line): the
-/// session's output and the message, `NAME: \n` with a 32-character name of 4-byte characters,
-/// in a 160-byte allocation.
+/// What one line of a read costs until the room takes it, at worst: the session's output and an
+/// empty line's message (`NAME: \n`, 32 characters of 4 bytes) in a 160-byte allocation.
 const LINE_COST: usize = std::mem::size_of::<crate::session::Output>() + 160;
 
 /// What the engine of `config` costs: per client (threads, heap at worst) and for itself.
@@ -84,7 +83,7 @@ impl Costs {
                 engine_memory: 2 * common::rlimit::thread_cost(DEFAULT_STACK) + queue,
             },
             Engine::Events => {
-                let loops = crate::events::loop_count(config);
+                let loops = config.loops;
                 Costs {
                     threads_per_client: 0,
                     thread_stack: 0,
@@ -103,10 +102,8 @@ impl Costs {
     }
 }
 
-/// The most clients served at once (`--max-clients`, but never more than the process's limits
-/// allow), with `config.max_backlog_total` lowered to what memory allows, and
-/// `config.max_backlog` to what a feed holds; each logged. An error if the limits leave room
-/// for no client (`ulimit -n 9`): promised one, it was never served.
+/// The most clients served at once (never more than the limits allow), with the backlogs lowered
+/// to what memory and a feed hold, each logged; an error if the limits leave room for no client.
 pub fn fit(config: &mut Config, log: &Log) -> io::Result<usize> {
     let (capacity, bound_by, backlog) = capacity(config);
     if capacity == 0 {
@@ -128,7 +125,7 @@ pub fn fit(config: &mut Config, log: &Log) -> io::Result<usize> {
     // of the total) must hold that, or it drops lines it was reading.
     let feeds = match config.engine {
         Engine::Threads => 1,
-        Engine::Events => crate::events::loop_count(config),
+        Engine::Events => config.loops,
     };
     let share = (config.max_backlog_total / feeds / 2).max(1);
     if config.max_backlog > share {
@@ -213,10 +210,8 @@ fn capacity(config: &Config) -> (usize, &'static str, Option<(usize, &'static st
     (capacity, bound_by, backlog_room)
 }
 
-/// Under an address-space limit, caps glibc's malloc arenas (64 MiB of address space each, up to
-/// eight per core by default: a gigabyte on two cores) at an eighth of the room; returns the
-/// arenas there may be. An arena that cannot be mapped is not an error (glibc shares an old one),
-/// but a thread left without one was seen to take 14 times the memory per client.
+/// Under an address-space limit, caps glibc's malloc arenas (64 MiB each, eight per core by
+/// default) at an eighth of the room; returns the arenas there may be.
 fn cap_malloc_arenas(room: u64) -> usize {
     let room = usize::try_from(room).unwrap_or(usize::MAX);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);

@@ -1,9 +1,8 @@
 //! Splitting a client's bytes into lines with a bounded buffer (exercise 8.15's "memory stays
 //! bounded"), without any I/O: the engines push what they read, and take lines out.
 //!
-//! The Go original's `bufio.Scanner` ends the connection at its 64 KiB token limit. Here a longer
-//! line is reported once ([`Line::TooLong`]) and skipped up to its newline without being stored:
-//! 10 MB without a newline cost at most `limit + 2` bytes (and one read), and the client stays.
+//! The Go original's `bufio.Scanner` ends the connection at its 64 KiB token limit; here a
+//! longer line is reported once ([`Line::TooLong`]) and skipped without being stored.
 
 /// What [`LineBuffer::next_line`] found.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,10 +1,9 @@
 //! The server's log on stderr (SPEC.md, chat, item 12: arrivals, departures, drops and errors,
 //! one line each), written by a thread of its own.
 //!
-//! Why a thread: a write to stderr blocks when stderr is a pipe nobody reads, and the Go
-//! original's `log.Print` in the broadcaster would then stall the whole room. Here a line is
-//! only `try_send` into a bounded queue (when full, lines are dropped, counted and the count
-//! logged later). A closed stderr (`chat 2>&1 | head -1`) is ignored, where `eprintln!` panics.
+//! Why a thread: a write to a stderr pipe nobody reads blocks, and the Go original's `log.Print`
+//! in the broadcaster then stalls the room; here a line is only `try_send` into a bounded queue
+//! (overflow counted), and a closed stderr is ignored where `eprintln!` panics.
 
 use std::fmt::Display;
 use std::io::{self, Write};

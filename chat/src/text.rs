@@ -14,11 +14,9 @@ pub const MAX_NAME_CHARS: usize = 32;
 /// stacks two, pointed Hebrew three), too few to paint over neighbouring lines ("Zalgo").
 const MAX_MARKS: usize = 4;
 
-/// A message's text, safe to print on any terminal: every control shown visibly (`^[` for ESC,
-/// `^M` for CR, as `cat -v` does; C1 controls as U+FFFD), line and paragraph separators and
-/// every bidi control removed, a tab kept. The book relays bytes as they come, so `ESC[2J` clears
-/// every screen, an OSC sequence retitles every terminal, a bare CR lets `bob: \ralice: hi` pass
-/// for alice, and a right-to-left mark reorders the rest of the line.
+/// A message's text, safe to print on any terminal (the book relays `ESC[2J`, and a bare CR that
+/// lets `bob: \ralice: hi` pass for alice): controls shown as `cat -v` does (C1 as U+FFFD), line
+/// and paragraph separators and bidi controls removed, a tab kept.
 pub fn clean_message(line: &[u8]) -> String {
     let text = String::from_utf8_lossy(line);
     let mut clean = String::with_capacity(text.len());
@@ -39,10 +37,9 @@ pub fn clean_message(line: &[u8]) -> String {
     clean
 }
 
-/// A client's name from its first line (ex. 8.14): lossy UTF-8, control and invisible format
-/// characters removed, trimmed, at most 32 characters; empty falls back to the remote address,
-/// as in the book. A line of nothing but invisible characters is kept as it is, for
-/// [`name_problem`] to refuse.
+/// A client's name from its first line (ex. 8.14): lossy UTF-8, controls and invisibles removed
+/// (unless that leaves nothing, for [`name_problem`] to refuse), trimmed, at most 32
+/// characters; empty falls back to the remote address, as in the book.
 pub fn clean_name(line: &[u8], peer: SocketAddr) -> String {
     let text = String::from_utf8_lossy(line);
     let text = text.trim_matches(|c: char| c.is_control() || c.is_whitespace());
@@ -64,10 +61,9 @@ pub fn clean_name(line: &[u8], peer: SocketAddr) -> String {
     }
 }
 
-/// Why `name` cannot be a name, or `None`: a name is one word with a visible character (not
-/// only fillers such as U+2800), without `,` (the client list's separator) or `:` (a message's),
-/// not starting with `*` (the server's notices), without a pile of marks on one letter, and not
-/// mixing scripts whose letters look alike (`аlice`). A nameless client's address is accepted.
+/// Why `name` cannot be a name, or `None`: a name is one word with a visible character, without
+/// `,` or `:` (the list's and a message's separators), not starting with `*` (notices), without
+/// a pile of marks on one letter, not mixing look-alike scripts (`аlice`); or the peer address.
 pub fn name_problem(name: &str, peer: SocketAddr) -> Option<&'static str> {
     if name == peer.to_string() {
         return None;

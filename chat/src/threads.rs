@@ -106,10 +106,8 @@ pub fn handle_conn(conn: &Arc<TcpStream>, peer: SocketAddr, id: u64, shared: &Sh
 }
 
 /// Writes what the room and the session have for one client: the book's `clientWriter`, reading
-/// the one feed ([`Outbox`]). Each wake takes what is pending (up to `limits::THREAD_BATCH`, 16 KiB) into one
-/// buffer and writes it with one `write`, so a burst of N messages costs one system call instead
-/// of N. Returns once the session is over and everything went out, or a write fails; a socket
-/// that takes nothing for the write timeout fails with `TimedOut`.
+/// the one feed ([`Outbox`]), a batch of up to 16 KiB per `write`; returns once the session is
+/// over and everything went out, or a write fails (`TimedOut` after the write timeout).
 pub fn client_writer(conn: &TcpStream, outbox: &Outbox, id: u64) -> std::io::Result<()> {
     let mut batch: Vec<u8> = Vec::with_capacity(BATCH_KEPT);
     while outbox.next_batch(id, &mut batch, crate::limits::THREAD_BATCH) {
