@@ -9,6 +9,7 @@ mod conn;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
@@ -288,22 +289,11 @@ struct Router {
     delivered: u64,
 }
 
-/// What a step leaves a client: kept, or to be closed and its slot freed.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Next {
-    Keep,
-    Close,
-}
-
-impl Next {
-    /// `then` if the client is kept.
-    fn then(self, then: impl FnOnce() -> Next) -> Next {
-        match self {
-            Next::Keep => then(),
-            Next::Close => Next::Close,
-        }
-    }
-}
+/// What a step leaves a client: kept ([`KEEP`]), or to be closed and its slot freed ([`CLOSE`]),
+/// which `?` passes on.
+type Next = ControlFlow<()>;
+const KEEP: Next = ControlFlow::Continue(());
+const CLOSE: Next = ControlFlow::Break(());
 
 impl EventLoop {
     /// Turns until the done signal: the inbox after each wait (new clients greeted, the room's
@@ -379,7 +369,7 @@ impl EventLoop {
         let Some(conn) = conn.filter(|conn| id.is_none_or(|id| conn.id() == id)) else {
             return;
         };
-        if step(&mut self.router, slot, conn) == Next::Close {
+        if step(&mut self.router, slot, conn).is_break() {
             self.close(slot);
         }
     }
@@ -426,9 +416,8 @@ impl EventLoop {
         let session = Session::new(peer, self.config.limits(), Instant::now(), &mut out);
         let slot = self.conns.insert(Conn::new(id, stream, session));
         self.with(slot, None, |router, slot, conn| {
-            router
-                .act(slot, conn, out)
-                .then(|| router.flush(slot, conn))
+            router.act(slot, conn, out)?;
+            router.flush(slot, conn)
         });
     }
 
@@ -470,7 +459,7 @@ impl EventLoop {
             self.with(slot, None, |router, slot, conn| {
                 if conn.blocked_before(now) {
                     conn.review(&mut router.flow, now);
-                    Next::Keep
+                    KEEP
                 } else {
                     router.flush(slot, conn)
                 }
@@ -528,11 +517,10 @@ impl EventLoop {
             self.with(slot, None, |router, slot, conn| {
                 let mut out = Vec::new();
                 conn.shut_down(&mut out);
-                router.act(slot, conn, out).then(|| {
-                    // The room will hear of no more leaves.
-                    conn.left(&router.flow);
-                    router.flush(slot, conn)
-                })
+                router.act(slot, conn, out)?;
+                // The room will hear of no more leaves.
+                conn.left(&router.flow);
+                router.flush(slot, conn)
             });
         }
         let mut events = Events::with_capacity(1024);
@@ -575,13 +563,12 @@ impl Router {
         if writable {
             conn.writable();
         }
-        let next = match readable {
-            true => self.read(slot, conn),
-            false => Next::Keep,
-        };
+        if readable {
+            self.read(slot, conn)?;
+        }
         match writable {
-            true => next.then(|| self.flush(slot, conn)),
-            false => next,
+            true => self.flush(slot, conn),
+            false => KEEP,
         }
     }
 
@@ -596,21 +583,19 @@ impl Router {
                 if conn.hold() {
                     self.held.push(slot);
                 }
-                return Next::Keep;
+                return KEEP;
             }
             if budget == 0 {
                 self.again.push(slot);
-                return Next::Keep;
+                return KEEP;
             }
             conn.resume(true);
             let mut out = Vec::new();
             let Some(read) = conn.receive(&mut self.scratch, Instant::now(), &mut out) else {
-                return Next::Keep;
+                return KEEP;
             };
             budget = budget.saturating_sub(read);
-            if self.act(slot, conn, out) == Next::Close {
-                return Next::Close;
-            }
+            self.act(slot, conn, out)?;
         }
     }
 
@@ -621,7 +606,7 @@ impl Router {
         } else if conn.held() {
             self.held.push(slot);
         }
-        Next::Keep
+        KEEP
     }
 
     /// Does what a session said, in order.
@@ -644,13 +629,11 @@ impl Router {
                 Output::Log(line) => self.log.line(line),
                 Output::Last(line) => last = Some(line),
                 Output::End(end) => {
-                    if self.end(slot, conn, end, last.take()) == Next::Close {
-                        return Next::Close;
-                    }
+                    self.end(slot, conn, end, last.take())?;
                 }
             }
         }
-        Next::Keep
+        KEEP
     }
 
     /// The room's answer to a client's name: admitted (with its welcome) or taken.
@@ -658,17 +641,16 @@ impl Router {
         if conn.ending() {
             return match welcome {
                 None => self.left(slot, conn),
-                Some(_) => Next::Keep,
+                Some(_) => KEEP,
             };
         }
         let mut out = Vec::new();
         conn.answered(welcome, &mut self.flow, Instant::now(), &mut out);
-        self.act(slot, conn, out).then(|| {
-            self.dirty.push(slot);
-            // Input may have waited in the socket while the room decided.
-            self.again.push(slot);
-            Next::Keep
-        })
+        self.act(slot, conn, out)?;
+        self.dirty.push(slot);
+        // Input may have waited in the socket while the room decided.
+        self.again.push(slot);
+        KEEP
     }
 
     /// The room has heard of a client's leave (a refused name: it never will).
@@ -692,7 +674,7 @@ impl Router {
         if conn.fail(&self.flow) {
             let _ = self.events.send(Event::Leave { id: conn.id() });
         }
-        Next::Close
+        CLOSE
     }
 
     /// Writes what a client has pending; closes it once an ended session has been delivered,
@@ -703,13 +685,13 @@ impl Router {
             self.again.push(slot);
         }
         match flushed {
-            Ok(Flushed::All) if conn.finished(&self.flow) => Next::Close,
+            Ok(Flushed::All) if conn.finished(&self.flow) => CLOSE,
             // The next turn goes on, without sleeping.
             Ok(Flushed::More) => {
                 self.unfinished = true;
-                Next::Keep
+                KEEP
             }
-            Ok(_) => Next::Keep,
+            Ok(_) => KEEP,
             Err(_) => self.fail(conn),
         }
     }
