@@ -20,8 +20,7 @@ use crate::session;
 const SEND_BUFFER: usize = 256 << 10;
 
 /// Accepts connections until `done` fires, handing each to `start` with a fresh id while fewer
-/// than `max_clients` are `live` (the engine counts them down as they end). Returns the number
-/// of connections accepted, refused ones included.
+/// than `max_clients` are `live` (the engine counts them down as they end).
 pub fn accept_loop(
     listener: &TcpListener,
     done: &Done,
@@ -29,19 +28,19 @@ pub fn accept_loop(
     max_clients: usize,
     live: &AtomicUsize,
     mut start: impl FnMut(TcpStream, SocketAddr, u64) -> io::Result<()>,
-) -> u64 {
+) {
     let mut reserve = Reserve::new();
-    let mut connections = 0u64;
+    let mut id = 0u64;
     while !done.cancelled() {
         let (conn, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(_) if done.cancelled() => break,
             Err(err) => {
-                connections += u64::from(refuse_on_error(listener, &err, &mut reserve, done, log));
+                refuse_on_error(listener, &err, &mut reserve, done, log);
                 continue;
             }
         };
-        connections += 1;
+        id += 1;
         if live.load(Ordering::SeqCst) >= max_clients {
             log.line(format_args!("{peer} refused: server full"));
             limits::refuse(&conn, &session::full(Some(max_clients)));
@@ -49,31 +48,29 @@ pub fn accept_loop(
         }
         live.fetch_add(1, Ordering::SeqCst);
         let _ = socket2::SockRef::from(&conn).set_send_buffer_size(SEND_BUFFER);
-        if let Err(err) = start(conn, peer, connections) {
+        if let Err(err) = start(conn, peer, id) {
             live.fetch_sub(1, Ordering::SeqCst);
             log.line(format_args!("{peer} refused: {err}"));
         }
     }
-    connections
 }
 
 /// A failed `accept`: out of descriptors, the waiting connection is refused with the reserve,
-/// else the error is logged and it waits a little (no spin). True if a connection was refused.
+/// else the error is logged and it waits a little (no spin).
 fn refuse_on_error(
     listener: &TcpListener,
     err: &io::Error,
     reserve: &mut Reserve,
     done: &Done,
     log: &Log,
-) -> bool {
+) {
     // Out of descriptors: the process's (EMFILE) or the system's (ENFILE).
     if matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
         && let Some(peer) = reserve.refuse_one(listener, &session::full(None))
     {
         log.line(format_args!("{peer} refused: {err}"));
-        return true;
+        return;
     }
     log.line(format_args!("accept: {err}"));
     done.wait_timeout(Duration::from_millis(20));
-    false
 }

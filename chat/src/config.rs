@@ -106,8 +106,6 @@ impl Config {
 /// What a finished server reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Connections accepted (refused ones included).
-    pub connections: u64,
     /// Messages dropped because a client's backlog was full, summed over clients.
     pub dropped: u64,
 }

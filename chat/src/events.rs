@@ -141,7 +141,7 @@ pub fn serve(
     };
     let broadcaster = start_broadcaster(events_rx, &handles, gate, done, log)?;
     drop(events);
-    let connections = accept_loop(
+    accept_loop(
         listener,
         done,
         log,
@@ -154,10 +154,7 @@ pub fn serve(
         .into_iter()
         .map(|loop_| loop_.join().unwrap_or(0))
         .sum();
-    Ok(Summary {
-        connections,
-        dropped,
-    })
+    Ok(Summary { dropped })
 }
 
 /// Starts the event loops, one feed each, all behind one gate, sharing the count of clients

@@ -80,7 +80,7 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
             Engine::Events => events::serve(&listener, &config, &done, &log, max_clients),
         }
     });
-    if let Ok(Summary { dropped, .. }) = &summary
+    if let Ok(Summary { dropped }) = &summary
         && *dropped > 0
     {
         log.line(format_args!("{dropped} messages dropped for slow clients"));

@@ -56,7 +56,7 @@ pub fn serve(
         done: done.clone(),
         log: log.clone(),
     });
-    let connections = accept_loop(listener, done, log, max_clients, &live, |conn, peer, id| {
+    accept_loop(listener, done, log, max_clients, &live, |conn, peer, id| {
         let shared = Arc::clone(&shared);
         conns.start(id, conn, move |conn| handle_conn(conn, peer, id, &shared))
     });
@@ -64,7 +64,6 @@ pub fn serve(
     conns.shut_down(config.shutdown_grace);
     let _ = broadcaster.join();
     Ok(Summary {
-        connections,
         dropped: outbox.dropped(),
     })
 }
