@@ -67,8 +67,7 @@ impl Handle {
     }
 }
 
-/// The loop for a new connection, given how many each `held`: the first holding fewer than
-/// `pack` ([`Config::pack`]), else the one holding the fewest.
+/// The loop for a new connection: the first that `held` fewer than `pack`, else the emptiest.
 fn place(held: &[usize], pack: usize) -> usize {
     let fewest = (0..held.len()).min_by_key(|&index| held[index]);
     (0..held.len())
@@ -77,8 +76,7 @@ fn place(held: &[usize], pack: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// The broadcaster's [`Fanout`] for this engine: each message once to each loop with members
-/// in the room (a loop without any has no cursor to serve).
+/// The broadcaster's [`Fanout`] here: each message once to each loop with members in the room.
 struct Loops {
     handles: Vec<Handle>,
     /// Members in the room, per loop.
@@ -118,8 +116,7 @@ impl Fanout for Loops {
     }
 }
 
-/// Serves clients with a pool of event loops until `done` fires; returns once every thread it
-/// started has ended.
+/// Serves clients with a pool of event loops until `done` fires and every thread has ended.
 pub fn serve(
     listener: &TcpListener,
     config: &Arc<Config>,
@@ -157,8 +154,7 @@ pub fn serve(
     Ok(Summary { dropped })
 }
 
-/// Starts the event loops, one feed each, all behind one gate, sharing the count of clients
-/// `live`; returns how to reach each.
+/// Starts the event loops (a feed each, one gate, the count of clients `live`); how to reach each.
 fn start_loops(
     events: &Sender<Event<(usize, usize)>>,
     config: &Arc<Config>,
@@ -286,8 +282,7 @@ struct Router {
     delivered: u64,
 }
 
-/// What a step leaves a client: kept ([`KEEP`]), or to be closed and its slot freed ([`CLOSE`]),
-/// which `?` passes on.
+/// What a step leaves a client: kept, or to be closed and its slot freed (which `?` passes on).
 type Next = ControlFlow<()>;
 const KEEP: Next = ControlFlow::Continue(());
 const CLOSE: Next = ControlFlow::Break(());

@@ -13,15 +13,14 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Message};
 use crate::log::Log;
 use crate::session;
 
-/// Own lines queued for a client at most (notices for a client that floods and never reads);
-/// more are dropped, and its input is not read until it takes them.
+/// Own lines queued for a client at most; more are dropped, and its input waits until it reads.
 const MAX_PRIVATE: usize = 64;
 /// What holding a message costs beyond its text (its allocation's header and rounding, its slot
 /// in the feed), counted so that a flood of empty lines is bounded in memory, not only in text.
@@ -119,8 +118,7 @@ impl Feed {
     }
 }
 
-/// What the server holds for one client: its place in the feed, its own lines, and its flow
-/// state.
+/// What the server holds for one client: its place in the feed, its own lines, its flow state.
 #[derive(Default)]
 pub struct Backlog {
     /// The next feed message for this client; `None` until the room admits it.
@@ -341,11 +339,7 @@ impl Gate {
         let cost = message.len() + MESSAGE_OVERHEAD as usize;
         let before = self.transit.fetch_sub(cost, Ordering::SeqCst);
         if before >= self.transit_limit && before - cost < self.transit_limit {
-            let _guard = self
-                .lock
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
-            self.opened.notify_all();
+            self.wake();
         }
     }
 
@@ -354,10 +348,7 @@ impl Gate {
         if self.is_open() {
             return true;
         }
-        let guard = self
-            .lock
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
+        let guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         if !self.is_open() {
             let _ = self.opened.wait_timeout(guard, limit);
         }
@@ -369,17 +360,18 @@ impl Gate {
         if behind {
             self.behind.fetch_add(1, Ordering::SeqCst);
         } else if self.behind.fetch_sub(1, Ordering::SeqCst) == 1 {
-            let _guard = self
-                .lock
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
-            self.opened.notify_all();
+            self.wake();
         }
+    }
+
+    /// Wakes the readers waiting at the gate (under its lock, so that none misses it).
+    fn wake(&self) {
+        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.opened.notify_all();
     }
 }
 
-/// One feed and the policy applied to every backlog that reads it: the drops, their log lines
-/// and the notice, once for both engines.
+/// One feed and the policy for every backlog that reads it (drops, their log lines, the notice).
 pub struct Flow {
     feed: Feed,
     /// A stalled client's bound; a quarter of it is the high-water mark.

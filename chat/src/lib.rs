@@ -7,32 +7,26 @@
 //! `--max-backlog`, `--max-backlog-total`, `--max-line`, `--max-clients`). The protocol, line by
 //! line, is in docs/SPEC.md ("chat").
 //!
-//! The library's surface is [`run`], [`Config`], [`Engine`] and [`Summary`]. The
-//! book's listing is `threads.rs` with `room.rs`'s `broadcaster` (`--engine threads`: two threads
-//! per client, as the book has two goroutines); `events.rs`, the default, serves thousands of
-//! clients from a few mio event loops. Both drive one sans-IO core (`session`, `room`, `flow`);
-//! ARCHITECTURE.md maps the modules.
+//! The library's surface is [`run`], [`Config`], [`Engine`] and [`Summary`]. The book's listing
+//! is `threads.rs` with `room.rs`'s `broadcaster` (`--engine threads`: two threads per client,
+//! as the book has two goroutines); `events.rs`, the default, serves thousands of clients from a
+//! few mio event loops. Both drive one sans-IO core (`session`, `room`, `flow`).
 //!
 //! The book's flaws, and the function that fixes each:
 //!
 //! - A slow client stalls everyone (the broadcaster blocks on it): `flow.rs`, one policy for
-//!   both engines (SPEC.md, chat, item 8). A client that keeps reading never loses a line (while
-//!   it is far behind, no sender is read and TCP pushes back); one that takes nothing for 1 s is
-//!   bounded by `--max-backlog`, drops for itself alone, and is told once when it catches up.
+//!   both engines (SPEC.md, chat, item 8): a client that keeps reading never loses a line; one
+//!   that takes nothing for 1 s drops past `--max-backlog` for itself alone, and is told once.
 //! - One write per message: `client_writer` and the event loops write a batch of many.
-//! - `bufio.Scanner` ends the connection at 64 KiB; a long line is dropped here, not stored
-//!   (`session::Session::received`); invalid UTF-8 becomes U+FFFD.
-//! - Message text reaches terminals raw (escape sequences, a bare CR faking a sender):
-//!   `text::clean_message`.
-//! - Names: none unique, look-alikes and protocol-breaking ones: `text::name_key`,
-//!   `text::name_problem`, `room::Room::join` (ex. 8.14).
-//! - An unbounded client list: `text::client_list` ends a crowded one with `... and N more`.
+//! - `bufio.Scanner` ends the connection at 64 KiB: a long line is dropped here, not stored
+//!   (`lines.rs`); invalid UTF-8 becomes U+FFFD.
+//! - Raw text drives terminals, and names are neither unique nor safe: `text::clean_message`,
+//!   `text::name_problem`, `text::name_key` (look-alikes are one name), `text::client_list`.
 //! - Limits end the process or wedge it: `limits::fit` (the default `--max-clients` and
 //!   `--max-backlog-total`), `common::net::listen` (SOMAXCONN), `accept::accept_loop` (refusal
 //!   with one line, a reserve descriptor for EMFILE).
 //! - No way to stop: the done signal tells every client and returns within a second with every
-//!   thread joined ([`run`]); the log has a thread of its own (`log.rs`), so a stderr nobody
-//!   reads stalls no one.
+//!   thread joined ([`run`]); the log has a thread of its own (`log.rs`).
 //!
 //! Where it differs from Go, and why: a goroutine costs a few KB and the Go runtime multiplexes
 //! them over a few threads, so the book can afford two per client; an OS thread cannot (its

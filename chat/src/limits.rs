@@ -13,8 +13,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use crate::log::Log;
 use crate::{Config, Engine};
 
-/// Descriptors kept for the server itself (poll, wakers, reserve, ...) beyond those open at
-/// start-up: an eighth of the limit, within these bounds.
+/// Descriptors kept for the server's own (poll, wakers, reserve): an eighth of the limit, within.
 const SPARE_DESCRIPTORS: (usize, usize) = (2, 64);
 /// Memory maps kept for the heap, libraries and the allocator's arenas.
 const SPARE_MAPS: usize = 2048;
@@ -25,11 +24,9 @@ const SPARE_THREADS: usize = 64;
 /// The stack of every thread-engine connection thread: they hold little (but for the 1 KiB read
 /// buffer, on the heap), and a small stack halves spawn time and keeps clients cheap.
 pub const THREAD_STACK: usize = 64 << 10;
-/// The stack of a thread started without a size (std's default): the event loops, the
-/// broadcaster.
+/// The stack of a thread started without a size (std's default): event loops, the broadcaster.
 const DEFAULT_STACK: usize = 2 << 20;
-/// Memory kept for the server itself under a memory limit: libraries' later allocations, the
-/// log's queue, the event loops' read and write buffers.
+/// Memory kept for the server itself under a memory limit (libraries, the log, loops' buffers).
 const SPARE_MEMORY: usize = 8 << 20;
 /// What one glibc malloc arena reserves of the address space (`HEAP_MAX_SIZE` on 64 bits).
 const ARENA: usize = 64 << 20;
@@ -38,8 +35,7 @@ const STACK_CACHE: usize = 40 << 20;
 /// What a byte of backlog may cost at worst: a message of a few bytes takes a 32-byte shared
 /// allocation and a 16-24-byte queue slot per queue it is in, and a writer's batch doubles.
 const BACKLOG_OVERHEAD: usize = 16;
-/// Bytes a client's connection holds on the heap beyond its line buffer: session, queues,
-/// socket registration, a writer's kept batch.
+/// A connection's heap beyond its line buffer: session, queues, registration, a kept batch.
 const CLIENT_HEAP: usize = 8 << 10;
 /// An event loop's read buffer: the largest read it pushes into a client's session at once.
 pub const EVENTS_READ: usize = 16 << 10;
@@ -121,8 +117,8 @@ pub fn fit(config: &mut Config, log: &Log) -> io::Result<usize> {
         ));
         config.max_backlog_total = backlog;
     }
-    // A client that holds the room can be twice the high-water mark behind: its feed (a share
-    // of the total) must hold that, or it drops lines it was reading.
+    // A client that holds the room can be twice the high-water mark behind, which its feed keeps
+    // past its cap: that must fit the feed's share of the memory.
     let feeds = match config.engine {
         Engine::Threads => 1,
         Engine::Events => config.loops,

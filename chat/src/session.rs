@@ -216,8 +216,7 @@ fn too_long(name: &str, max: usize, out: &mut Vec<Output>) {
 /// The farewell every client gets when the server shuts down.
 const FAREWELL: &str = "Server shutting down\n";
 
-/// What a newcomer is told when the server cannot take it: at `--max-clients` (`Some`), or out
-/// of descriptors or threads (`None`).
+/// What a newcomer is told when the server is full: at `--max-clients` (`Some`), or its limits.
 pub fn full(max_clients: Option<usize>) -> String {
     let max = max_clients.map(|max| format!(" ({})", crate::limits::clients(max)));
     format!("Server full{}; try again later\n", max.unwrap_or_default())

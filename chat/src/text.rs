@@ -104,8 +104,7 @@ pub fn name_key(name: &str) -> String {
     skeleton(&bare).collect::<String>().to_lowercase()
 }
 
-/// The longest run of combining marks after one base character (decomposed first, so `é`
-/// counts its accent).
+/// The longest run of combining marks on one base character (decomposed: `é` counts its accent).
 fn most_marks_on_one_base(name: &str) -> usize {
     let (mut run, mut most) = (0, 0);
     for c in name.nfd() {
@@ -139,8 +138,7 @@ pub fn client_list<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> String 
     list
 }
 
-/// Bidi controls: the marks (LRM, RLM, ALM), embeddings, overrides and isolates. They reorder
-/// the rest of a terminal's line.
+/// Bidi controls (marks, embeddings, overrides, isolates), which reorder the rest of a line.
 fn is_bidi_control(c: char) -> bool {
     matches!(
         c,

@@ -200,8 +200,7 @@ impl Conn {
 
     /// The connection is closed: its backlog leaves the flow.
     pub fn close(mut self, flow: &mut Flow) {
-        let name = self.session.name().map_or("?", |name| name);
-        flow.remove(&mut self.backlog, name);
+        flow.remove(&mut self.backlog, self.session.name().map_or("?", |n| n));
     }
 
     /// Writes as much of what is pending as the socket takes, many messages per `write`.

@@ -30,8 +30,7 @@ pub fn wake_reader_on_cancel(conn: &Arc<TcpStream>, done: &Done) -> OnCancel {
     })
 }
 
-/// Reads what the client sent once the gate (if any) is open, waiting at most until `deadline` (then
-/// `TimedOut`).
+/// Reads what the client sent once the gate (if any) is open, until `deadline` (then `TimedOut`).
 pub fn read_until(
     mut conn: &TcpStream,
     buf: &mut [u8],
@@ -63,8 +62,7 @@ pub fn read_until(
     }
 }
 
-/// Writes all of `batch`; a socket that takes nothing for its write timeout fails with
-/// `TimedOut` (one that takes a little now and then does not).
+/// Writes all of `batch`; a socket that takes nothing for the write timeout fails (`TimedOut`).
 pub fn write_all(mut conn: &TcpStream, batch: &[u8]) -> io::Result<()> {
     conn.write_all(batch).map_err(|err| match err.kind() {
         ErrorKind::WouldBlock => ErrorKind::TimedOut.into(),
@@ -195,9 +193,8 @@ impl<'a> Client<'a> {
     /// A read failed for a reason other than the client closing.
     pub fn failed(&self, session: &Session, err: &io::Error) -> End {
         let name = session.name().map_or("(naming)", |name| &**name);
-        self.shared
-            .log
-            .line(format_args!("{name}: read failed: {err}"));
+        let log = &self.shared.log;
+        log.line(format_args!("{name}: read failed: {err}"));
         End::Closed
     }
 
@@ -228,9 +225,8 @@ impl<'a> Client<'a> {
             self.shared.outbox.remove(self.id);
         } else if let Some(line) = self.last {
             if self.shared.done.cancelled() {
-                let _ = self
-                    .conn
-                    .set_write_timeout(Some(self.shared.config.shutdown_grace));
+                let grace = self.shared.config.shutdown_grace;
+                let _ = self.conn.set_write_timeout(Some(grace));
             }
             let _ = (&**self.conn).write_all(line.as_bytes());
         }
