@@ -74,12 +74,13 @@ pub fn run(listener: TcpListener, config: Config, done: Done) -> io::Result<Summ
             Engine::Events => events::serve(&listener, &config, &done, &log, max_clients),
         }
     });
-    if let Ok(Summary { dropped }) = &summary
-        && *dropped > 0
-    {
-        log.line(format_args!("{dropped} messages dropped for slow clients"));
+    // A server that never started has only its error to say (main prints it).
+    if let Ok(Summary { dropped }) = &summary {
+        if *dropped > 0 {
+            log.line(format_args!("{dropped} messages dropped for slow clients"));
+        }
+        log.line("shut down");
     }
-    log.line("shut down");
     drop(log);
     if let Some(logger) = logger {
         logger.finish(grace);
