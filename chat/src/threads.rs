@@ -9,10 +9,11 @@ mod conns;
 mod io;
 mod outbox;
 
+use std::io::Result;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::done::Done;
 use crossbeam_channel::{Sender, bounded};
@@ -106,11 +107,12 @@ pub fn handle_conn(conn: &Arc<TcpStream>, peer: SocketAddr, id: u64, shared: &Sh
 
 /// Writes what the room and the session have for one client: the book's `clientWriter`, reading
 /// the one feed ([`Outbox`]), a batch of up to 16 KiB per `write`; returns once the session is
-/// over and everything went out, or a write fails (`TimedOut` after the write timeout).
-pub fn client_writer(conn: &TcpStream, outbox: &Outbox, id: u64) -> std::io::Result<()> {
+/// over and everything went out, or a write fails (`TimedOut` once the socket took nothing for
+/// `stall`).
+pub fn client_writer(conn: &TcpStream, outbox: &Outbox, id: u64, stall: Duration) -> Result<()> {
     let mut batch: Vec<u8> = Vec::with_capacity(BATCH_KEPT);
     while outbox.next_batch(id, &mut batch, crate::limits::THREAD_BATCH) {
-        io::write_all(conn, &batch)?;
+        io::write_all(conn, &batch, stall)?;
         if batch.capacity() > BATCH_KEPT {
             // Give back a burst's (or a long welcome's) buffer: idle clients stay cheap.
             batch = Vec::with_capacity(BATCH_KEPT);

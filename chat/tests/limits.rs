@@ -303,6 +303,38 @@ fn a_client_that_stopped_reading_is_told_once_how_many_it_missed(engine: Engine)
     assert_eq!(summary.dropped, missed as u64, "{summary:?}");
 }
 
+/// A socket that takes nothing is cut after the write timeout (2 s here), counted from when it
+/// last took something, not from each write: a batch it took part of was given two timeouts.
+fn a_socket_that_takes_nothing_is_cut_after_the_write_timeout(engine: Engine) {
+    let _lock = shared();
+    let server = Server::start(config(engine));
+    let (mut alice, _) = server.join("alice");
+    let _zombie = small_receive_buffer(&server, "zombie");
+    alice.expect("zombie has arrived");
+    // 1 MB through the room: the zombie's socket is full well before it has all gone out.
+    let line = "z".repeat(7990);
+    for _ in 0..125 {
+        alice.send(&line);
+        alice.expect(&format!("alice: {line}"));
+    }
+    let full = Instant::now();
+    // A line every 20 ms keeps the room busy (bounded by time, not rounds).
+    let left = (0..).take_while(|_| full.elapsed() < PATIENCE).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        alice.send("tick");
+        std::iter::from_fn(|| Some(alice.line()))
+            .find(|line| line == "alice: tick" || line == "zombie has left")
+            .is_some_and(|line| line == "zombie has left")
+    });
+    let took = full.elapsed();
+    assert!(left, "the zombie was never cut");
+    assert!(
+        took < Duration::from_secs(3),
+        "cut {took:?} after its socket was full"
+    );
+    server.stop();
+}
+
 /// A client with a 4 KiB receive buffer, joined as `name`, its `You are` line read.
 fn small_receive_buffer(server: &Server, name: &str) -> Client {
     let stream = crate::util::small_receive_buffer(server.addr);
@@ -326,4 +358,5 @@ crate::on_both_engines!(
     at_max_clients_a_newcomer_is_told_and_closed,
     readers_lose_no_line_whatever_the_burst,
     a_client_that_stopped_reading_is_told_once_how_many_it_missed,
+    a_socket_that_takes_nothing_is_cut_after_the_write_timeout,
 );

@@ -20,6 +20,8 @@ use super::{Shared, client_writer, conns};
 
 /// How long a reader waits at a shut gate (whose opening wakes it) before looking at the clock.
 const GATE_WAIT: Duration = Duration::from_millis(250);
+/// One `write` waits at most the write timeout divided by this.
+const WRITE_WAIT: u32 = 8;
 
 /// Cancellation wakes a blocked read by shutting the read side down (writes still work, for
 /// the farewell line). The hook is unregistered when the guard is dropped.
@@ -62,12 +64,23 @@ pub fn read_until(
     }
 }
 
-/// Writes all of `batch`; a socket that takes nothing for the write timeout fails (`TimedOut`).
-pub fn write_all(mut conn: &TcpStream, batch: &[u8]) -> io::Result<()> {
-    conn.write_all(batch).map_err(|err| match err.kind() {
-        ErrorKind::WouldBlock => ErrorKind::TimedOut.into(),
-        _ => err,
-    })
+/// Writes all of `batch`; a socket that takes nothing for `stall` fails (`TimedOut`). Each
+/// `write` waits a fraction of it ([`WRITE_WAIT`]), so that a batch the socket took part of is
+/// not given the whole limit again.
+pub fn write_all(mut conn: &TcpStream, mut batch: &[u8], stall: Duration) -> io::Result<()> {
+    let mut took = Instant::now();
+    while !batch.is_empty() {
+        match conn.write(batch) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => (batch, took) = (&batch[n..], Instant::now()),
+            Err(err) if err.kind() == ErrorKind::WouldBlock && took.elapsed() >= stall => {
+                return Err(ErrorKind::TimedOut.into());
+            }
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 /// A connection thread's state beside its session.
@@ -90,7 +103,7 @@ struct Writer {
 impl<'a> Client<'a> {
     pub fn new(conn: &'a Arc<TcpStream>, id: u64, shared: &'a Shared) -> Client<'a> {
         let _ = conn.set_nodelay(true);
-        let _ = conn.set_write_timeout(Some(shared.config.write_timeout));
+        let _ = conn.set_write_timeout(Some(shared.config.write_timeout / WRITE_WAIT));
         Client {
             conn,
             id,
@@ -175,9 +188,10 @@ impl<'a> Client<'a> {
             self.shared.log.clone(),
             self.id,
         );
+        let stall = self.shared.config.write_timeout;
         let thread = conns::spawn("client_writer", move || {
             let _member = member;
-            if let Err(err) = client_writer(&conn, &outbox, id) {
+            if let Err(err) = client_writer(&conn, &outbox, id, stall) {
                 log.line(format_args!("{name}: write failed, disconnecting: {err}"));
                 // Wakes this client's reader, which then says Leave.
                 let _ = conn.shutdown(Shutdown::Both);
