@@ -145,21 +145,16 @@ pub struct Backlog {
     dropped: u64,
 }
 
-/// One piece of what is pending, in delivery order.
-enum Piece<'a> {
-    Current(&'a Message, usize),
-    Private(&'a Message),
-    Feed(&'a Message),
+/// Where a piece of what is pending comes from.
+#[derive(Clone, Copy)]
+enum Source {
+    Current,
+    Private,
+    Feed,
 }
 
-impl<'a> Piece<'a> {
-    fn bytes(&self) -> &'a [u8] {
-        match *self {
-            Piece::Current(message, sent) => &message.as_bytes()[sent..],
-            Piece::Private(message) | Piece::Feed(message) => message.as_bytes(),
-        }
-    }
-}
+/// One piece of what is pending: a message, from a byte offset on.
+type Piece<'a> = (Source, &'a Message, usize);
 
 impl Backlog {
     /// Queues a line for this client alone, after everything the room sent it so far (dropped if
@@ -225,21 +220,21 @@ impl Backlog {
         let current = self
             .current
             .as_ref()
-            .map(|(message, sent)| Piece::Current(message, *sent));
+            .map(|(message, sent)| (Source::Current, message, *sent));
         let (mut private, mut cursor, limit) = (0, self.cursor, self.limit(feed));
         let rest = std::iter::from_fn(move || {
             if let Some((seq, line)) = self.private.get(private)
                 && cursor.is_none_or(|cursor| *seq <= cursor || cursor >= limit)
             {
                 private += 1;
-                return Some(Piece::Private(line));
+                return Some((Source::Private, line, 0));
             }
             let at = cursor.filter(|&at| at < limit)?;
             cursor = Some(at + 1);
             let index = usize::try_from(at.checked_sub(feed.tail)?).ok()?;
             feed.entries
                 .get(index)
-                .map(|(message, _)| Piece::Feed(message))
+                .map(|(message, _)| (Source::Feed, message, 0))
         });
         current.into_iter().chain(rest)
     }
@@ -248,8 +243,8 @@ impl Backlog {
     /// slice much faster than many short ones.
     pub fn fill(&self, feed: &Feed, batch: &mut Vec<u8>, max: usize) {
         batch.clear();
-        for piece in self.pieces(feed) {
-            batch.extend_from_slice(piece.bytes());
+        for (_, message, from) in self.pieces(feed) {
+            batch.extend_from_slice(&message.as_bytes()[from..]);
             if batch.len() >= max {
                 break;
             }
@@ -264,18 +259,15 @@ impl Backlog {
         }
         self.waiting_since = Some(now);
         let (mut current_done, mut privates, mut feeds, mut partial) = (false, 0, 0, None);
-        for piece in self.pieces(feed) {
-            let len = piece.bytes().len();
-            match piece {
-                Piece::Current(..) => current_done = true,
-                Piece::Private(_) => privates += 1,
-                Piece::Feed(_) => feeds += 1,
+        for (source, message, from) in self.pieces(feed) {
+            let len = message.len() - from;
+            match source {
+                Source::Current => current_done = true,
+                Source::Private => privates += 1,
+                Source::Feed => feeds += 1,
             }
             if n < len {
-                partial = Some(match piece {
-                    Piece::Current(message, sent) => (Message::clone(message), sent + n),
-                    Piece::Private(message) | Piece::Feed(message) => (Message::clone(message), n),
-                });
+                partial = Some((Message::clone(message), from + n));
                 break;
             }
             n -= len;

@@ -15,9 +15,8 @@ use crate::flow::Gate;
 use crate::log::Log;
 use crate::text;
 
-/// What connections tell the broadcaster (the book's `entering`, `messages` and `leaving`
-/// channels, merged into one so that all three share one order). `M` is how the engine reaches
-/// the client.
+/// What connections tell the broadcaster: the book's `entering`, `messages` and `leaving` as one
+/// channel, so that all three share one order (`M`: how the engine reaches the client).
 pub enum Event<M> {
     /// A client asks to join under `name`.
     Join { id: u64, name: Arc<str>, member: M },

@@ -48,8 +48,7 @@ pub enum End {
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_line: usize,
-    /// The longest message the room takes (`--max-backlog`): one that could never fit a
-    /// backlog is refused like a line over `max_line`.
+    /// The longest message (`--max-backlog`): one that could never fit a backlog is refused.
     pub max_message: usize,
     pub idle_timeout: Duration,
 }
@@ -145,8 +144,7 @@ impl Session {
         self.deadline
     }
 
-    /// False while the room is deciding on a name (the engine reads no more until then) and
-    /// once the session has ended.
+    /// False while the room decides on a name (no input is read until then) and once it ended.
     pub fn wants_input(&self) -> bool {
         matches!(self.state, State::Naming | State::Chatting(_))
     }

@@ -64,9 +64,8 @@ pub fn serve(
     drop(shared);
     conns.shut_down(config.shutdown_grace);
     let _ = broadcaster.join();
-    Ok(Summary {
-        dropped: outbox.dropped(),
-    })
+    let dropped = outbox.dropped();
+    Ok(Summary { dropped })
 }
 
 /// What every connection thread shares.

@@ -159,9 +159,8 @@ impl Conn {
         }
     }
 
-    /// The session is over (with `last`, its last line). True if the room must now hear of
-    /// the leave: until [`left`](Conn::left), what the room sends is still delivered (the
-    /// client's own last lines among it).
+    /// The session is over (`last` its last line); true if the room must now hear of the leave
+    /// (until [`left`](Conn::left), what the room sends is still delivered).
     pub fn end(&mut self, end: End, last: Option<Message>, flow: &Flow) -> bool {
         if self.ending.is_some() {
             return false;
@@ -176,8 +175,7 @@ impl Conn {
         tell_room
     }
 
-    /// The socket failed: the session is over with nothing more to deliver. True if the room
-    /// must now hear of the leave.
+    /// The socket failed: the session is over, nothing more delivered; true if the room must hear.
     pub fn fail(&mut self, flow: &Flow) -> bool {
         self.end(End::Closed, None, flow)
     }

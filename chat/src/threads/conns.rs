@@ -88,9 +88,8 @@ impl Conns {
         }
     }
 
-    /// After the done signal: each connection thread delivers its farewell line and ends on its
-    /// own, normally within `grace`. Past twice that, a thread is blocked writing to a client
-    /// that stopped reading: cutting its socket fails the write and frees it. Then all joined.
+    /// After the done signal each thread delivers its farewell and ends, normally within `grace`;
+    /// past twice that, cutting its socket frees one blocked in a write. Then all are joined.
     pub fn shut_down(self, grace: Duration) {
         let Conns { threads, alive, .. } = self;
         if !alive.wait_timeout(grace * 2) {

@@ -27,9 +27,8 @@ struct State {
     clients: HashMap<u64, (Arc<str>, Backlog)>,
     /// Writers waiting on `wake`.
     waiting: usize,
-    /// The feed's size in bytes when every client was last reviewed, and how much it may grow
-    /// before the next review: a writer blocked on a full socket reviews nothing, and a tick's
-    /// 50 ms of a flood was megabytes past the high-water mark before the gate shut.
+    /// The feed's size when every client was last reviewed, and how much it may grow before the
+    /// next review (a writer blocked on a full socket reviews no one, and a tick is 50 ms).
     reviewed_at: u64,
     review_every: u64,
 }
@@ -97,9 +96,8 @@ impl Outbox {
         }
     }
 
-    /// Waits for something to write to client `id` and takes it into `batch` (at most about
-    /// `max` bytes; the policy counts it as taken, like what the socket's buffer holds); false
-    /// once its session is over and everything has gone out.
+    /// Waits for something to write to client `id` and takes it (about `max` bytes at most) into
+    /// `batch`, which counts as taken; false once its session is over and all has gone out.
     pub fn next_batch(&self, id: u64, batch: &mut Vec<u8>, max: usize) -> bool {
         let mut state = self.lock();
         loop {
