@@ -172,14 +172,16 @@ impl Backlog {
     }
 
     /// The room has heard of the leave (or never will): the last line goes after everything
-    /// pending (never dropped), and nothing the room sends later is delivered.
-    pub fn left(&mut self, feed: &Feed) {
-        if self.end.is_none() {
+    /// pending (never dropped), and nothing the room sends later is delivered. False if it had.
+    pub fn left(&mut self, feed: &Feed) -> bool {
+        let leaving = self.end.is_none();
+        if leaving {
             if let Some(line) = self.last.take() {
                 self.private.push_back((feed.head(), line));
             }
             self.end = Some(feed.head());
         }
+        leaving
     }
 
     /// True while the client has let its own lines pile up (the event engine then does not read

@@ -212,7 +212,7 @@ fn too_long(name: &str, max: usize, out: &mut Vec<Output>) {
 }
 
 /// The farewell every client gets when the server shuts down.
-const FAREWELL: &str = "Server shutting down\n";
+pub const FAREWELL: &str = "Server shutting down\n";
 
 /// What a newcomer is told when the server is full: at `--max-clients` (`Some`), or its limits.
 pub fn full(max_clients: Option<usize>) -> String {

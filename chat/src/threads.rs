@@ -41,6 +41,11 @@ pub fn serve(
 ) -> std::io::Result<Summary> {
     let (events, events_rx) = bounded::<Event<Sender<bool>>>(room::EVENT_QUEUE);
     let outbox = Arc::new(Outbox::new(config, log));
+    // At the done signal every session ends at once: one wake for all writers, not one each.
+    let _end_all = {
+        let outbox = Arc::clone(&outbox);
+        done.on_cancel(move || outbox.shut_down(&crate::session::FAREWELL.into()))
+    };
     let broadcaster = {
         let (outbox, done, log) = (outbox.clone(), done.clone(), log.clone());
         conns::spawn("broadcaster", move || {

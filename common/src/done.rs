@@ -31,7 +31,7 @@
 //! assert_eq!(worker.join().unwrap(), "cancelled");
 //! ```
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -76,7 +76,7 @@ struct Shared {
 #[derive(Default)]
 struct Hooks {
     next_id: u64,
-    pending: HashMap<u64, Box<dyn FnOnce() + Send>>,
+    pending: BTreeMap<u64, Box<dyn FnOnce() + Send>>,
 }
 
 /// A hook or the sender may be poisoned only by a panicking hook; the data is still sound.
@@ -152,8 +152,8 @@ impl Done {
         }
     }
 
-    /// Runs `hook` the moment the signal fires (on the cancelling thread), or at once, on this
-    /// thread, if it has fired already. Dropping the returned guard unregisters the hook; keep it
+    /// Runs `hook` the moment the signal fires (on the cancelling thread, in the order the hooks
+    /// were registered), or at once, on this thread, if it has fired already. Dropping the returned guard unregisters the hook; keep it
     /// exactly as long as the thing the hook acts on is in use.
     #[must_use = "the hook is unregistered when the guard is dropped"]
     pub fn on_cancel(&self, hook: impl FnOnce() + Send + 'static) -> OnCancel {
@@ -269,6 +269,20 @@ mod tests {
         drop(canceller);
         assert!(!done.cancelled());
         assert!(!done.wait_timeout(Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn hooks_run_in_the_order_they_were_registered() {
+        let (canceller, done) = new();
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let _hooks: Vec<_> = (0..100)
+            .map(|i| {
+                let order = Arc::clone(&order);
+                done.on_cancel(move || order.lock().unwrap().push(i))
+            })
+            .collect();
+        canceller.cancel();
+        assert_eq!(*order.lock().unwrap(), (0..100).collect::<Vec<_>>());
     }
 
     #[test]

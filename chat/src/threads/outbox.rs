@@ -61,31 +61,52 @@ impl Outbox {
         }
     }
 
-    /// Does `change` to client `id`'s backlog (if it is still there), then wakes the writers.
-    fn with(&self, id: u64, change: impl FnOnce(&mut Backlog, &mut Flow, &str)) {
+    /// Does `change` to client `id`'s backlog (if it is still there), then wakes the writers if
+    /// it says it gave it something to write (each wake wakes every waiting writer).
+    fn with(&self, id: u64, change: impl FnOnce(&mut Backlog, &mut Flow) -> bool) {
         let mut state = self.lock();
         let State { flow, clients, .. } = &mut *state;
-        if let Some((name, backlog)) = clients.get_mut(&id) {
-            change(backlog, flow, name);
+        if clients
+            .get_mut(&id)
+            .is_some_and(|(_, backlog)| change(backlog, flow))
+        {
+            self.wake(&state);
         }
-        self.wake(&state);
     }
 
     /// A line for client `id` alone.
     pub fn reply(&self, id: u64, line: Message) {
-        self.with(id, |backlog, flow, _| backlog.reply(line, flow.feed()));
+        self.with(id, |backlog, flow| {
+            backlog.reply(line, flow.feed());
+            true
+        });
     }
 
     /// Client `id`'s session is over, with `last` its last line; until [`left`](Outbox::left),
     /// what the room sends is still written.
     pub fn leaving(&self, id: u64, last: Option<Message>) {
-        self.with(id, |backlog, _, _| backlog.leaving(last));
+        self.with(id, |backlog, _| {
+            backlog.leaving(last);
+            false
+        });
     }
 
     /// The room has heard of client `id`'s leave (or never will): what is pending and its last
     /// line are written, nothing later; its writer then returns.
     pub fn left(&self, id: u64) {
-        self.with(id, |backlog, flow, _| backlog.left(flow.feed()));
+        self.with(id, |backlog, flow| backlog.left(flow.feed()));
+    }
+
+    /// The server is stopping: every session is over with `farewell` its last line, and the room
+    /// hears of no more leaves.
+    pub fn shut_down(&self, farewell: &Message) {
+        let mut state = self.lock();
+        let State { flow, clients, .. } = &mut *state;
+        for (_, backlog) in clients.values_mut() {
+            backlog.leaving(Some(Arc::clone(farewell)));
+            backlog.left(flow.feed());
+        }
+        self.wake(&state);
     }
 
     /// Client `id` has gone (its writer has returned).
