@@ -64,7 +64,7 @@ pub fn serve(
     });
     accept_loop(listener, done, log, max_clients, &live, |conn, peer, id| {
         let shared = Arc::clone(&shared);
-        conns.start(id, conn, move |conn| handle_conn(conn, peer, id, &shared))
+        conns.start(conn, move |conn| handle_conn(conn, peer, id, &shared))
     });
     drop(shared);
     conns.shut_down(config.shutdown_grace);

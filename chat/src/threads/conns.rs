@@ -2,7 +2,6 @@
 //! they end, their sockets closed the moment a connection ends, and all of them ended within a
 //! second of the done signal.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +10,6 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use common::wait_group::WaitGroup;
-use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use crate::limits;
 
@@ -30,9 +28,7 @@ pub fn spawn<T: Send + 'static>(
 pub struct Conns {
     /// Each thread and, weakly, its socket: the thread's own reference is the only strong one,
     /// so the socket closes when the connection ends, not when the thread is reaped.
-    threads: HashMap<u64, (JoinHandle<()>, Weak<TcpStream>)>,
-    /// Each thread says its id here as it ends.
-    ended: (Sender<u64>, Receiver<u64>),
+    threads: Vec<(JoinHandle<()>, Weak<TcpStream>)>,
     /// Each thread holds a member until it returns.
     alive: WaitGroup,
     live: Arc<AtomicUsize>,
@@ -42,8 +38,7 @@ impl Conns {
     /// `live` counts the connections being served; each thread counts itself down.
     pub fn new(live: Arc<AtomicUsize>) -> Conns {
         Conns {
-            threads: HashMap::new(),
-            ended: unbounded(),
+            threads: Vec::new(),
             alive: WaitGroup::new(),
             live,
         }
@@ -53,14 +48,13 @@ impl Conns {
     /// connection with one line (and the error is returned for the log).
     pub fn start(
         &mut self,
-        id: u64,
         conn: TcpStream,
         serve: impl FnOnce(&Arc<TcpStream>) + Send + 'static,
     ) -> io::Result<()> {
         self.reap();
         let conn = Arc::new(conn);
         let weak = Arc::downgrade(&conn);
-        let (alive, ended, live) = (self.alive.add(), self.ended.0.clone(), self.live.clone());
+        let (alive, live) = (self.alive.add(), self.live.clone());
         let spawned = spawn("handle_conn", {
             let conn = Arc::clone(&conn);
             move || {
@@ -68,23 +62,23 @@ impl Conns {
                 serve(&conn);
                 drop(conn);
                 live.fetch_sub(1, Ordering::SeqCst);
-                let _ = ended.send(id);
             }
         });
         let handle = spawned.map_err(|err| {
             limits::refuse(&conn, &crate::session::full(None));
             common::exit::context("spawn", err)
         })?;
-        self.threads.insert(id, (handle, weak));
+        self.threads.push((handle, weak));
         Ok(())
     }
 
     /// Joins the threads that have ended.
     fn reap(&mut self) {
-        for id in self.ended.1.try_iter() {
-            if let Some((handle, _)) = self.threads.remove(&id) {
-                let _ = handle.join();
-            }
+        for (handle, _) in self
+            .threads
+            .extract_if(.., |(handle, _)| handle.is_finished())
+        {
+            let _ = handle.join();
         }
     }
 
@@ -93,13 +87,13 @@ impl Conns {
     pub fn shut_down(self, grace: Duration) {
         let Conns { threads, alive, .. } = self;
         if !alive.wait_timeout(grace * 2) {
-            for (handle, conn) in threads.values() {
+            for (handle, conn) in &threads {
                 if let Some(conn) = conn.upgrade().filter(|_| !handle.is_finished()) {
                     let _ = conn.shutdown(Shutdown::Both);
                 }
             }
         }
-        for (handle, _) in threads.into_values() {
+        for (handle, _) in threads {
             let _ = handle.join();
         }
     }

@@ -25,8 +25,6 @@ pub struct Outbox {
 struct State {
     flow: Flow,
     clients: HashMap<u64, (Arc<str>, Backlog)>,
-    /// Writers waiting on `wake`.
-    waiting: usize,
     /// The feed's size when every client was last reviewed, and how much it may grow before the
     /// next review (a writer blocked on a full socket reviews no one, and a tick is 50 ms).
     reviewed_at: u64,
@@ -39,7 +37,6 @@ impl Outbox {
         let state = State {
             flow: Flow::new(config.max_backlog_total, config, gate.clone(), log.clone()),
             clients: HashMap::new(),
-            waiting: 0,
             reviewed_at: 0,
             review_every: (config.max_backlog as u64 / 16).max(1),
         };
@@ -54,13 +51,6 @@ impl Outbox {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wakes the waiting writers, if any.
-    fn wake(&self, state: &State) {
-        if state.waiting > 0 {
-            self.wake.notify_all();
-        }
-    }
-
     /// Does `change` to client `id`'s backlog (if it is still there), then wakes the writers if
     /// it says it gave it something to write (each wake wakes every waiting writer).
     fn with(&self, id: u64, change: impl FnOnce(&mut Backlog, &mut Flow) -> bool) {
@@ -70,7 +60,7 @@ impl Outbox {
             .get_mut(&id)
             .is_some_and(|(_, backlog)| change(backlog, flow))
         {
-            self.wake(&state);
+            self.wake.notify_all();
         }
     }
 
@@ -106,7 +96,7 @@ impl Outbox {
             backlog.leaving(Some(Arc::clone(farewell)));
             backlog.left(flow.feed());
         }
-        self.wake(&state);
+        self.wake.notify_all();
     }
 
     /// Client `id` has gone (its writer has returned).
@@ -135,12 +125,10 @@ impl Outbox {
             if backlog.finished(flow.feed()) {
                 return false;
             }
-            state.waiting += 1;
             state = self
                 .wake
                 .wait(state)
                 .unwrap_or_else(PoisonError::into_inner);
-            state.waiting -= 1;
         }
     }
 
@@ -170,7 +158,7 @@ impl Fanout for Arc<Outbox> {
         if state.flow.feed().bytes() - state.reviewed_at >= state.review_every {
             state.review(Instant::now());
         }
-        self.wake(&state);
+        self.wake.notify_all();
     }
 
     /// The client's own thread removes its backlog once its writer is done.
@@ -182,7 +170,7 @@ impl Fanout for Arc<Outbox> {
     fn tick(&mut self) {
         let mut state = self.lock();
         state.review(Instant::now());
-        self.wake(&state);
+        self.wake.notify_all();
     }
 }
 
