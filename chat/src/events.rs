@@ -237,12 +237,11 @@ fn place_conn(handles: &[Handle], pack: usize, conn: ToLoop) -> io::Result<()> {
         .collect();
     let handle = &handles[place(&held, pack)];
     handle.clients.fetch_add(1, Ordering::Relaxed);
-    if handle.send(conn) {
-        Ok(())
-    } else {
+    if !handle.send(conn) {
         handle.clients.fetch_sub(1, Ordering::Relaxed);
-        Err(io::Error::other("event loop gone"))
+        return Err(io::Error::other("event loop gone"));
     }
+    Ok(())
 }
 
 /// One event loop: its connections by slot, and everything else it owns ([`Router`]), kept

@@ -157,12 +157,14 @@ enum Source {
 type Piece<'a> = (Source, &'a Message, usize);
 
 impl Backlog {
-    /// Queues a line for this client alone, after everything the room sent it so far (dropped if
-    /// the client has let [`MAX_PRIVATE`] of them pile up: it floods and does not read).
-    pub fn reply(&mut self, line: Message, feed: &Feed) {
-        if !self.choked() {
+    /// Queues a line for this client alone, after everything the room sent it so far; false if
+    /// dropped (the client let [`MAX_PRIVATE`] of them pile up: it floods and does not read).
+    pub fn reply(&mut self, line: Message, feed: &Feed) -> bool {
+        let queued = !self.choked();
+        if queued {
             self.private.push_back((feed.head(), line));
         }
+        queued
     }
 
     /// The session is over; `last` is its last line. Everything the room sends until it has

@@ -131,23 +131,14 @@ pub fn fit(config: &mut Config, log: &Log) -> io::Result<usize> {
         ));
         config.max_backlog = share;
     }
-    if config.max_clients <= capacity {
-        log.line(format_args!(
-            "serving at most {} (--max-clients)",
-            clients(config.max_clients)
-        ));
-        Ok(config.max_clients)
-    } else {
-        let asked = match config.max_clients {
-            usize::MAX => String::new(),
-            asked => format!("; --max-clients {asked} is more"),
-        };
-        log.line(format_args!(
-            "serving at most {} (the limit of this process's {bound_by}{asked})",
-            clients(capacity),
-        ));
-        Ok(capacity)
-    }
+    let limit = format!("the limit of this process's {bound_by}");
+    let (served, why) = match config.max_clients {
+        asked if asked <= capacity => (asked, "--max-clients".to_string()),
+        usize::MAX => (capacity, limit),
+        asked => (capacity, format!("{limit}; --max-clients {asked} is more")),
+    };
+    log.line(format_args!("serving at most {} ({why})", clients(served)));
+    Ok(served)
 }
 
 /// "1 client", "2 clients".

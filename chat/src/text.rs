@@ -53,11 +53,9 @@ pub fn clean_name(line: &[u8], peer: SocketAddr) -> String {
         visible
     };
     let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
-    let name = name.trim_end();
-    if name.is_empty() {
-        peer.to_string()
-    } else {
-        name.to_string()
+    match name.trim_end() {
+        "" => peer.to_string(),
+        name => name.to_string(),
     }
 }
 

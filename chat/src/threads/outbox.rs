@@ -66,19 +66,15 @@ impl Outbox {
 
     /// A line for client `id` alone.
     pub fn reply(&self, id: u64, line: Message) {
-        self.with(id, |backlog, flow| {
-            backlog.reply(line, flow.feed());
-            true
-        });
+        self.with(id, |backlog, flow| backlog.reply(line, flow.feed()));
     }
 
     /// Client `id`'s session is over, with `last` its last line; until [`left`](Outbox::left),
     /// what the room sends is still written.
     pub fn leaving(&self, id: u64, last: Option<Message>) {
-        self.with(id, |backlog, _| {
+        if let Some((_, backlog)) = self.lock().clients.get_mut(&id) {
             backlog.leaving(last);
-            false
-        });
+        }
     }
 
     /// The room has heard of client `id`'s leave (or never will): what is pending and its last
