@@ -95,7 +95,7 @@ impl Config {
             max_line: self.max_line.max(1),
             max_backlog: self.max_backlog.max(1),
             max_backlog_total: self.max_backlog_total.max(1),
-            write_timeout: self.write_timeout.min(YEAR),
+            write_timeout: self.write_timeout.clamp(Duration::from_millis(10), YEAR),
             stall: self.stall.clamp(Duration::from_millis(10), YEAR),
             shutdown_grace: self.shutdown_grace.min(Duration::from_secs(10)),
             ..self

@@ -38,7 +38,7 @@ pub fn serve(
     done: &Done,
     log: &Log,
     max_clients: usize,
-) -> std::io::Result<Summary> {
+) -> Result<Summary> {
     let (events, events_rx) = bounded::<Event<Sender<bool>>>(room::EVENT_QUEUE);
     let outbox = Arc::new(Outbox::new(config, log));
     // At the done signal every session ends at once: one wake for all writers, not one each.
