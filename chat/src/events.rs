@@ -481,7 +481,13 @@ impl EventLoop {
         let cut_before = now.checked_sub(self.config.write_timeout);
         for slot in 0..self.conns.capacity() {
             self.with(slot, None, |router, slot, conn| {
-                if cut_before.is_some_and(|before| conn.blocked_before(before)) {
+                let stalled = |conn: &Conn| cut_before.is_some_and(|t| conn.blocked_before(t));
+                if stalled(conn) {
+                    // The kernel says writable once a third of the buffer is free; a socket that
+                    // took less is asked by writing to it.
+                    router.flush(slot, conn)?;
+                }
+                if stalled(conn) {
                     let name = conn.name();
                     router
                         .log

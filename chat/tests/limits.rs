@@ -1,7 +1,7 @@
 //! The limits of exercises 8.13 and 8.15 and SPEC.md: idle kick, slow clients, long lines,
 //! the client limit.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use chat::Engine;
@@ -335,6 +335,46 @@ fn a_socket_that_takes_nothing_is_cut_after_the_write_timeout(engine: Engine) {
     server.stop();
 }
 
+/// A socket that takes a little at a time (less than the kernel waits for before it says the
+/// socket is writable again) is not cut, however long it stays behind.
+fn a_socket_that_takes_a_little_at_a_time_is_not_cut(engine: Engine) {
+    let _lock = shared();
+    let server = Server::start(config(engine));
+    let (mut alice, _) = server.join("alice");
+    let (slow, _) = server.join("slow");
+    alice.expect("slow has arrived");
+    // 16 KiB every 200 ms: 160 KiB in the 2 s write timeout, less than a third of its 256 KiB
+    // send buffer (as the kernel counts it, doubled).
+    let mut stream = slow.stream.try_clone().expect("clone");
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0; 16 << 10];
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(6) {
+            if stream.read(&mut buf).is_ok_and(|n| n == 0) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        true
+    });
+    // The room stays busy for three write timeouts.
+    let line = "s".repeat(3990);
+    let start = Instant::now();
+    let mut left = false;
+    while start.elapsed() < Duration::from_secs(6) && !left {
+        alice.send(&line);
+        left = std::iter::from_fn(|| Some(alice.line()))
+            .find(|got| got.starts_with("alice: ") || got == "slow has left")
+            .is_some_and(|got| got == "slow has left");
+    }
+    assert!(!left, "the slow reader was cut");
+    assert!(
+        reader.join().expect("reader"),
+        "the slow reader's socket closed"
+    );
+    server.stop();
+}
+
 /// A client with a 4 KiB receive buffer, joined as `name`, its `You are` line read.
 fn small_receive_buffer(server: &Server, name: &str) -> Client {
     let stream = crate::util::small_receive_buffer(server.addr);
@@ -359,4 +399,5 @@ crate::on_both_engines!(
     readers_lose_no_line_whatever_the_burst,
     a_client_that_stopped_reading_is_told_once_how_many_it_missed,
     a_socket_that_takes_nothing_is_cut_after_the_write_timeout,
+    a_socket_that_takes_a_little_at_a_time_is_not_cut,
 );
