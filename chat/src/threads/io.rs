@@ -113,8 +113,13 @@ impl<'a> Client<'a> {
         }
     }
 
-    /// Does what the session said, in order; the end, if it said so.
+    /// Does what the session said, in order; the end, if it said so (or the writer failed: its
+    /// socket took nothing for the write timeout, and what the client still sends is not read).
     pub fn act(&mut self, session: &mut Session, out: &mut Vec<Output>) -> Option<End> {
+        let writer_gone = self.writer.as_ref().is_some_and(|w| w.thread.is_finished());
+        if writer_gone && !self.shared.done.cancelled() {
+            return Some(End::Closed);
+        }
         while !out.is_empty() {
             for output in std::mem::take(out) {
                 match output {
