@@ -483,15 +483,12 @@ impl EventLoop {
             self.with(slot, None, |router, slot, conn| {
                 let stalled = |conn: &Conn| cut_before.is_some_and(|t| conn.blocked_before(t));
                 if stalled(conn) {
-                    // The kernel says writable once a third of the buffer is free; a socket that
-                    // took less is asked by writing to it.
+                    // Writable is said once a third of its buffer is free: ask by writing.
                     router.flush(slot, conn)?;
                 }
                 if stalled(conn) {
-                    let name = conn.name();
-                    router
-                        .log
-                        .line(format_args!("{name}: write stalled, disconnecting"));
+                    let line = format!("{}: write stalled, disconnecting", conn.name());
+                    router.log.line(line);
                     return router.fail(conn);
                 }
                 conn.review(&mut router.flow, now);

@@ -516,9 +516,8 @@ impl Flow {
     pub fn remove(&mut self, backlog: &mut Backlog, name: &str) {
         self.set_behind(backlog, false);
         if backlog.dropped > 0 {
-            let dropped = backlog.dropped;
-            self.log
-                .line(format_args!("{name}: {dropped} messages dropped"));
+            let line = format!("{name}: {} messages dropped", backlog.dropped);
+            self.log.line(line);
         }
     }
 }

@@ -78,22 +78,19 @@ impl Costs {
                 // The broadcaster and the log, and the queue.
                 engine_memory: 2 * common::rlimit::thread_cost(DEFAULT_STACK) + queue,
             },
-            Engine::Events => {
-                let loops = config.loops;
-                Costs {
-                    threads_per_client: 0,
-                    thread_stack: 0,
-                    heap_per_client: CLIENT_HEAP + line_buffer(EVENTS_READ),
-                    // Each event loop costs a poll and a waker.
-                    engine_descriptors: 2 * loops,
-                    // Each loop holds one read's messages while the room is behind; the queue;
-                    // the inboxes hold about the transit limit.
-                    engine_memory: (loops + 2) * common::rlimit::thread_cost(DEFAULT_STACK)
-                        + loops * EVENTS_READ * LINE_COST
-                        + queue
-                        + crate::flow::transit_limit(config),
-                }
-            }
+            Engine::Events => Costs {
+                threads_per_client: 0,
+                thread_stack: 0,
+                heap_per_client: CLIENT_HEAP + line_buffer(EVENTS_READ),
+                // Each event loop costs a poll and a waker.
+                engine_descriptors: 2 * config.loops,
+                // Each loop holds one read's messages while the room is behind; the queue; the
+                // inboxes hold about the transit limit.
+                engine_memory: (config.loops + 2) * common::rlimit::thread_cost(DEFAULT_STACK)
+                    + config.loops * EVENTS_READ * LINE_COST
+                    + queue
+                    + crate::flow::transit_limit(config),
+            },
         }
     }
 }
