@@ -145,9 +145,7 @@ fn twenty_senders_burst_at_once_and_every_reader_gets_all_40000(engine: Engine) 
 fn a_flooder_that_never_reads_delays_no_ping(engine: Engine) {
     let _lock = shared();
     let server = Server::start(config(engine));
-    let (mut pinger, _) = server.join("pinger");
-    let (flooder, _) = server.join("flooder");
-    pinger.expect("flooder has arrived");
+    let (mut pinger, flooder) = server.join_two("pinger", "flooder");
     // 10 MB, never reading a byte back: the flooder's write may fail once it is cut off.
     let flooding = send_from_thread(&flooder, burst("f", 200_000));
     for ping in 0..10 {
@@ -198,9 +196,7 @@ fn a_line_that_could_never_fit_a_backlog_is_refused_and_the_sender_told(engine: 
         max_backlog: 100,
         ..config(engine)
     });
-    let (mut alice, _) = server.join("alice");
-    let (mut bob, _) = server.join("bob");
-    alice.expect("bob has arrived");
+    let (mut alice, mut bob) = server.join_two("alice", "bob");
     bob.send(&"x".repeat(100));
     bob.expect("Line too long (over 100 bytes); dropped");
     bob.send("short");
@@ -326,9 +322,7 @@ fn reader_beside_a_silent_sender(
         write_timeout: Duration::from_secs(60),
         ..config
     });
-    let (mut reader, _) = server.join("reader");
-    let (sender, _) = server.join("sender");
-    reader.expect("sender has arrived");
+    let (mut reader, sender) = server.join_two("reader", "sender");
     let padding = "p".repeat(len - 8);
     let text: String = (0..lines).map(|i| format!("{i:06} {padding}\n")).collect();
     let sending = send_from_thread(&sender, text);

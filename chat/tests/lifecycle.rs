@@ -14,9 +14,7 @@ use crate::util::{
 fn done_tells_every_client_closes_them_and_returns_within_a_second(engine: Engine) {
     let _lock = shared();
     let server = Server::start(config(engine));
-    let (mut alice, _) = server.join("alice");
-    let (mut bob, _) = server.join("bob");
-    alice.expect("bob has arrived");
+    let (mut alice, mut bob) = server.join_two("alice", "bob");
     let mut naming = server.connect();
     naming.expect("Enter your name:");
     alice.send("last words");
@@ -42,9 +40,7 @@ fn a_reader_behind_at_shutdown_gets_its_backlog_then_the_farewell(engine: Engine
         shutdown_grace: Duration::from_secs(3),
         ..config(engine)
     });
-    let (mut behind, _) = server.join("behind");
-    let (mut loud, _) = server.join("loud");
-    behind.expect("loud has arrived");
+    let (mut behind, mut loud) = server.join_two("behind", "loud");
     // Its socket is full and its backlog held when the signal comes; it reads only then.
     stall(&mut loud);
     let stopping = std::thread::spawn(move || server.stop());

@@ -14,9 +14,7 @@ fn an_idle_client_is_told_disconnected_and_announced_as_left(engine: Engine) {
         idle_timeout: Duration::from_millis(700),
         ..config(engine)
     });
-    let (mut alice, _) = server.join("alice");
-    let (mut bob, _) = server.join("bob");
-    alice.expect("bob has arrived");
+    let (mut alice, mut bob) = server.join_two("alice", "bob");
     // Bob stays active (a line every 100 ms) until he sees alice leave.
     let mut seen = false;
     for _ in 0..100 {
@@ -126,9 +124,7 @@ fn a_client_that_never_reads_does_not_delay_the_others(engine: Engine) {
 fn a_ten_megabyte_line_is_dropped_without_hurting_anyone(engine: Engine) {
     let _lock = shared();
     let server = Server::start(config(engine));
-    let (mut alice, _) = server.join("alice");
-    let (mut bob, _) = server.join("bob");
-    alice.expect("bob has arrived");
+    let (mut alice, mut bob) = server.join_two("alice", "bob");
     let mut writer = alice.stream.try_clone().expect("clone");
     let flood = std::thread::spawn(move || {
         let chunk = vec![b'a'; 1 << 20];
@@ -338,9 +334,7 @@ fn a_socket_that_takes_nothing_is_cut_after_the_write_timeout(engine: Engine) {
 fn a_socket_that_takes_a_little_at_a_time_is_not_cut(engine: Engine) {
     let _lock = shared();
     let server = Server::start(config(engine));
-    let (mut alice, _) = server.join("alice");
-    let (slow, _) = server.join("slow");
-    alice.expect("slow has arrived");
+    let (mut alice, slow) = server.join_two("alice", "slow");
     // 16 KiB every 200 ms: 160 KiB in the 2 s write timeout, less than a third of its 256 KiB
     // send buffer (as the kernel counts it, doubled).
     let mut stream = slow.stream.try_clone().expect("clone");

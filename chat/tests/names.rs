@@ -60,9 +60,7 @@ fn look_alikes_of_a_name_in_use_are_taken(engine: Engine) {
 fn separators_and_bidi_marks_are_removed_from_text(engine: Engine) {
     let _lock = shared();
     let server = Server::start(config(engine));
-    let (mut alice, _) = server.join("alice");
-    let (mut bob, _) = server.join("bob");
-    alice.expect("bob has arrived");
+    let (mut alice, mut bob) = server.join_two("alice", "bob");
     alice.send("a\u{2028}b\u{2029}c\u{200e}d\u{200f}e\u{61c}f\u{202e}g\u{2067}h\u{2069}i");
     bob.expect("alice: abcdefghi");
     alice.expect("alice: abcdefghi");

@@ -175,9 +175,7 @@ fn invalid_utf8_becomes_replacement_characters_and_the_connection_stays(engine: 
 fn hostile_text_stays_text(engine: Engine) {
     let _lock = shared();
     let server = Server::start(config(engine));
-    let (mut alice, _) = server.join("alice");
-    let (mut bob, _) = server.join("bob");
-    alice.expect("bob has arrived");
+    let (mut alice, mut bob) = server.join_two("alice", "bob");
     for (sent, shown) in [
         (&b"\x1b[2Jcleared?"[..], "bob: ^[[2Jcleared?"),
         (b"\x1b]0;pwned\x07title", "bob: ^[]0;pwned^Gtitle"),

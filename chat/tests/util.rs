@@ -120,6 +120,14 @@ impl Server {
         );
         (client, current)
     }
+
+    /// `first` and `second` joined, in that order, once `first` has seen `second` arrive.
+    pub fn join_two(&self, first: &str, second: &str) -> (Client, Client) {
+        let (mut first_client, _) = self.join(first);
+        let (second_client, _) = self.join(second);
+        first_client.expect(&format!("{second} has arrived"));
+        (first_client, second_client)
+    }
 }
 
 impl Drop for Server {
