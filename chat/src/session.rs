@@ -144,7 +144,7 @@ impl Session {
         self.deadline
     }
 
-    /// False while the room decides on a name (no input is read until then) and once it ended.
+    /// False while the room decides on a name (no input is read until then) and once it is over.
     pub fn wants_input(&self) -> bool {
         matches!(self.state, State::Naming | State::Chatting(_))
     }

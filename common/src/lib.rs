@@ -58,3 +58,9 @@ pub mod number;
 pub mod rlimit;
 pub mod size;
 pub mod wait_group;
+
+/// The number a /proc file holds (`/proc/sys/...`), if it holds one.
+#[cfg(any(feature = "net", feature = "rlimit"))]
+fn proc_number<T: std::str::FromStr>(path: &str) -> Option<T> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}

@@ -35,8 +35,7 @@ fn listen_on(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.set_reuse_address(true)?;
     socket.bind(&addr.into())?;
     // The kernel's cap on a listen backlog (a larger request is cut to it), as Go reads it.
-    let somaxconn = std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok();
-    let somaxconn = somaxconn.and_then(|text| text.trim().parse().ok());
+    let somaxconn = crate::proc_number("/proc/sys/net/core/somaxconn");
     socket.listen(somaxconn.unwrap_or(libc::SOMAXCONN).max(libc::SOMAXCONN))?;
     Ok(socket.into())
 }

@@ -136,11 +136,8 @@ pub fn maps_left() -> usize {
 }
 
 /// The number in a /proc file; `usize::MAX` (no limit) where there is none.
-pub fn read_number(path: &str) -> usize {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(usize::MAX)
+fn read_number(path: &str) -> usize {
+    crate::proc_number(path).unwrap_or(usize::MAX)
 }
 
 /// The address space a thread started with a `stack`-byte stack maps: the stack and its guard
